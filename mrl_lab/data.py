@@ -1,0 +1,452 @@
+"""Real datasets for the lab: CIFAR-10, AG News and STS-B.
+
+Where files are looked for, in this order:
+
+1. ``root=`` when you pass it (then only there);
+2. ``$MRL_LAB_DATA`` when it is set (e.g. ``MRL_LAB_DATA=../shared/data`` offline);
+3. a per-user cache directory (``~/.cache/mrl-lab`` on Linux; ``$MRL_LAB_CACHE`` overrides it).
+
+Each loader reads the original archive's layout and the offline copies' layout. When nothing is
+found it downloads the original archive into the first writable place (``download=True``), and if
+that fails too it raises :class:`DataNotFoundError` listing every path it tried and how to fix it.
+Decoded JPEG images are cached once as ``.npy`` arrays in the cache directory.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import html
+import os
+import pickle
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+AG_NEWS_CLASSES = ["World", "Sports", "Business", "Sci/Tech"]
+AG_NEWS_URL = "https://raw.githubusercontent.com/mhjabreel/CharCnn_Keras/master/data/ag_news_csv/"
+AG_NEWS_MD5 = {"train": "b1a00f826fdfbd249f79597b59e1dc12", "test": "d52ea96a97a2d943681189a97654912d"}
+STSB_URL = "http://ixa2.si.ehu.es/stswiki/images/4/48/Stsbenchmark.tar.gz"
+
+
+class DataNotFoundError(FileNotFoundError):
+    """Raised when a dataset is neither on disk nor downloadable; the message lists what was tried."""
+
+
+def cache_dir() -> Path:
+    """The per-user cache directory (``$MRL_LAB_CACHE`` if set, else the platform's user cache).
+
+    Example:
+        >>> cache_dir().name in ("mrl-lab", os.environ.get("MRL_LAB_CACHE", "mrl-lab").split(os.sep)[-1])
+        True
+    """
+    if os.environ.get("MRL_LAB_CACHE"):
+        return Path(os.environ["MRL_LAB_CACHE"]).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("mrl-lab", appauthor=False))
+
+
+def data_roots(root=None) -> list[Path]:
+    """The folders searched for datasets, in order: ``root`` alone if given, else
+    ``$MRL_LAB_DATA`` (when set) and then the cache directory.
+
+    Example:
+        >>> data_roots("/data")
+        [PosixPath('/data')]
+    """
+    if root is not None:
+        return [Path(root).expanduser()]
+    roots = [Path(os.environ["MRL_LAB_DATA"]).expanduser()] if os.environ.get("MRL_LAB_DATA") else []
+    return roots + [cache_dir()]
+
+
+def _not_found(name: str, tried: list[Path], download_error: str | None) -> DataNotFoundError:
+    lines = [f"{name} not found. Paths tried:"] + [f"  - {p}" for p in tried]
+    if download_error:
+        lines.append(f"The download failed too: {download_error}")
+    lines.append(
+        "Fix: connect to the internet and call again with download=True, or point MRL_LAB_DATA "
+        "(or root=) at a folder holding the dataset, e.g. MRL_LAB_DATA=../shared/data. "
+        "`python -m mrl_lab doctor` shows what is found where."
+    )
+    return DataNotFoundError("\n".join(lines))
+
+
+def _writable_root(roots: list[Path]) -> Path:
+    for r in roots:
+        try:
+            r.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=r):
+                return r
+        except OSError:
+            continue
+    raise OSError(f"no writable folder to download into among {[str(r) for r in roots]}")
+
+
+def _save_atomic(path: Path, array: np.ndarray) -> None:
+    """Write ``array`` to ``path`` through a temporary file and a rename, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, array)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# ----------------------------------------------------------------------------- CIFAR-10
+
+
+@dataclass
+class ImageData:
+    """Images as a uint8 tensor ``(N, 3, 32, 32)`` with int64 labels, and where they came from."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    classes: list[str]
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def take(self, index) -> ImageData:
+        """The examples at ``index`` (a tensor or list of positions)."""
+        index = torch.as_tensor(index)
+        return ImageData(self.images[index], self.labels[index], self.classes, self.source)
+
+    def subset(self, n: int, seed: int = 0) -> ImageData:
+        """A class-balanced random subset of ``n`` examples (the same ``n`` and ``seed`` give the same subset).
+
+        Example:
+            >>> images, labels = torch.zeros(6, 3, 2, 2, dtype=torch.uint8), torch.tensor([0, 0, 0, 1, 1, 1])
+            >>> data = ImageData(images, labels, ["a", "b"], "demo")
+            >>> data.subset(4).labels.bincount().tolist()
+            [2, 2]
+        """
+        return _balanced_subset(self, n, seed)
+
+
+def _balanced_subset(data, n: int, seed: int):
+    if not 1 <= n <= len(data):
+        raise ValueError(f"subset: n={n} is outside 1..{len(data)} (the dataset size); pick n in that range")
+    g = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(data), generator=g)
+    labels = data.labels[order]
+    num_classes = len(data.classes)
+    quota = [n // num_classes + (c < n % num_classes) for c in range(num_classes)]
+    keep = torch.cat([order[labels == c][: quota[c]] for c in range(num_classes)])
+    keep = keep[torch.randperm(len(keep), generator=g)]
+    return data.take(keep)
+
+
+def _read_cifar_pickles(folder: Path, split: str):
+    names = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
+    xs, ys = [], []
+    for name in names:
+        with open(folder / name, "rb") as f:
+            batch = pickle.load(f, encoding="latin1")
+        xs.append(np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+        ys.extend(batch["labels"])
+    return np.concatenate(xs), np.asarray(ys, dtype=np.int64)
+
+
+def _decode_image_folder(folder: Path):
+    from PIL import Image
+
+    images, labels = [], []
+    for c, name in enumerate(CIFAR10_CLASSES):
+        files = sorted(p for p in (folder / name).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+        for path in files:
+            with Image.open(path) as im:
+                images.append(np.asarray(im.convert("RGB")))
+        labels += [c] * len(files)
+    return np.stack(images).transpose(0, 3, 1, 2).copy(), np.asarray(labels, dtype=np.int64)
+
+
+def _cached_image_folder(folder: Path, split: str):
+    key = hashlib.sha1(str(folder.resolve()).encode()).hexdigest()[:12]
+    x_path = cache_dir() / "arrays" / f"cifar10-{split}-{key}-images.npy"
+    y_path = x_path.with_name(x_path.name.replace("-images", "-labels"))
+    if x_path.exists() and y_path.exists():
+        return np.load(x_path), np.load(y_path)
+    x, y = _decode_image_folder(folder)
+    _save_atomic(y_path, y)  # labels first: the images file is the marker that both are complete
+    _save_atomic(x_path, x)
+    return x, y
+
+
+def _find_cifar10(roots: list[Path], split: str):
+    """Return (reader, path, tried) for the first CIFAR-10 copy found."""
+    tried = []
+    for r in roots:
+        pickles = r / "cifar-10-batches-py"
+        tried.append(pickles)
+        if (pickles / ("test_batch" if split == "test" else "data_batch_5")).exists():
+            return _read_cifar_pickles, pickles, tried
+        for folder in (r / "cifar10" / split, r / split):
+            tried.append(folder)
+            if all((folder / c).is_dir() for c in CIFAR10_CLASSES):
+                return _cached_image_folder, folder, tried
+    return None, None, tried
+
+
+def load_cifar10(split: str = "train", root=None, download: bool = True) -> ImageData:
+    """Load a CIFAR-10 split as uint8 images ``(N, 3, 32, 32)`` and int64 labels.
+
+    Reads torchvision's layout (``cifar-10-batches-py/``, the original Python pickles) or an
+    image-folder tree (``cifar10/{train,test}/<class>/*.jpg``, the offline copy in
+    ``../shared/data``; its JPEG pixels differ slightly from the originals). Decoded JPEGs are
+    cached once as arrays. Downloads with torchvision when nothing is found and ``download=True``.
+
+    Args:
+        split: ``"train"`` (50,000 images) or ``"test"`` (10,000).
+        root: a folder to look in (and download into) instead of ``$MRL_LAB_DATA`` and the cache.
+        download: fetch the original archive if no copy is found.
+
+    References:
+        Krizhevsky, "Learning Multiple Layers of Features from Tiny Images", 2009.
+
+    Example:
+        >>> test = load_cifar10("test")  # doctest: +SKIP
+        >>> test.images.shape, test.classes[:3]  # doctest: +SKIP
+        (torch.Size([10000, 3, 32, 32]), ['airplane', 'automobile', 'bird'])
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"load_cifar10: split={split!r} is not 'train' or 'test'")
+    roots = data_roots(root)
+    reader, path, tried = _find_cifar10(roots, split)
+    download_error = None
+    if reader is None and download:
+        try:
+            from torchvision.datasets import CIFAR10
+
+            CIFAR10(root=_writable_root(roots), train=split == "train", download=True)
+            reader, path, tried = _find_cifar10(roots, split)
+        except Exception as e:  # no network, no space, server down: report it with the paths tried
+            download_error = f"{type(e).__name__}: {e}"
+    if reader is None:
+        raise _not_found(f"CIFAR-10 ({split} split)", tried, download_error)
+    x, y = reader(path, split)
+    return ImageData(torch.from_numpy(x), torch.from_numpy(y), list(CIFAR10_CLASSES), str(path))
+
+
+# ----------------------------------------------------------------------------- AG News
+
+
+@dataclass
+class TextData:
+    """AG News rows: titles, descriptions and topic labels, with a note on where they came from."""
+
+    titles: list[str]
+    descriptions: list[str]
+    labels: torch.Tensor
+    classes: list[str] = field(default_factory=lambda: list(AG_NEWS_CLASSES))
+    source: str = ""
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def take(self, index) -> TextData:
+        """The rows at ``index`` (a tensor or list of positions)."""
+        index = torch.as_tensor(index).tolist()
+        return TextData(
+            [self.titles[i] for i in index],
+            [self.descriptions[i] for i in index],
+            self.labels[index],
+            self.classes,
+            self.source,
+        )
+
+    def subset(self, n: int, seed: int = 0) -> TextData:
+        """A class-balanced random subset of ``n`` rows (see :meth:`ImageData.subset`)."""
+        return _balanced_subset(self, n, seed)
+
+
+def _clean_ag_news(text: str) -> str:
+    # The archive writes line breaks as a backslash and entities without '&' (" #36;" for "$").
+    text = re.sub(r" ?#(\d+);", r"&#\1;", text.replace("\\", " "))
+    return re.sub(r"\s+", " ", html.unescape(text)).strip()
+
+
+def _read_ag_news_csv(path: Path) -> TextData:
+    titles, descriptions, labels = [], [], []
+    with open(path, newline="", encoding="utf-8") as f:
+        for row in csv.reader(f):
+            labels.append(int(row[0]) - 1)
+            titles.append(_clean_ag_news(row[1]))
+            descriptions.append(_clean_ag_news(row[2]))
+    return TextData(titles, descriptions, torch.tensor(labels), source=str(path))
+
+
+@dataclass
+class AGNews:
+    """AG News split three ways, plus a sentence saying how the split was made."""
+
+    train: TextData
+    val: TextData
+    test: TextData
+    note: str
+
+    def __repr__(self) -> str:
+        return f"AGNews(train={len(self.train)}, val={len(self.val)}, test={len(self.test)}): {self.note}"
+
+
+def _find_file(roots: list[Path], relative: str):
+    tried = []
+    for r in roots:
+        tried.append(r / relative)
+        if tried[-1].is_file():
+            return tried[-1], tried
+    return None, tried
+
+
+def _split_indices(labels: torch.Tensor, fractions, seed: int):
+    """Deterministic class-stratified split of ``range(len(labels))`` by ``fractions``."""
+    g = torch.Generator().manual_seed(seed)
+    parts = [[] for _ in fractions]
+    for c in labels.unique().tolist():
+        idx = (labels == c).nonzero().flatten()
+        idx = idx[torch.randperm(len(idx), generator=g)].tolist()
+        edges = np.round(np.cumsum([0, *fractions]) * len(idx)).astype(int)
+        for k in range(len(fractions)):
+            parts[k] += idx[edges[k] : edges[k + 1]]
+    return [sorted(p) for p in parts]
+
+
+def load_ag_news(root=None, download: bool = True, val_size: int = 5000, seed: int = 0) -> AGNews:
+    """Load AG News (news titles and descriptions in 4 topics) as train / val / test.
+
+    With the original archive's ``train.csv`` (120,000 rows), ``val_size`` rows of it become the
+    validation split and ``test.csv`` (7,600) is the test split. The offline copy has only
+    ``test.csv``; then its 7,600 rows are split deterministically (stratified, 70 / 10 / 20 %,
+    ``seed``) and ``note`` says so. Offline numbers are therefore not comparable with published ones.
+
+    Args:
+        root: a folder to look in (and download into) instead of ``$MRL_LAB_DATA`` and the cache.
+        download: fetch the original CSVs if no copy is found.
+        val_size: validation rows taken from the full training split.
+        seed: seed of the deterministic splits.
+
+    References:
+        Zhang, Zhao and LeCun, "Character-level Convolutional Networks for Text Classification", 2015.
+
+    Example:
+        >>> news = load_ag_news()  # doctest: +SKIP
+        >>> news.note  # doctest: +SKIP
+        'offline copy with the test split only: its 7,600 rows split 70/10/20 % (seed 0) ...'
+    """
+    roots = data_roots(root)
+    test_path, tried = _find_file(roots, "ag_news_csv/test.csv")
+    download_error = None
+    if test_path is None and download:
+        try:
+            from torchvision.datasets.utils import download_url
+
+            target = _writable_root(roots) / "ag_news_csv"
+            for split in ("train", "test"):
+                download_url(AG_NEWS_URL + f"{split}.csv", str(target), f"{split}.csv", AG_NEWS_MD5[split])
+            test_path, tried = _find_file(roots, "ag_news_csv/test.csv")
+        except Exception as e:
+            download_error = f"{type(e).__name__}: {e}"
+    if test_path is None:
+        raise _not_found("AG News", tried, download_error)
+    test = _read_ag_news_csv(test_path)
+    train_path = test_path.with_name("train.csv")
+    if train_path.is_file():
+        full = _read_ag_news_csv(train_path)
+        train_idx, val_idx = _split_indices(full.labels, [1 - val_size / len(full), val_size / len(full)], seed)
+        note = (
+            f"original splits from {test_path.parent}: train.csv minus {len(val_idx)} validation rows "
+            f"(seed {seed}); test.csv"
+        )
+        return AGNews(full.take(train_idx), full.take(val_idx), test, note)
+    parts = _split_indices(test.labels, [0.7, 0.1, 0.2], seed)
+    note = (
+        f"offline copy with the test split only ({test_path}): its {len(test):,} rows split "
+        f"70/10/20 % into train/val/test, stratified, seed {seed}; not comparable with published AG News numbers"
+    )
+    return AGNews(*(test.take(p) for p in parts), note)
+
+
+# ----------------------------------------------------------------------------- STS-B
+
+
+@dataclass
+class SentencePairs:
+    """STS-B pairs with similarity scores from 0 (unrelated) to 5 (same meaning)."""
+
+    sentences1: list[str]
+    sentences2: list[str]
+    scores: torch.Tensor
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+
+def load_sts_benchmark(split: str = "test", root=None, download: bool = True) -> SentencePairs:
+    """Load an STS Benchmark split: sentence pairs with human similarity scores (0-5).
+
+    Reads the original archive's ``stsbenchmark/sts-{train,dev,test}.csv`` (tab-separated, quoting
+    off; extra trailing fields on some lines are ignored).
+
+    Args:
+        split: ``"train"`` (5,749 pairs), ``"dev"`` (1,500) or ``"test"`` (1,379).
+        root: a folder to look in (and download into) instead of ``$MRL_LAB_DATA`` and the cache.
+        download: fetch the original archive if no copy is found.
+
+    References:
+        Cer et al., "SemEval-2017 Task 1: Semantic Textual Similarity", 2017.
+
+    Example:
+        >>> sts = load_sts_benchmark("test")  # doctest: +SKIP
+        >>> len(sts), float(sts.scores.max())  # doctest: +SKIP
+        (1379, 5.0)
+    """
+    if split not in ("train", "dev", "test"):
+        raise ValueError(f"load_sts_benchmark: split={split!r} is not 'train', 'dev' or 'test'")
+    roots = data_roots(root)
+    relative = f"stsbenchmark/sts-{split}.csv"
+    path, tried = _find_file(roots, relative)
+    download_error = None
+    if path is None and download:
+        try:
+            from torchvision.datasets.utils import download_and_extract_archive
+
+            download_and_extract_archive(STSB_URL, str(_writable_root(roots)))
+            path, tried = _find_file(roots, relative)
+        except Exception as e:
+            download_error = f"{type(e).__name__}: {e}"
+    if path is None:
+        raise _not_found(f"STS Benchmark ({split} split)", tried, download_error)
+    s1, s2, scores = [], [], []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            fields = line.rstrip("\n").split("\t")
+            scores.append(float(fields[4]))
+            s1.append(fields[5])
+            s2.append(fields[6])
+    return SentencePairs(s1, s2, torch.tensor(scores), str(path))
+
+
+def locate_datasets(root=None) -> dict[str, Path | None]:
+    """Where each dataset is found without loading or downloading anything (``None``: not found).
+
+    Example:
+        >>> sorted(locate_datasets("/nonexistent"))
+        ['AG News', 'CIFAR-10', 'STS-B']
+    """
+    roots = data_roots(root)
+    return {
+        "CIFAR-10": _find_cifar10(roots, "test")[1],
+        "AG News": _find_file(roots, "ag_news_csv/test.csv")[0],
+        "STS-B": _find_file(roots, "stsbenchmark/sts-test.csv")[0],
+    }

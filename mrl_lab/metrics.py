@@ -1,0 +1,175 @@
+"""Metrics that work on any embeddings: search, 1-NN and linear-probe accuracy, recall@k, the
+recall check (top-k overlap) and the knee of a size/score curve."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from .nesting import check_dims
+
+
+def check_embeddings(x: torch.Tensor, name: str = "embeddings") -> torch.Tensor:
+    """Raise a clear error unless ``x`` is a 2-D tensor of finite numbers; return it.
+
+    Example:
+        >>> check_embeddings(torch.tensor([[float("nan"), 1.0]]), "queries")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: queries contain 1 NaN/inf value(s) (first at row 0); fix the model or drop those rows ...
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor; got {type(x).__name__}")
+    if x.ndim != 2:
+        raise ValueError(f"{name} must have shape (N, dim); got shape {tuple(x.shape)}")
+    bad = ~torch.isfinite(x)
+    if bad.any():
+        row = int(bad.any(dim=1).nonzero()[0])
+        raise ValueError(
+            f"{name} contain {int(bad.sum())} NaN/inf value(s) (first at row {row}); "
+            "fix the model or drop those rows before measuring"
+        )
+    return x
+
+
+def search(queries: torch.Tensor, database: torch.Tensor, k: int, exclude_self: bool = False, chunk: int = 4096):
+    """Exact cosine-similarity search: the indices of each query's ``k`` nearest database rows.
+
+    Args:
+        queries: ``(M, d)``; database: ``(N, d)``. Both are L2-normalised here.
+        k: neighbours per query, best first.
+        exclude_self: queries *are* the database (same rows); skip each row's match with itself.
+        chunk: queries scored at a time, to bound memory.
+
+    Returns:
+        ``(M, k)`` int64 indices into ``database``.
+
+    Example:
+        >>> db = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.7, 0.7]])
+        >>> search(torch.tensor([[1.0, 0.1]]), db, k=2)
+        tensor([[0, 2]])
+    """
+    check_embeddings(queries, "queries")
+    check_embeddings(database, "database")
+    if queries.shape[1] != database.shape[1]:
+        raise ValueError(f"search: queries have {queries.shape[1]} features but the database has {database.shape[1]}")
+    if not 1 <= k <= len(database) - exclude_self:
+        raise ValueError(f"search: k={k} is outside 1..{len(database) - exclude_self} (database rows); lower k")
+    q, db = F.normalize(queries.float(), dim=1), F.normalize(database.float(), dim=1)
+    out = []
+    for start in range(0, len(q), chunk):
+        scores = q[start : start + chunk] @ db.T
+        if exclude_self:
+            rows = torch.arange(len(scores))
+            scores[rows, rows + start] = -math.inf
+        out.append(scores.topk(k, dim=1).indices)
+    return torch.cat(out)
+
+
+def knn_accuracy(train_z, train_y, test_z, test_y, k: int = 1) -> float:
+    """Accuracy of ``k``-nearest-neighbour classification by cosine similarity (majority vote).
+
+    The paper's 1-NN metric: needs no training at any size, so it measures the vectors themselves.
+
+    Example:
+        >>> train_z, train_y = torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([0, 1])
+        >>> knn_accuracy(train_z, train_y, torch.tensor([[0.9, 0.2], [0.1, 0.8]]), torch.tensor([0, 0]))
+        0.5
+    """
+    neighbours = search(test_z, train_z, k)
+    votes = train_y[neighbours]
+    pred = votes[:, 0] if k == 1 else torch.mode(votes, dim=1).values
+    return (pred == test_y).float().mean().item()
+
+
+def head_accuracy(logits, labels: torch.Tensor) -> list[float] | float:
+    """Top-1 accuracy of logits; for a tuple of logits (one per nesting size) a list, one per size.
+
+    Example:
+        >>> head_accuracy(torch.tensor([[2.0, 1.0], [0.0, 3.0]]), torch.tensor([0, 0]))
+        0.5
+    """
+    if isinstance(logits, (tuple, list)):
+        return [head_accuracy(one, labels) for one in logits]
+    return (logits.argmax(dim=1) == labels).float().mean().item()
+
+
+def linear_probe_accuracy(train_z, train_y, test_z, test_y, max_iter: int = 1000) -> float:
+    """Fit a logistic-regression probe (scikit-learn) on training embeddings; test accuracy.
+
+    The embeddings are L2-normalised and standardised first.
+
+    Example:
+        >>> z = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
+        >>> linear_probe_accuracy(z, torch.tensor([0, 0, 1, 1]), z, torch.tensor([0, 0, 1, 1]))
+        1.0
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    check_embeddings(train_z, "train_z")
+    check_embeddings(test_z, "test_z")
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter))
+    probe.fit(F.normalize(train_z.float(), dim=1).numpy(), train_y.numpy())
+    return float(probe.score(F.normalize(test_z.float(), dim=1).numpy(), test_y.numpy()))
+
+
+def recall_at_k(neighbours: torch.Tensor, targets: torch.Tensor, k: int) -> float:
+    """Share of queries whose one relevant item (``targets[i]``) is among their first ``k`` neighbours.
+
+    Args:
+        neighbours: ``(M, >=k)`` ranked indices, e.g. from :func:`search`.
+        targets: ``(M,)`` the index of each query's relevant item.
+
+    Example:
+        >>> recall_at_k(torch.tensor([[3, 1], [0, 2]]), torch.tensor([1, 1]), k=2)
+        0.5
+    """
+    if not 1 <= k <= neighbours.shape[1]:
+        raise ValueError(f"recall_at_k: k={k} is outside 1..{neighbours.shape[1]} (neighbours per query)")
+    return (neighbours[:, :k] == targets[:, None]).any(dim=1).float().mean().item()
+
+
+def topk_overlap(full: torch.Tensor, truncated: torch.Tensor, k: int) -> float:
+    """The recall check: the share of each query's full-width top-``k`` neighbours that a search with
+    truncated vectors still finds, averaged over queries. 1.0 means cutting changed nothing.
+
+    Run it on your own corpus before shipping a smaller size.
+
+    Args:
+        full, truncated: ``(M, >=k)`` neighbour indices from full-width and truncated searches.
+        k: how many neighbours to compare.
+
+    Example:
+        >>> round(topk_overlap(torch.tensor([[1, 2, 3]]), torch.tensor([[3, 1, 7]]), k=3), 3)
+        0.667
+    """
+    if full.shape[0] != truncated.shape[0]:
+        raise ValueError(f"topk_overlap: {full.shape[0]} queries in full but {truncated.shape[0]} in truncated")
+    if not 1 <= k <= min(full.shape[1], truncated.shape[1]):
+        raise ValueError(f"topk_overlap: k={k} is outside 1..{min(full.shape[1], truncated.shape[1])}")
+    a, b = full[:, :k], truncated[:, :k]
+    shared = (a[:, :, None] == b[:, None, :]).any(dim=2).sum(dim=1)
+    return (shared.float() / k).mean().item()
+
+
+def knee(dims, scores, keep: float = 0.99) -> int:
+    """The smallest size whose score is at least ``keep`` times the best score.
+
+    Example:
+        >>> knee([8, 16, 32, 64], [0.50, 0.80, 0.89, 0.90], keep=0.95)
+        32
+    """
+    dims = check_dims(dims, where="knee")
+    scores = [float(s) for s in scores]
+    if len(scores) != len(dims):
+        raise ValueError(f"knee: {len(scores)} scores for {len(dims)} sizes; pass one score per size")
+    if not all(math.isfinite(s) for s in scores):
+        raise ValueError(f"knee: scores must be finite; got {scores}")
+    if not 0 < keep <= 1:
+        raise ValueError(f"knee: keep={keep} is outside (0, 1]; e.g. keep=0.99 keeps 99 % of the best score")
+    target = keep * max(scores)
+    return next(d for d, s in zip(dims, scores) if s >= target)
