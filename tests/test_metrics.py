@@ -1,0 +1,133 @@
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mrl_lab import PCA, head_accuracy, knee, knn_accuracy, linear_probe_accuracy, recall_at_k, search, topk_overlap
+
+NAN = float("nan")
+
+
+def test_search_ranks_by_cosine_similarity():
+    db = torch.tensor([[1.0, 0.0], [0.0, 2.0], [3.0, 3.0], [-1.0, 0.0]])
+    assert search(torch.tensor([[1.0, 0.2]]), db, k=4).tolist() == [[0, 2, 1, 3]]
+
+
+def test_search_can_skip_each_rows_match_with_itself():
+    db = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])
+    assert search(db, db, k=1, exclude_self=True).flatten().tolist() == [1, 0, 1]
+
+
+def test_search_in_chunks_matches_one_pass():
+    torch.manual_seed(0)
+    q, db = torch.randn(50, 8), torch.randn(200, 8)
+    assert torch.equal(search(q, db, 5, chunk=7), search(q, db, 5))
+
+
+def test_topk_overlap_on_hand_made_neighbours():
+    full = torch.tensor([[1, 2, 3, 4], [5, 6, 7, 8]])
+    cut = torch.tensor([[4, 3, 9, 9], [5, 0, 0, 0]])
+    assert topk_overlap(full, cut, k=4) == pytest.approx((2 / 4 + 1 / 4) / 2)
+    assert topk_overlap(full, cut, k=1) == pytest.approx(0.5)  # row 2's top-1 survives
+    assert topk_overlap(full, full, k=4) == 1.0
+
+
+def test_recall_at_k_on_hand_made_neighbours():
+    neighbours = torch.tensor([[0, 1, 2], [2, 0, 1], [1, 2, 0]])
+    targets = torch.tensor([0, 0, 0])
+    assert recall_at_k(neighbours, targets, 1) == pytest.approx(1 / 3)
+    assert recall_at_k(neighbours, targets, 2) == pytest.approx(2 / 3)
+    assert recall_at_k(neighbours, targets, 3) == 1.0
+
+
+def test_knee_is_the_smallest_size_keeping_the_share():
+    dims, scores = [8, 16, 32, 64], [0.5, 0.8, 0.89, 0.9]
+    assert knee(dims, scores, keep=0.98) == 32  # 0.89 >= 0.98 * 0.9
+    assert knee(dims, scores, keep=0.99) == 64  # 0.89 < 0.891
+    assert knee(dims, scores, keep=0.5) == 8
+    assert knee(dims, scores, keep=1.0) == 64
+    assert knee(dims, [0.9, 0.95, 0.7, 0.6], keep=0.99) == 16  # the best need not be the widest
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.floats(0, 1), min_size=1, max_size=8), st.floats(0.01, 1))
+def test_knee_keeps_the_share_and_nothing_smaller_does(scores, keep):
+    dims = [2**i for i in range(len(scores))]
+    d = knee(dims, scores, keep)
+    i = dims.index(d)
+    assert scores[i] >= keep * max(scores)
+    assert all(s < keep * max(scores) for s in scores[:i])
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (([8, 16], [0.5]), "1 scores for 2 sizes"),
+        (([16, 8], [0.5, 0.6]), "must increase"),
+        (([8, 16], [0.5, NAN]), "finite"),
+        (([8, 16], [0.5, 0.6], 1.5), "keep=1.5"),
+    ],
+)
+def test_knee_rejects_bad_input(args, message):
+    with pytest.raises(ValueError, match=message):
+        knee(*args)
+
+
+def test_knn_accuracy_votes_by_nearest_neighbours():
+    train_z = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])
+    train_y = torch.tensor([0, 0, 1])
+    test_z = torch.tensor([[1.0, 0.05], [0.1, 1.0]])
+    assert knn_accuracy(train_z, train_y, test_z, torch.tensor([0, 1])) == 1.0
+    assert knn_accuracy(train_z, train_y, test_z, torch.tensor([0, 0]), k=3) == 1.0  # majority is class 0
+
+
+def test_head_accuracy_per_size():
+    logits = (torch.tensor([[1.0, 0.0], [1.0, 0.0]]), torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+    assert head_accuracy(logits, torch.tensor([0, 1])) == [0.5, 1.0]
+
+
+def test_linear_probe_separates_separable_classes():
+    torch.manual_seed(0)
+    y = torch.arange(200) % 2
+    z = torch.randn(200, 8) + 4 * torch.nn.functional.one_hot(y, 8).float()
+    assert linear_probe_accuracy(z[:100], y[:100], z[100:], y[100:]) > 0.95
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda bad, ok: search(bad, ok, 1),
+        lambda bad, ok: search(ok, bad, 1),
+        lambda bad, ok: knn_accuracy(bad, torch.zeros(4), ok, torch.zeros(4)),
+        lambda bad, ok: linear_probe_accuracy(bad, torch.arange(4) % 2, ok, torch.arange(4) % 2),
+        lambda bad, ok: PCA().fit(bad),
+    ],
+)
+def test_nan_embeddings_are_rejected_by_every_metric(call):
+    ok = torch.randn(4, 3)
+    bad = ok.clone()
+    bad[2, 1] = NAN
+    with pytest.raises(ValueError, match=r"1 NaN/inf value\(s\) \(first at row 2\)"):
+        call(bad, ok)
+
+
+def test_search_rejects_mismatched_widths_and_too_large_k():
+    with pytest.raises(ValueError, match="3 features but the database has 4"):
+        search(torch.randn(2, 3), torch.randn(5, 4), 1)
+    with pytest.raises(ValueError, match="k=6 is outside 1..5"):
+        search(torch.randn(2, 4), torch.randn(5, 4), 6)
+
+
+def test_pca_matches_scikit_learn_and_nests():
+    from sklearn.decomposition import PCA as SklearnPCA
+
+    torch.manual_seed(0)
+    z = torch.randn(300, 12) * torch.linspace(5, 0.1, 12)
+    pca = PCA().fit(z)
+    expected = SklearnPCA(svd_solver="full").fit(z.double().numpy()).transform(z.double().numpy())
+    assert torch.allclose(pca.transform(z, 12).double(), torch.from_numpy(expected), atol=1e-4)
+    assert torch.equal(pca.transform(z, 3), pca.transform(z, 12)[:, :3])
+    ratio = pca.explained_variance_ratio
+    assert torch.all(ratio[:-1] >= ratio[1:]) and ratio.sum() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="d=13 is outside 1..12"):
+        pca.transform(z, 13)

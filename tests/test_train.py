@@ -1,0 +1,72 @@
+import pytest
+import torch
+from torch import nn
+
+from mrl_lab import Classifier, ConvNet, MatryoshkaLoss, MRLHead, encode, random_crop_flip, train
+
+
+def test_crop_flip_returns_a_shifted_or_flipped_copy_of_each_image():
+    torch.manual_seed(0)
+    x = torch.randint(1, 256, (16, 3, 6, 6), dtype=torch.uint8)
+    out = random_crop_flip(x, pad=2)
+    assert out.shape == x.shape and out.dtype == torch.uint8
+    padded = nn.functional.pad(x, (2, 2, 2, 2))
+    for i in range(len(x)):
+        crops = [padded[i, :, dy : dy + 6, dx : dx + 6] for dy in range(5) for dx in range(5)]
+        assert any(torch.equal(out[i], c) or torch.equal(out[i], c.flip(2)) for c in crops)
+
+
+def test_crop_flip_draws_per_image_and_covers_both_flips():
+    torch.manual_seed(0)
+    x = torch.arange(3 * 4 * 4, dtype=torch.float32).view(1, 3, 4, 4).repeat(200, 1, 1, 1)
+    out = random_crop_flip(x, pad=0)
+    flipped = (out == x.flip(3)).flatten(1).all(1)
+    same = (out == x).flatten(1).all(1)
+    assert bool((flipped | same).all()) and 50 < int(flipped.sum()) < 150
+
+
+def test_train_learns_a_separable_problem_with_data_on_the_device():
+    torch.manual_seed(0)
+    x = torch.randn(512, 8)
+    y = (x[:, 0] > 0).long()
+    model = nn.Linear(8, 2)
+    log = train(model, nn.CrossEntropyLoss(), x, y, epochs=20, batch_size=64, lr=0.05, progress=False)
+    assert log.losses[-1] < log.losses[0] and log.seconds > 0 and log.examples_per_s > 0
+    assert (encode(model, x).argmax(1) == y).float().mean() > 0.95
+    assert not model.training
+
+
+def test_training_is_repeatable_with_a_seed():
+    def run():
+        torch.manual_seed(0)  # the model's initial weights and the data
+        model = Classifier(ConvNet(16, width=4), MRLHead(16, 10, [4, 8, 16]))
+        x = torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8)
+        y = torch.arange(64) % 10
+        loss = MatryoshkaLoss(nn.CrossEntropyLoss(), [4, 8, 16])
+        train(model, loss, x, y, epochs=1, batch_size=32, augment=random_crop_flip, seed=3, progress=False)
+        return encode(model.encoder, x[:4])
+
+    assert torch.equal(run(), run())
+
+
+def test_nan_loss_stops_training_with_a_clear_message():
+    x, y = torch.randn(64, 4), torch.zeros(64, dtype=torch.long)
+
+    def nan_loss(out, target):
+        return out.sum() * float("nan")
+
+    with pytest.raises(FloatingPointError, match=r"the loss became nan at epoch 1.*Lower the learning rate"):
+        train(nn.Linear(4, 2), nan_loss, x, y, epochs=1, batch_size=16, check_every=2, progress=False)
+
+
+def test_bad_training_input_is_named():
+    with pytest.raises(ValueError, match="64 inputs but 10 targets"):
+        train(nn.Linear(4, 2), nn.CrossEntropyLoss(), torch.randn(64, 4), torch.zeros(10), epochs=1, batch_size=8)
+    with pytest.raises(ValueError, match="batch_size=128 is larger than the 64 examples"):
+        train(nn.Linear(4, 2), nn.CrossEntropyLoss(), torch.randn(64, 4), torch.zeros(64), epochs=1, batch_size=128)
+
+
+def test_encode_concatenates_tuple_outputs():
+    head = MRLHead(8, 3, [4, 8])
+    out = encode(head, torch.randn(10, 8), batch_size=3)
+    assert [tuple(o.shape) for o in out] == [(10, 3), (10, 3)]
