@@ -13,7 +13,7 @@ def curves_table(curves: dict[str, dict[int, float]]) -> pd.DataFrame:
         curves: ``{method: {size: score}}``.
 
     Example:
-        >>> curves_table({"MRL": {8: 0.5, 16: 0.6}, "normal": {8: 0.3, 16: 0.55}})
+        >>> curves_table({"MRL": {8: 0.5, 16: 0.6}, "normal": {8: 0.3, 16: 0.55}})  # doctest: +NORMALIZE_WHITESPACE
               MRL  normal
         size
         8     0.5    0.30

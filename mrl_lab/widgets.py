@@ -30,10 +30,11 @@ def truncation_dashboard(
     Returns:
         The dashboard; its ``slider`` and ``readout`` attributes let code (and tests) drive and read it.
 
-    Example:
-        >>> board = truncation_dashboard({"MRL": {8: 0.5, 16: 0.6}}, lambda d: {"MRL": d / 16}, full_dim=16)
-        >>> board.slider.value = 4
-        >>> "25.0%" in board.readout.value
+    Example (in a notebook; ``tests/test_widgets.py`` drives it the same way):
+        >>> curves = {"MRL": {8: 0.5, 16: 0.6}}
+        >>> board = truncation_dashboard(curves, lambda d: {"MRL": d / 16}, full_dim=16)  # doctest: +SKIP
+        >>> board.slider.value = 4  # doctest: +SKIP
+        >>> "25.0%" in board.readout.value  # doctest: +SKIP
         True
     """
     sizes = sorted({d for curve in curves.values() for d in curve})

@@ -1,0 +1,39 @@
+import plotly.graph_objects as go
+
+from mrl_lab.plots import curves_table, plot_vs_size
+from mrl_lab.widgets import truncation_dashboard
+
+CURVES = {"MRL": {2: 0.3, 8: 0.5, 16: 0.6}, "normal": {2: 0.1, 8: 0.3, 16: 0.62}}
+
+
+def test_the_chart_has_one_line_per_method_on_a_log2_axis():
+    fig = plot_vs_size(CURVES, metric="1-NN accuracy", highlight=8)
+    assert isinstance(fig, go.Figure)
+    assert [t.name for t in fig.data] == ["MRL", "normal"]
+    assert list(fig.data[0].x) == [2, 8, 16] and list(fig.data[1].y) == [0.1, 0.3, 0.62]
+    assert fig.layout.xaxis.type == "log" and list(fig.layout.xaxis.tickvals) == [2, 8, 16]
+    assert fig.layout.shapes[0].x0 == 8
+
+
+def test_the_table_has_a_row_per_size_and_a_column_per_method():
+    table = curves_table(CURVES)
+    assert list(table.index) == [2, 8, 16] and list(table.columns) == ["MRL", "normal"]
+    assert table.loc[8, "normal"] == 0.3
+
+
+def test_moving_the_slider_measures_again_and_changes_the_numbers(capsys):
+    asked = []
+
+    def evaluate(d):
+        asked.append(d)
+        return {"MRL": d / 16, "normal": d / 32}
+
+    board = truncation_dashboard(CURVES, evaluate, full_dim=16, start=8)
+    before = board.readout.value
+    assert "first <b>8</b> of 16 dims" in before and "50.0%" in before
+    board.slider.value = 4
+    after = board.readout.value
+    assert after != before and "first <b>4</b> of 16 dims" in after
+    assert "25.0%" in after and "12.5%" in after and "16 bytes per float32 vector" in after
+    assert asked[-1] == 4 and 16 in asked  # the full width is measured once, for the "kept" column
+    assert board.slider.max == 16
