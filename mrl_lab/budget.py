@@ -52,7 +52,7 @@ class Budget:
 
 
 _SIZES = {
-    "smoke": dict(cifar_train=1000, cifar_test=500, epochs=2, batch_size=100, width=16, text_train=2000, text_epochs=2),
+    "smoke": dict(cifar_train=800, cifar_test=400, epochs=2, batch_size=100, width=16, text_train=2000, text_epochs=2),
     "cpu": dict(cifar_train=10000, cifar_test=2000, epochs=5, batch_size=128, width=16, text_train=None, text_epochs=5),
     "gpu": dict(
         cifar_train=50000, cifar_test=10000, epochs=10, batch_size=512, width=64, text_train=None, text_epochs=10
@@ -73,7 +73,7 @@ def get_budget(name: str | None = None) -> Budget:
     Example:
         >>> b = get_budget("smoke")
         >>> b.name, b.cifar_train
-        ('smoke', 1000)
+        ('smoke', 800)
         >>> get_budget("huge")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...

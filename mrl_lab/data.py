@@ -89,13 +89,14 @@ def _writable_root(roots: list[Path]) -> Path:
     raise OSError(f"no writable folder to download into among {[str(r) for r in roots]}")
 
 
-def _save_atomic(path: Path, array: np.ndarray) -> None:
-    """Write ``array`` to ``path`` through a temporary file and a rename, so readers never see half a file."""
+def save_atomic(path: Path, write) -> None:
+    """Call ``write(file)`` on a temporary file beside ``path``, then rename it to ``path``, so
+    readers never see half a file (the rename is atomic on one file system)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            np.save(f, array)
+            write(f)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -178,8 +179,8 @@ def _cached_image_folder(folder: Path, split: str):
     if x_path.exists() and y_path.exists():
         return np.load(x_path), np.load(y_path)
     x, y = _decode_image_folder(folder)
-    _save_atomic(y_path, y)  # labels first: the images file is the marker that both are complete
-    _save_atomic(x_path, x)
+    save_atomic(y_path, lambda f: np.save(f, y))  # labels first: the images file marks both as complete
+    save_atomic(x_path, lambda f: np.save(f, x))
     return x, y
 
 

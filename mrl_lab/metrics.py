@@ -34,13 +34,22 @@ def check_embeddings(x: torch.Tensor, name: str = "embeddings") -> torch.Tensor:
     return x
 
 
-def search(queries: torch.Tensor, database: torch.Tensor, k: int, exclude_self: bool = False, chunk: int = 4096):
-    """Exact cosine-similarity search: the indices of each query's ``k`` nearest database rows.
+def search(
+    queries: torch.Tensor,
+    database: torch.Tensor,
+    k: int,
+    exclude_self: bool = False,
+    normalize: bool = True,
+    chunk: int = 4096,
+):
+    """Exact search: the indices of each query's ``k`` most similar database rows.
 
     Args:
-        queries: ``(M, d)``; database: ``(N, d)``. Both are L2-normalised here.
+        queries: ``(M, d)``; database: ``(N, d)``.
         k: neighbours per query, best first.
         exclude_self: queries *are* the database (same rows); skip each row's match with itself.
+        normalize: cosine similarity (both sides L2-normalised here, the default), or ``False``
+            for the raw dot product, as an inner-product index scores vectors as stored.
         chunk: queries scored at a time, to bound memory.
 
     Returns:
@@ -57,7 +66,9 @@ def search(queries: torch.Tensor, database: torch.Tensor, k: int, exclude_self: 
         raise ValueError(f"search: queries have {queries.shape[1]} features but the database has {database.shape[1]}")
     if not 1 <= k <= len(database) - exclude_self:
         raise ValueError(f"search: k={k} is outside 1..{len(database) - exclude_self} (database rows); lower k")
-    q, db = F.normalize(queries.float(), dim=1), F.normalize(database.float(), dim=1)
+    q, db = queries.float(), database.float()
+    if normalize:
+        q, db = F.normalize(q, dim=1), F.normalize(db, dim=1)
     out = []
     for start in range(0, len(q), chunk):
         scores = q[start : start + chunk] @ db.T
@@ -68,17 +79,18 @@ def search(queries: torch.Tensor, database: torch.Tensor, k: int, exclude_self: 
     return torch.cat(out)
 
 
-def knn_accuracy(train_z, train_y, test_z, test_y, k: int = 1) -> float:
-    """Accuracy of ``k``-nearest-neighbour classification by cosine similarity (majority vote).
+def knn_accuracy(train_z, train_y, test_z, test_y, k: int = 1, normalize: bool = True) -> float:
+    """Accuracy of ``k``-nearest-neighbour classification (majority vote).
 
     The paper's 1-NN metric: needs no training at any size, so it measures the vectors themselves.
+    Cosine similarity by default; ``normalize=False`` ranks by raw dot product (see :func:`search`).
 
     Example:
         >>> train_z, train_y = torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([0, 1])
         >>> knn_accuracy(train_z, train_y, torch.tensor([[0.9, 0.2], [0.1, 0.8]]), torch.tensor([0, 0]))
         0.5
     """
-    neighbours = search(test_z, train_z, k)
+    neighbours = search(test_z, train_z, k, normalize=normalize)
     votes = train_y[neighbours]
     pred = votes[:, 0] if k == 1 else torch.mode(votes, dim=1).values
     return (pred == test_y).float().mean().item()

@@ -203,8 +203,11 @@ def encode(module: nn.Module, inputs: torch.Tensor, batch_size: int = 1024, devi
     module.eval()
     outs = []
     for i in range(0, len(inputs), batch_size):
+        x = inputs[i : i + batch_size].to(device)
+        if x.ndim == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
         with autocast:
-            out = module(inputs[i : i + batch_size].to(device))
+            out = module(x)
         outs.append(tuple(o.float().cpu() for o in out) if isinstance(out, tuple) else out.float().cpu())
     module.train(was_training)
     if isinstance(outs[0], tuple):

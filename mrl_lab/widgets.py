@@ -70,3 +70,118 @@ def truncation_dashboard(
     board = widgets.VBox([slider, readout, chart])
     board.slider, board.readout = slider, readout
     return board
+
+
+def _image_uri(image) -> str:
+    """A uint8 ``(3, H, W)`` image tensor as a PNG data URI."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image.permute(1, 2, 0).numpy()).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def _thumb(image, label: str, wrong: bool = False) -> str:
+    border = "3px solid #d62728" if wrong else "3px solid transparent"
+    mark = " &#10007;" if wrong else ""
+    return (
+        f'<div style="display:inline-block;text-align:center;margin:2px;font-size:11px">'
+        f'<img src="{_image_uri(image)}" width="56" height="56" style="image-rendering:pixelated;border:{border}"><br>'
+        f"{label}{mark}</div>"
+    )
+
+
+def neighbour_dashboard(
+    curves: dict[str, dict[int, float]],
+    vectors: dict[str, Callable],
+    train_set,
+    test_set,
+    sizes: list[int],
+    metric: str = "1-NN accuracy",
+    start: int = 8,
+    n_queries: int = 50,
+    k: int = 5,
+) -> widgets.VBox:
+    """Pick a size and a test image; see each method's accuracy at that size, the image's top-``k``
+    neighbours under each method (wrong-class neighbours marked in red), and the storage cost.
+
+    Args:
+        curves: ``{method: {size: score}}``, drawn as a chart and read at the chosen size.
+        vectors: ``{method: fn(d) -> (train_z, test_z) or None}``: each method's vectors at size
+            ``d`` (``None`` where the method has no vectors of that size).
+        train_set, test_set: :class:`~mrl_lab.data.ImageData`; neighbours come from ``train_set``.
+        sizes: the sizes the slider offers.
+        start: the first size shown; n_queries: test images offered; k: neighbours shown.
+
+    Returns:
+        The dashboard, with ``size``, ``image``, ``accuracy``, ``gallery`` and ``storage``
+        attributes to drive and read it from code.
+
+    Example (in a notebook):
+        >>> board = neighbour_dashboard(curves, vectors, train_set, test_set, sizes=[8, 16])  # doctest: +SKIP
+        >>> board.size.value = 16  # doctest: +SKIP
+    """
+    from .metrics import search
+
+    classes = test_set.classes
+    size = widgets.SelectionSlider(options=sizes, value=start if start in sizes else sizes[0], description="size d")
+    image = widgets.Dropdown(
+        options=[(f"test #{i}: {classes[int(test_set.labels[i])]}", i) for i in range(min(n_queries, len(test_set)))],
+        description="test image",
+    )
+    previous, following = widgets.Button(description="◀ previous"), widgets.Button(description="next ▶")
+    accuracy, gallery, storage, chart = widgets.HTML(), widgets.HTML(), widgets.HTML(), widgets.Output()
+
+    def step(delta):
+        image.value = (image.value + delta) % len(image.options)
+
+    previous.on_click(lambda _: step(-1))
+    following.on_click(lambda _: step(1))
+
+    def update_size(change=None):
+        d = size.value
+        rows = "".join(
+            f"<tr><td>{name}</td><td><b>{curve[d]:.1%}</b></td></tr>"
+            if d in curve
+            else f"<tr><td>{name}</td><td>-</td></tr>"
+            for name, curve in curves.items()
+        )
+        accuracy.value = f"<b>{metric} at d = {d}</b><table>{rows}</table>"
+        storage.value = (
+            f"<b>Storage at d = {d}</b>: {4 * d} bytes per float32 vector, {2 * d} as float16; "
+            f"one million vectors: {4 * d:,} MB float32, {2 * d:,} MB float16."
+        )
+        with chart:
+            chart.clear_output(wait=True)
+            display(plot_vs_size(curves, metric=metric, highlight=d, title=f"{metric} vs size (dotted line: d = {d})"))
+        update_gallery()
+
+    def update_gallery(change=None):
+        d, i = size.value, image.value
+        truth = int(test_set.labels[i])
+        html = f"<div>{_thumb(test_set.images[i], 'query: ' + classes[truth])}</div><table>"
+        for name, fn in vectors.items():
+            pair = fn(d)
+            if pair is None:
+                html += f"<tr><td>{name}</td><td><i>no model of size {d} at this budget</i></td></tr>"
+                continue
+            train_z, test_z = pair
+            found = search(test_z[i : i + 1], train_z, k)[0].tolist()
+            thumbs = "".join(
+                _thumb(train_set.images[j], classes[int(train_set.labels[j])], int(train_set.labels[j]) != truth)
+                for j in found
+            )
+            html += f"<tr><td style='padding-right:8px'>{name}</td><td>{thumbs}</td></tr>"
+        gallery.value = html + "</table>"
+
+    size.observe(update_size, names="value")
+    image.observe(update_gallery, names="value")
+    update_size()
+    board = widgets.VBox(
+        [size, widgets.HBox([image, previous, following]), widgets.HBox([accuracy, storage]), gallery, chart]
+    )
+    board.size, board.image, board.accuracy, board.gallery, board.storage = size, image, accuracy, gallery, storage
+    return board

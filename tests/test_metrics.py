@@ -131,3 +131,10 @@ def test_pca_matches_scikit_learn_and_nests():
     assert torch.all(ratio[:-1] >= ratio[1:]) and ratio.sum() == pytest.approx(1.0)
     with pytest.raises(ValueError, match="d=13 is outside 1..12"):
         pca.transform(z, 13)
+
+
+def test_dot_product_search_ranks_by_length_too():
+    db = torch.tensor([[1.0, 0.0], [3.0, 3.0]])
+    q = torch.tensor([[1.0, 0.1]])
+    assert search(q, db, 1).item() == 0  # cosine: the direction wins
+    assert search(q, db, 1, normalize=False).item() == 1  # dot product: the long vector wins

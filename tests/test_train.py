@@ -70,3 +70,44 @@ def test_encode_concatenates_tuple_outputs():
     head = MRLHead(8, 3, [4, 8])
     out = encode(head, torch.randn(10, 8), batch_size=3)
     assert [tuple(o.shape) for o in out] == [(10, 3), (10, 3)]
+
+
+def test_the_loop_reads_the_loss_only_every_check_every_steps(monkeypatch):
+    # On a GPU, each .item() waits for the device; the trainer must not do it every step.
+    # (AdamW's own .item() reads its step counter, which lives on the CPU: no device wait.)
+    import sys
+
+    reads = []
+    original = torch.Tensor.item
+
+    def counting_item(self):
+        if sys._getframe(1).f_code.co_filename.endswith("mrl_lab/train.py"):
+            reads.append(1)
+        return original(self)
+
+    monkeypatch.setattr(torch.Tensor, "item", counting_item)
+    x, y = torch.randn(400, 4), torch.randint(0, 2, (400,))
+    train(nn.Linear(4, 2), nn.CrossEntropyLoss(), x, y, epochs=2, batch_size=10, check_every=20, progress=False)
+    assert len(reads) == 80 // 20  # 80 steps, one read per 20
+
+
+def test_the_dataset_moves_to_the_training_device_once(monkeypatch):
+    moved = []
+    original = torch.Tensor.to
+
+    def spy(self, *args, **kwargs):
+        if self.shape[:1] == (64,):
+            moved.append(args)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, "to", spy)
+    x = torch.randint(0, 256, (64, 3, 8, 8), dtype=torch.uint8)
+    y = torch.arange(64) % 2
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 2))
+    model.forward = lambda images: nn.Sequential.forward(model, images.float() / 255)
+
+    def loss_fn(out, target):
+        return nn.functional.cross_entropy(out, target)
+
+    train(model, loss_fn, x, y, epochs=3, batch_size=16, augment=random_crop_flip, progress=False, device="cpu")
+    assert len(moved) == 2  # inputs and targets, once, not per batch

@@ -37,3 +37,29 @@ def test_moving_the_slider_measures_again_and_changes_the_numbers(capsys):
     assert "25.0%" in after and "12.5%" in after and "16 bytes per float32 vector" in after
     assert asked[-1] == 4 and 16 in asked  # the full width is measured once, for the "kept" column
     assert board.slider.max == 16
+
+
+def test_the_neighbour_dashboard_follows_the_size_and_the_image(capsys):
+    import torch
+
+    from mrl_lab.data import CIFAR10_CLASSES, ImageData
+    from mrl_lab.nesting import truncate
+    from mrl_lab.widgets import neighbour_dashboard
+
+    g = torch.Generator().manual_seed(0)
+    train_set = ImageData(torch.randint(0, 256, (30, 3, 32, 32), dtype=torch.uint8, generator=g), torch.arange(30) % 10,
+                          CIFAR10_CLASSES, "generated")  # fmt: skip
+    test_set = ImageData(train_set.images[:5].clone(), train_set.labels[:5].clone(), CIFAR10_CLASSES, "generated")
+    train_z, test_z = torch.randn(30, 16, generator=g), torch.randn(5, 16, generator=g)
+    vectors = {"MRL": lambda d: (truncate(train_z, d), truncate(test_z, d)), "FF": lambda d: None}
+    curves = {"MRL": {4: 0.4, 8: 0.5, 16: 0.6}}
+    board = neighbour_dashboard(curves, vectors, train_set, test_set, sizes=[4, 8, 16], start=8, n_queries=5)
+    assert "50.0%" in board.accuracy.value and "32 bytes per float32 vector" in board.storage.value
+    assert board.gallery.value.count("<img") == 1 + 5  # the query and its 5 neighbours
+    assert "no model of size 8" in board.gallery.value
+    before = board.gallery.value
+    board.size.value = 16
+    assert "60.0%" in board.accuracy.value and "64 bytes" in board.storage.value
+    board.image.value = 3
+    assert board.gallery.value != before and "query: cat" in board.gallery.value
+    assert "&#10007;" in board.gallery.value  # random vectors find wrong-class neighbours, marked

@@ -1,0 +1,78 @@
+"""Benchmark the CIFAR-10 experiment: training speed and accuracy at every nesting size.
+
+    python benchmarks/cifar10.py --budget cpu          # the MRL model only
+    python benchmarks/cifar10.py --budget gpu --all    # every model of notebook 01, plus 1-NN baselines
+    python benchmarks/cifar10.py --budget smoke --json results.json
+
+Always trains from scratch (and refreshes the notebook's model cache). Prints images/s, time per
+epoch, wall time and the accuracy table, and writes the same as JSON with --json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+
+import torch
+
+import mrl_lab
+from mrl_lab import cifar
+from mrl_lab.plots import curves_table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--budget", choices=mrl_lab.budget.BUDGETS, default=None, help="default: $MRL_LAB_BUDGET or auto"
+    )
+    parser.add_argument("--all", action="store_true", help="train every model of the notebook, not only MRL")
+    parser.add_argument("--json", help="also write the results to this JSON file")
+    args = parser.parse_args()
+
+    budget = mrl_lab.get_budget(args.budget)
+    config = cifar.experiment_config(budget)
+    if not args.all:
+        config["per_size"] = []
+    device = (
+        torch.cuda.get_device_name(0) if budget.device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
+    )
+    print(f"{budget}\ndevice: {device}; torch {torch.__version__}; Python {platform.python_version()}")
+
+    start = time.perf_counter()
+    train_set = mrl_lab.load_cifar10("train").subset(config["train_images"], seed=config["seed"])
+    test_set = mrl_lab.load_cifar10("test").subset(budget.cifar_test, seed=0)
+    seconds = time.perf_counter() - start
+    print(f"data: {len(train_set)} train / {len(test_set)} test images from {train_set.source} ({seconds:.1f} s)")
+
+    chosen = cifar.methods(config) if args.all else ["MRL"]
+    config_models = cifar.train_models(config, train_set, device=budget.device, retrain=True, only=chosen)
+    timing = {}
+    for method, (_, meta) in config_models.items():
+        per_epoch = meta["seconds"] / config["epochs"]
+        timing[method] = dict(seconds=meta["seconds"], images_per_s=meta["examples_per_s"], seconds_per_epoch=per_epoch)
+        print(f"{method:7s} {meta['examples_per_s']:5.0f} images/s {per_epoch:6.1f} s/epoch {meta['seconds']:6.1f} s")
+
+    heads = {}
+    for method, (model, _) in config_models.items():
+        logits = mrl_lab.encode(model, test_set.images)
+        heads[method] = dict(zip(model.head.dims, mrl_lab.head_accuracy(logits, test_set.labels)))
+    print(
+        "\ntrained-head test accuracy:\n" + curves_table(heads).to_string(float_format=lambda a: f"{a:.1%}", na_rep="")
+    )
+    result = dict(budget=budget.name, device=device, data=train_set.source, config=config, timing=timing, head=heads)
+    if args.all:
+        knn = cifar.evaluate(config_models, train_set, test_set, config)["knn"]
+        print("\n1-NN test accuracy:\n" + curves_table(knn).to_string(float_format=lambda a: f"{a:.1%}", na_rep=""))
+        result["knn"] = knn
+    result["wall_seconds"] = time.perf_counter() - start
+    print(f"\nwall time, data to final table: {result['wall_seconds']:.1f} s")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=1, default=str)
+        print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""Trained models cached on disk, keyed by everything that decides their weights."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .data import cache_dir, save_atomic
+
+
+def config_key(config: dict) -> str:
+    """A short, stable hash of a JSON-serialisable configuration.
+
+    Example:
+        >>> config_key({"b": 1, "a": [2, 3]}) == config_key({"a": [2, 3], "b": 1})
+        True
+    """
+    return hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def load_or_train(
+    config: dict,
+    build: Callable[[], nn.Module],
+    fit: Callable[[nn.Module], object],
+    *,
+    folder=None,
+    retrain: bool = False,
+    device=None,
+) -> tuple[nn.Module, dict]:
+    """Load the model trained with ``config`` from disk, or train it with ``fit`` and save it.
+
+    The file name holds ``config["name"]`` and a hash of the whole ``config``: change any setting
+    (data size, seed, epochs, sizes...) and it trains anew. Files are written atomically and read
+    with ``torch.load(..., weights_only=True)``, which cannot run code hidden in a file.
+
+    Args:
+        config: JSON-serialisable settings that decide the weights; must have a ``"name"``.
+        build: makes the untrained model.
+        fit: trains it in place and returns a :class:`~mrl_lab.train.TrainLog`.
+        folder: where checkpoints live (default ``<cache>/models``).
+        retrain: train even if a checkpoint exists (and overwrite it).
+        device: where the returned model lives (default: where ``fit`` left it, or the CPU).
+
+    Returns:
+        ``(model, meta)``; ``meta`` has ``seconds`` and ``examples_per_s`` of the original training
+        run and ``cached`` (whether it was loaded from disk).
+
+    Example:
+        >>> import tempfile
+        >>> from mrl_lab import train
+        >>> x, y = torch.randn(32, 4), torch.randint(0, 2, (32,))
+        >>> fit = lambda m: train(m, nn.CrossEntropyLoss(), x, y, epochs=1, batch_size=8, progress=False)
+        >>> folder = tempfile.mkdtemp()
+        >>> _, meta = load_or_train({"name": "probe"}, lambda: nn.Linear(4, 2), fit, folder=folder)
+        >>> _, again = load_or_train({"name": "probe"}, lambda: nn.Linear(4, 2), fit, folder=folder)
+        >>> meta["cached"], again["cached"], again["seconds"] == meta["seconds"]
+        (False, True, True)
+    """
+    if "name" not in config:
+        raise ValueError(f"load_or_train: config needs a 'name'; got keys {sorted(config)}")
+    folder = Path(folder) if folder is not None else cache_dir() / "models"
+    path = folder / f"{config['name']}-{config_key(config)}.pt"
+    model = build()
+    if path.exists() and not retrain:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        model.load_state_dict(saved["state_dict"])
+        meta = dict(saved["meta"], cached=True)
+    else:
+        log = fit(model)
+        meta = {"seconds": log.seconds, "examples_per_s": log.examples_per_s}
+        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        save_atomic(path, lambda f: torch.save({"state_dict": state, "meta": meta, "config": config}, f))
+        meta = dict(meta, cached=False)
+    if device is not None:
+        model.to(device)
+    model.eval()
+    return model, meta

@@ -1,0 +1,169 @@
+"""The CIFAR-10 experiment (notebook 01, ``benchmarks/cifar10.py``): one recipe, every model.
+
+The models, all with the same encoder, data, augmentation, optimiser, epochs and seed:
+
+- ``normal``: a plain classifier on the full ``D``-dim embedding;
+- ``MRL``: linear heads on every nested prefix, losses summed;
+- ``MRL-E``: the same with one weight matrix shared by all sizes (the paper's weight tying);
+- ``FF-d``: the paper's fixed-feature baseline, a whole network trained for a ``d``-dim embedding.
+  ``FF-D`` would be the normal model, so it is not trained twice.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from .budget import Budget
+from .checkpoints import load_or_train
+from .heads import MRLHead
+from .loss import MatryoshkaLoss
+from .models import Classifier, ConvNet
+from .nesting import nesting_dims
+from .train import random_crop_flip, train
+
+EMBED_DIM = 256
+# Which fixed-feature sizes get their own network at each budget (one network each is costly).
+PER_SIZE = {"smoke": [8], "cpu": [8], "gpu": None}  # None: every nesting size below D
+
+
+def experiment_config(budget: Budget, embed_dim: int = EMBED_DIM, smallest: int = 2) -> dict:
+    """Everything that decides the CIFAR-10 models' weights at this budget.
+
+    Example:
+        >>> from mrl_lab import get_budget
+        >>> cfg = experiment_config(get_budget("smoke"))
+        >>> cfg["dims"], cfg["per_size"]
+        ([2, 4, 8, 16, 32, 64, 128, 256], [8])
+    """
+    dims = nesting_dims(embed_dim, smallest=smallest)
+    per_size = PER_SIZE[budget.name]
+    return dict(
+        embed_dim=embed_dim, dims=dims, per_size=dims[:-1] if per_size is None else per_size,
+        width=budget.width, train_images=budget.cifar_train, epochs=budget.epochs,
+        batch_size=budget.batch_size, lr=3e-3, label_smoothing=0.1, seed=0,
+    )  # fmt: skip
+
+
+def methods(config: dict) -> list[str]:
+    """The models trained for ``config``: normal, MRL, MRL-E, then one ``FF-d`` per stated size.
+
+    Example:
+        >>> methods({"per_size": [8, 32]})
+        ['normal', 'MRL', 'MRL-E', 'FF-8', 'FF-32']
+    """
+    return ["normal", "MRL", "MRL-E"] + [f"FF-{d}" for d in config["per_size"]]
+
+
+def build(method: str, config: dict) -> Classifier:
+    """An untrained model for ``method`` (see :func:`methods`).
+
+    Example:
+        >>> cfg = {"embed_dim": 64, "dims": [8, 16, 32, 64], "width": 4}
+        >>> build("FF-8", cfg).head.dims, build("MRL-E", cfg).head.efficient
+        ([8], True)
+    """
+    full = config["embed_dim"]
+    if method.startswith("FF-"):
+        d = int(method[3:])
+        return Classifier(ConvNet(embed_dim=d, width=config["width"]), MRLHead(d, 10, [d]))
+    dims = {"normal": [full], "MRL": config["dims"], "MRL-E": config["dims"]}[method]
+    return Classifier(ConvNet(embed_dim=full, width=config["width"]), MRLHead(full, 10, dims, method == "MRL-E"))
+
+
+def train_models(
+    config: dict, train_set, device=None, retrain: bool = False, only: list[str] | None = None, progress: bool = True
+) -> dict:
+    """Train (or load from the cache) the models of ``config``; returns ``{method: (model, meta)}``.
+
+    Args:
+        config: from :func:`experiment_config`.
+        train_set: ``config["train_images"]`` images, e.g. ``load_cifar10().subset(n, seed=config["seed"])``.
+        device: where to train; retrain: ignore cached models; only: train just these methods.
+
+    Each model's cache key holds the settings that decide its weights (not the list of FF sizes).
+    """
+    if len(train_set) != config["train_images"]:
+        raise ValueError(
+            f"train_models: the config expects {config['train_images']} training images, got {len(train_set)}; "
+            "pass load_cifar10('train').subset(config['train_images'], seed=config['seed'])"
+        )
+    shared = {k: v for k, v in config.items() if k != "per_size"}
+    out = {}
+    for method in only or methods(config):
+        model_config = dict(shared, name=f"cifar10-{method}", source=train_set.source)
+
+        def fit(model, method=method):
+            loss = MatryoshkaLoss(nn.CrossEntropyLoss(label_smoothing=config["label_smoothing"]), model.head.dims)
+            return train(
+                model, loss, train_set.images, train_set.labels, epochs=config["epochs"],
+                batch_size=config["batch_size"], lr=config["lr"], augment=random_crop_flip,
+                device=device, seed=config["seed"], desc=method, progress=progress,
+            )  # fmt: skip
+
+        out[method] = load_or_train(
+            model_config, lambda m=method: build(m, config), fit, retrain=retrain, device=device
+        )
+    return out
+
+
+def dense_grid(full_dim: int) -> list[int]:
+    """Every size from 1 to 64, then steps of 16 up to ``full_dim``: sizes mostly never trained.
+
+    Example:
+        >>> dense_grid(128)[-6:]
+        [63, 64, 80, 96, 112, 128]
+    """
+    return list(range(1, min(64, full_dim) + 1)) + list(range(80, full_dim + 1, 16))
+
+
+def evaluate(models: dict, train_set, test_set, config: dict) -> dict:
+    """Measure every method at every size on ``test_set``, with 1-NN against ``train_set``.
+
+    Returns a dict:
+
+    - ``"head"``: ``{method: {size: accuracy}}`` of each model's own trained heads (the normal
+      model and each FF-d model have one size; ``FF`` gathers the FF models, with FF-D = normal);
+    - ``"knn"``: 1-NN (cosine) accuracy at the nesting sizes for MRL, MRL-E, FF, and the post-hoc
+      baselines built from the normal model: ``normal, cut`` (truncate and re-normalise),
+      ``normal, cut, no re-norm`` (keep the prefix of the stored unit vector and rank by dot
+      product, as an inner-product index would) and ``PCA of normal`` (fitted on its training
+      embeddings);
+    - ``"dense"``: 1-NN at the :func:`dense_grid` sizes, most of which were never trained;
+    - ``"vectors"``: ``{method: fn(d) -> (train_z, test_z) or None}``, each method's vectors at size d.
+    """
+    from .baselines import PCA
+    from .metrics import head_accuracy, knn_accuracy
+    from .nesting import truncate
+    from .train import encode
+
+    full, dims = config["embed_dim"], config["dims"]
+    emb = {
+        m: (encode(model.encoder, train_set.images), encode(model.encoder, test_set.images))
+        for m, (model, _) in models.items()
+    }
+    unit = tuple(truncate(v, full) for v in emb["normal"])  # the normal model's vectors as stored: unit length
+    pca = PCA().fit(unit[0])
+
+    def one_nn(train_z, test_z, normalize=True):
+        return knn_accuracy(train_z, train_set.labels, test_z, test_set.labels, normalize=normalize)
+
+    vectors = {m: (lambda d, m=m: tuple(truncate(v, d) for v in emb[m])) for m in ("MRL", "MRL-E")}
+    vectors["normal, cut"] = lambda d: tuple(truncate(v, d) for v in emb["normal"])
+    vectors["PCA of normal"] = lambda d: tuple(pca.transform(v, d) for v in unit)
+    vectors["FF"] = lambda d: emb["normal"] if d == full else emb.get(f"FF-{d}")
+
+    knn = {name: {d: one_nn(*fn(d)) for d in dims} for name, fn in vectors.items() if name != "FF"}
+    knn["normal, cut, no re-norm"] = {
+        d: one_nn(*(truncate(v, d, normalize=False) for v in unit), normalize=False) for d in dims
+    }
+    knn["FF"] = {d: one_nn(*vectors["FF"](d)) for d in dims if vectors["FF"](d) is not None}
+    dense = {
+        name: {d: one_nn(*vectors[name](d)) for d in dense_grid(full)}
+        for name in ("MRL", "MRL-E", "normal, cut", "PCA of normal")
+    }
+
+    head = {}  # each model's own heads, applied to the test embeddings computed above
+    for m, (model, _) in models.items():
+        head[m] = dict(zip(model.head.dims, head_accuracy(encode(model.head, emb[m][1]), test_set.labels)))
+    head["FF"] = {d: head.pop(f"FF-{d}")[d] for d in config["per_size"]} | {full: head["normal"][full]}
+    return dict(head=head, knn=knn, dense=dense, vectors=vectors)

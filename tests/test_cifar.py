@@ -1,0 +1,97 @@
+import pytest
+import torch
+
+import mrl_lab
+from mrl_lab import cifar
+from mrl_lab.checkpoints import config_key, load_or_train
+from mrl_lab.data import ImageData
+
+
+def tiny_config():
+    return dict(
+        embed_dim=16, dims=[2, 4, 8, 16], per_size=[4], width=4, train_images=40, epochs=1,
+        batch_size=20, lr=3e-3, label_smoothing=0.1, seed=0,
+    )  # fmt: skip
+
+
+def tiny_data(n, seed):
+    g = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g)
+    return ImageData(images, torch.arange(n) % 10, mrl_lab.data.CIFAR10_CLASSES, "generated")
+
+
+def test_every_budget_trains_normal_mrl_mrl_e_and_a_stated_per_size_subset():
+    for name in ("smoke", "cpu", "gpu"):
+        config = cifar.experiment_config(mrl_lab.get_budget(name))
+        assert config["embed_dim"] >= 256 and config["dims"][0] <= 4 and config["dims"][-1] == config["embed_dim"]
+        assert cifar.methods(config)[:3] == ["normal", "MRL", "MRL-E"] and config["per_size"]
+    gpu = cifar.experiment_config(mrl_lab.get_budget("gpu"))
+    assert gpu["per_size"] == gpu["dims"][:-1]  # at gpu every size gets its own network
+
+
+def test_models_differ_only_in_their_heads():
+    config = tiny_config()
+    mrl, mrl_e, normal, ff = (cifar.build(m, config) for m in ("MRL", "MRL-E", "normal", "FF-4"))
+    assert mrl.head.dims == mrl_e.head.dims == [2, 4, 8, 16] and mrl_e.head.efficient
+    assert normal.head.dims == [16] and ff.head.dims == [4] and ff.encoder.embed_dim == 4
+    assert [p.shape for p in mrl.encoder.parameters()] == [p.shape for p in normal.encoder.parameters()]
+
+
+def test_trained_models_are_cached_by_configuration(tmp_cache):
+    config, data = tiny_config(), tiny_data(40, 0)
+    first = cifar.train_models(config, data, progress=False)
+    again = cifar.train_models(config, data, progress=False)
+    assert not any(meta["cached"] for _, meta in first.values())
+    assert all(meta["cached"] for _, meta in again.values())
+    x = data.images[:4]
+    for method in first:
+        assert torch.equal(mrl_lab.encode(first[method][0].encoder, x), mrl_lab.encode(again[method][0].encoder, x))
+    changed = cifar.train_models(dict(config, seed=1), data, only=["MRL"], progress=False)
+    assert not changed["MRL"][1]["cached"]  # another seed is another model
+
+
+def test_the_wrong_number_of_training_images_is_named():
+    with pytest.raises(ValueError, match="expects 40 training images, got 30"):
+        cifar.train_models(tiny_config(), tiny_data(30, 0))
+
+
+def test_checkpoints_load_with_weights_only_and_need_a_name(tmp_path, monkeypatch):
+    calls = []
+    original = torch.load
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs.get("weights_only"))
+        return original(*args, **kwargs)
+
+    def fit(model):
+        x, y = torch.randn(16, 4), torch.arange(16) % 2
+        return mrl_lab.train(model, torch.nn.CrossEntropyLoss(), x, y, epochs=1, batch_size=8, progress=False)
+
+    load_or_train({"name": "x"}, lambda: torch.nn.Linear(4, 2), fit, folder=tmp_path)
+    monkeypatch.setattr(torch, "load", spy)
+    load_or_train({"name": "x"}, lambda: torch.nn.Linear(4, 2), fit, folder=tmp_path)
+    assert calls == [True]
+    assert [p.suffix for p in tmp_path.iterdir()] == [".pt"]  # no temporary file left behind
+    with pytest.raises(ValueError, match="needs a 'name'"):
+        load_or_train({}, lambda: torch.nn.Linear(4, 2), fit, folder=tmp_path)
+    assert config_key({"a": 1}) != config_key({"a": 2})
+
+
+def test_evaluate_measures_every_method_and_baseline(tmp_cache):
+    config = tiny_config()
+    train_set, test_set = tiny_data(40, 0), tiny_data(20, 1)
+    models = cifar.train_models(config, train_set, progress=False)
+    results = cifar.evaluate(models, train_set, test_set, config)
+    knn = results["knn"]
+    assert set(knn) == {"MRL", "MRL-E", "normal, cut", "PCA of normal", "normal, cut, no re-norm", "FF"}
+    assert set(knn["MRL"]) == {2, 4, 8, 16} and set(knn["FF"]) == {4, 16}
+    assert knn["FF"][16] == knn["normal, cut"][16]  # FF at full width is the normal model
+    assert knn["normal, cut, no re-norm"][16] == knn["normal, cut"][16]  # unit vectors: no difference at full width
+    assert set(results["dense"]["MRL"]) == set(range(1, 17))
+    assert set(results["head"]["FF"]) == {4, 16} and set(results["head"]["MRL"]) == {2, 4, 8, 16}
+    assert results["vectors"]["FF"](8) is None and results["vectors"]["FF"](4)[0].shape == (40, 4)
+    assert all(0 <= a <= 1 for curve in knn.values() for a in curve.values())
+
+
+def test_dense_grid_covers_every_small_size():
+    assert cifar.dense_grid(256)[:64] == list(range(1, 65)) and cifar.dense_grid(256)[-1] == 256
