@@ -236,7 +236,7 @@ def load_cifar10(split: str = "train", root=None, download: bool = True) -> Imag
     if reader is None:
         raise _not_found(f"CIFAR-10 ({split} split)", tried, download_error)
     x, y = reader(path, split)
-    return ImageData(torch.from_numpy(x), torch.from_numpy(y), list(CIFAR10_CLASSES), str(path))
+    return ImageData(torch.from_numpy(x), torch.from_numpy(y), list(CIFAR10_CLASSES), str(path.resolve()))
 
 
 # ----------------------------------------------------------------------------- AG News
@@ -284,7 +284,7 @@ def _read_ag_news_csv(path: Path) -> TextData:
             labels.append(int(row[0]) - 1)
             titles.append(_clean_ag_news(row[1]))
             descriptions.append(_clean_ag_news(row[2]))
-    return TextData(titles, descriptions, torch.tensor(labels), source=str(path))
+    return TextData(titles, descriptions, torch.tensor(labels), source=str(path.resolve()))
 
 
 @dataclass
@@ -435,7 +435,7 @@ def load_sts_benchmark(split: str = "test", root=None, download: bool = True) ->
             scores.append(float(fields[4]))
             s1.append(fields[5])
             s2.append(fields[6])
-    return SentencePairs(s1, s2, torch.tensor(scores), str(path))
+    return SentencePairs(s1, s2, torch.tensor(scores), str(path.resolve()))
 
 
 def locate_datasets(root=None) -> dict[str, Path | None]:

@@ -33,8 +33,9 @@ def test_models_differ_only_in_their_heads():
     config = tiny_config()
     mrl, mrl_e, normal, ff = (cifar.build(m, config) for m in ("MRL", "MRL-E", "normal", "FF-4"))
     assert mrl.head.dims == mrl_e.head.dims == [2, 4, 8, 16] and mrl_e.head.efficient
-    assert normal.head.dims == [16] and ff.head.dims == [4] and ff.encoder.embed_dim == 4
-    assert [p.shape for p in mrl.encoder.parameters()] == [p.shape for p in normal.encoder.parameters()]
+    assert normal.head.dims == [16] and ff.head.dims == [4] and ff.encoder.embed_dim == 16
+    shapes = [[p.shape for p in model.encoder.parameters()] for model in (mrl, mrl_e, normal, ff)]
+    assert all(s == shapes[0] for s in shapes)  # one encoder for all
 
 
 def test_trained_models_are_cached_by_configuration(tmp_cache):
