@@ -149,21 +149,21 @@ def evaluate(models: dict, train_set, test_set, config: dict) -> dict:
     def one_nn(train_z, test_z, normalize=True):
         return knn_accuracy(train_z, train_set.labels, test_z, test_set.labels, normalize=normalize)
 
-    vectors = {m: (lambda d, m=m: tuple(truncate(v, d) for v in emb[m])) for m in ("MRL", "MRL-E")}
-    vectors["normal, cut"] = lambda d: tuple(truncate(v, d) for v in emb["normal"])
-    vectors["PCA of normal"] = lambda d: tuple(pca.transform(v, d) for v in unit)
+    def cut(name):  # a model's vectors, cut to d dims and re-normalised
+        return lambda d: tuple(truncate(v, d) for v in emb[name])
 
-    def ff_vectors(d):  # the first d dims of FF-d; at full width FF is the normal model
+    def ff_vectors(d):  # FF-d's vectors; at full width FF is the normal model
         name = "normal" if d == full else f"FF-{d}"
-        return tuple(truncate(v, d) for v in emb[name]) if name in emb else None
+        return cut(name)(d) if name in emb else None
 
-    vectors["FF"] = ff_vectors
+    vectors = {"MRL": cut("MRL"), "MRL-E": cut("MRL-E"), "normal, cut": cut("normal"), "FF": ff_vectors}
+    vectors["PCA of normal"] = lambda d: tuple(pca.transform(v, d) for v in unit)
 
     knn = {name: {d: one_nn(*fn(d)) for d in dims} for name, fn in vectors.items() if name != "FF"}
     knn["normal, cut, no re-norm"] = {
         d: one_nn(*(truncate(v, d, normalize=False) for v in unit), normalize=False) for d in dims
     }
-    knn["FF"] = {d: one_nn(*vectors["FF"](d)) for d in dims if vectors["FF"](d) is not None}
+    knn["FF"] = {d: one_nn(*ff_vectors(d)) for d in dims if ff_vectors(d) is not None}
     dense = {
         name: {d: one_nn(*vectors[name](d)) for d in dense_grid(full)}
         for name in ("MRL", "MRL-E", "normal, cut", "PCA of normal")
