@@ -4,6 +4,8 @@ The core (this namespace) never imports Jupyter: use it from a plain script. Plo
 ``mrl_lab.plots`` (plotly) and dashboards in ``mrl_lab.widgets`` (ipywidgets).
 """
 
+__version__ = "0.1.0"  # part of every model-cache key: bump it when a training recipe changes
+
 from .baselines import PCA
 from .budget import Budget, get_budget
 from .contrastive import InfoNCE
@@ -14,8 +16,6 @@ from .metrics import head_accuracy, knee, knn_accuracy, linear_probe_accuracy, r
 from .models import Classifier, ConvNet
 from .nesting import check_dims, nesting_dims, truncate
 from .train import encode, random_crop_flip, seed_everything, train
-
-__version__ = "0.1.0"
 
 __all__ = [
     "PCA",

@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from . import __version__
 from .data import cache_dir, save_atomic
 
 
@@ -34,8 +35,9 @@ def load_or_train(
 ) -> tuple[nn.Module, dict]:
     """Load the model trained with ``config`` from disk, or train it with ``fit`` and save it.
 
-    The file name holds ``config["name"]`` and a hash of the whole ``config``: change any setting
-    (data size, seed, epochs, sizes...) and it trains anew. Files are written atomically and read
+    The file name holds ``config["name"]`` and a hash of the whole ``config``, the model's
+    architecture and the package version: change any of them (data size, seed, epochs, sizes...)
+    and it trains anew. Files are written atomically and read
     with ``torch.load(..., weights_only=True)``, which cannot run code hidden in a file.
 
     Args:
@@ -64,8 +66,11 @@ def load_or_train(
     if "name" not in config:
         raise ValueError(f"load_or_train: config needs a 'name'; got keys {sorted(config)}")
     folder = Path(folder) if folder is not None else cache_dir() / "models"
-    path = folder / f"{config['name']}-{config_key(config)}.pt"
     model = build()
+    # The key also covers the architecture and the package version, so a checkpoint made by other
+    # code is never loaded into a model it does not fit.
+    key = config_key(dict(config, architecture=repr(model), mrl_lab_version=__version__))
+    path = folder / f"{config['name']}-{key}.pt"
     if path.exists() and not retrain:
         saved = torch.load(path, map_location="cpu", weights_only=True)
         model.load_state_dict(saved["state_dict"])

@@ -96,3 +96,14 @@ def test_evaluate_measures_every_method_and_baseline(tmp_cache):
 
 def test_dense_grid_covers_every_small_size():
     assert cifar.dense_grid(256)[:64] == list(range(1, 65)) and cifar.dense_grid(256)[-1] == 256
+
+
+def test_a_checkpoint_is_never_loaded_into_a_different_architecture(tmp_path):
+    def fit(model):
+        x, y = torch.randn(16, 4), torch.arange(16) % 2
+        return mrl_lab.train(model, torch.nn.CrossEntropyLoss(), x, y, epochs=1, batch_size=8, progress=False)
+
+    _, first = load_or_train({"name": "m"}, lambda: torch.nn.Linear(4, 2), fit, folder=tmp_path)
+    wider = lambda: torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Linear(8, 2))  # noqa: E731
+    _, second = load_or_train({"name": "m"}, wider, fit, folder=tmp_path)  # same config, other model
+    assert not first["cached"] and not second["cached"] and len(list(tmp_path.iterdir())) == 2
