@@ -10,6 +10,13 @@ from IPython.display import display
 from .plots import plot_vs_size
 
 
+def _redraw(chart: widgets.Output, curves, metric: str, d: int) -> None:
+    """Replace the chart in ``chart`` by ``curves`` with a dotted line at size ``d``."""
+    with chart:
+        chart.clear_output(wait=True)
+        display(plot_vs_size(curves, metric=metric, highlight=d, title=f"{metric} vs size (dotted line: d = {d})"))
+
+
 def truncation_dashboard(
     curves: dict[str, dict[int, float]],
     evaluate: Callable[[int], dict[str, float]],
@@ -61,9 +68,7 @@ def truncation_dashboard(
             f"<p>Cut to the first <b>{d}</b> of {full_dim} dims: {4 * d} bytes per float32 vector "
             f"instead of {4 * full_dim} ({d / full_dim:.1%}).</p><table>{rows}</table>"
         )
-        with chart:
-            chart.clear_output(wait=True)
-            display(plot_vs_size(curves, metric=metric, highlight=d, title=f"{metric} vs size (dotted line: d = {d})"))
+        _redraw(chart, curves, metric, d)
 
     slider.observe(update, names="value")
     update()
@@ -154,9 +159,7 @@ def neighbour_dashboard(
             f"<b>Storage at d = {d}</b>: {4 * d} bytes per float32 vector, {2 * d} as float16; "
             f"one million vectors: {4 * d:,} MB float32, {2 * d:,} MB float16."
         )
-        with chart:
-            chart.clear_output(wait=True)
-            display(plot_vs_size(curves, metric=metric, highlight=d, title=f"{metric} vs size (dotted line: d = {d})"))
+        _redraw(chart, curves, metric, d)
         update_gallery()
 
     def update_gallery(change=None):
