@@ -75,3 +75,15 @@ def test_notebooks_are_stripped_short_celled_and_shaped_like_a_lesson(path):
 def test_ruff_is_clean():
     result = subprocess.run([sys.executable, "-m", "ruff", "check", str(REPO)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_benchmark_script_documents_its_options():
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "cifar10.py"), "--help"], capture_output=True, text=True
+    )
+    assert (
+        result.returncode == 0
+        and "--budget" in result.stdout
+        and "--all" in result.stdout
+        and "--json" in result.stdout
+    )
