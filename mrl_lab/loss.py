@@ -22,9 +22,10 @@ class MatryoshkaLoss(nn.Module):
       one tensor per size, and the labels. ``MatryoshkaLoss(nn.CrossEntropyLoss(), dims)(head(z), y)``
       equals ``sum_d w_d * CE(logits_d, y)``.
     - **Embeddings** (sentence-transformers' ``MatryoshkaLoss``): pass embedding tensors of the
-      full width ``D``. For each size ``d``, every floating-point tensor argument of width ``D`` is
-      cut to its first ``d`` features and re-normalised (see :func:`truncate`), then given to
-      ``loss``; other arguments (labels) pass through unchanged.
+      full width ``D``. For each size ``d``, every floating-point argument of shape ``(..., D)``
+      with at least two dimensions is cut to its first ``d`` features and re-normalised (see
+      :func:`truncate`), then given to ``loss``; other arguments (labels, scores of shape
+      ``(batch,)``) pass through unchanged.
 
     Args:
         loss: the loss applied at each size, e.g. ``nn.CrossEntropyLoss()`` or :class:`InfoNCE`.
@@ -100,7 +101,7 @@ class MatryoshkaLoss(nn.Module):
                 f"({width} features); use sizes <= {width}"
             )
         args = (outputs, *targets)
-        is_emb = [torch.is_tensor(a) and a.is_floating_point() and a.shape[-1] == width for a in args]
+        is_emb = [torch.is_tensor(a) and a.is_floating_point() and a.ndim >= 2 and a.shape[-1] == width for a in args]
         total = 0.0
         for i in which:
             cut = [truncate(a, self.dims[i]) if e else a for a, e in zip(args, is_emb)]

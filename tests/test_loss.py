@@ -154,3 +154,12 @@ def test_infonce_prefers_matching_pairs_and_checks_shapes():
         InfoNCE()(x, x[:5])
     with pytest.raises(ValueError, match="temperature must be > 0; got 0"):
         InfoNCE(temperature=0)
+
+
+def test_float_targets_of_the_embedding_width_are_not_cut():
+    # similarity scores of shape (batch,) are targets, even when batch == embedding width
+    rec = Recorder()
+    a, b, scores = torch.randn(8, 8), torch.randn(8, 8), torch.rand(8)
+    MatryoshkaLoss(rec, [4, 8])(a, b, scores)
+    assert all(torch.equal(call[2], scores) for call in rec.calls)
+    assert [call[0].shape[1] for call in rec.calls] == [4, 8]
