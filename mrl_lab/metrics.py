@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from .nesting import check_dims
+from .train import default_device
 
 
 def check_embeddings(x: torch.Tensor, name: str = "embeddings") -> torch.Tensor:
@@ -41,6 +42,7 @@ def search(
     exclude_self: bool = False,
     normalize: bool = True,
     chunk: int = 4096,
+    device=None,
 ):
     """Exact search: the indices of each query's ``k`` most similar database rows.
 
@@ -51,9 +53,10 @@ def search(
         normalize: cosine similarity (both sides L2-normalised here, the default), or ``False``
             for the raw dot product, as an inner-product index scores vectors as stored.
         chunk: queries scored at a time, to bound memory.
+        device: where to compute (default: a CUDA GPU when there is one, else the CPU).
 
     Returns:
-        ``(M, k)`` int64 indices into ``database``.
+        ``(M, k)`` int64 indices into ``database``, on the CPU.
 
     Example:
         >>> db = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.7, 0.7]])
@@ -66,16 +69,17 @@ def search(
         raise ValueError(f"search: queries have {queries.shape[1]} features but the database has {database.shape[1]}")
     if not 1 <= k <= len(database) - exclude_self:
         raise ValueError(f"search: k={k} is outside 1..{len(database) - exclude_self} (database rows); lower k")
-    q, db = queries.float(), database.float()
+    device = torch.device(device) if device is not None else default_device()
+    q, db = queries.to(device, torch.float32), database.to(device, torch.float32)
     if normalize:
         q, db = F.normalize(q, dim=1), F.normalize(db, dim=1)
     out = []
     for start in range(0, len(q), chunk):
         scores = q[start : start + chunk] @ db.T
         if exclude_self:
-            rows = torch.arange(len(scores))
+            rows = torch.arange(len(scores), device=device)
             scores[rows, rows + start] = -math.inf
-        out.append(scores.topk(k, dim=1).indices)
+        out.append(scores.topk(k, dim=1).indices.cpu())
     return torch.cat(out)
 
 

@@ -22,6 +22,7 @@ def test_search_in_chunks_matches_one_pass():
     torch.manual_seed(0)
     q, db = torch.randn(50, 8), torch.randn(200, 8)
     assert torch.equal(search(q, db, 5, chunk=7), search(q, db, 5))
+    assert torch.equal(search(q, db, 5, device="cpu"), search(q, db, 5)) and search(q, db, 5).device.type == "cpu"
 
 
 def test_topk_overlap_on_hand_made_neighbours():
