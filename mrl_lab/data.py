@@ -22,6 +22,7 @@ import pickle
 import re
 import tempfile
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -87,6 +88,23 @@ def _writable_root(roots: list[Path]) -> Path:
         except OSError:
             continue
     raise OSError(f"no writable folder to download into among {[str(r) for r in roots]}")
+
+
+def _find_or_download(name: str, roots: list[Path], find, fetch, download: bool):
+    """``find(roots)`` returns ``(found or None, paths tried)``. When nothing is found and
+    ``download`` is allowed, ``fetch(folder)`` downloads into the first writable root and we look
+    again; if it is still missing, raise :class:`DataNotFoundError` with every path tried."""
+    found, tried = find(roots)
+    download_error = None
+    if found is None and download:
+        try:
+            fetch(_writable_root(roots))
+            found, tried = find(roots)
+        except Exception as e:  # no network, no space, server down: report it with the paths tried
+            download_error = f"{type(e).__name__}: {e}"
+    if found is None:
+        raise _not_found(name, tried, download_error)
+    return found
 
 
 def save_atomic(path: Path, write) -> None:
@@ -185,18 +203,18 @@ def _cached_image_folder(folder: Path, split: str):
 
 
 def _find_cifar10(roots: list[Path], split: str):
-    """Return (reader, path, tried) for the first CIFAR-10 copy found."""
+    """Return ((reader, path) or None, paths tried) for the first CIFAR-10 copy found."""
     tried = []
     for r in roots:
         pickles = r / "cifar-10-batches-py"
         tried.append(pickles)
         if (pickles / ("test_batch" if split == "test" else "data_batch_5")).exists():
-            return _read_cifar_pickles, pickles, tried
+            return (_read_cifar_pickles, pickles), tried
         for folder in (r / "cifar10" / split, r / split):
             tried.append(folder)
             if all((folder / c).is_dir() for c in CIFAR10_CLASSES):
-                return _cached_image_folder, folder, tried
-    return None, None, tried
+                return (_cached_image_folder, folder), tried
+    return None, tried
 
 
 def load_cifar10(split: str = "train", root=None, download: bool = True) -> ImageData:
@@ -223,18 +241,14 @@ def load_cifar10(split: str = "train", root=None, download: bool = True) -> Imag
     if split not in ("train", "test"):
         raise ValueError(f"load_cifar10: split={split!r} is not 'train' or 'test'")
     roots = data_roots(root)
-    reader, path, tried = _find_cifar10(roots, split)
-    download_error = None
-    if reader is None and download:
-        try:
-            from torchvision.datasets import CIFAR10
 
-            CIFAR10(root=_writable_root(roots), train=split == "train", download=True)
-            reader, path, tried = _find_cifar10(roots, split)
-        except Exception as e:  # no network, no space, server down: report it with the paths tried
-            download_error = f"{type(e).__name__}: {e}"
-    if reader is None:
-        raise _not_found(f"CIFAR-10 ({split} split)", tried, download_error)
+    def fetch(folder):
+        from torchvision.datasets import CIFAR10
+
+        CIFAR10(root=folder, train=split == "train", download=True)
+
+    find = partial(_find_cifar10, split=split)
+    reader, path = _find_or_download(f"CIFAR-10 ({split} split)", roots, find, fetch, download)
     x, y = reader(path, split)
     return ImageData(torch.from_numpy(x), torch.from_numpy(y), list(CIFAR10_CLASSES), str(path.resolve()))
 
@@ -345,20 +359,15 @@ def load_ag_news(root=None, download: bool = True, val_size: int = 5000, seed: i
         'offline copy with the test split only: its 7,600 rows split 70/10/20 % (seed 0) ...'
     """
     roots = data_roots(root)
-    test_path, tried = _find_file(roots, "ag_news_csv/test.csv")
-    download_error = None
-    if test_path is None and download:
-        try:
-            from torchvision.datasets.utils import download_url
 
-            target = _writable_root(roots) / "ag_news_csv"
-            for split in ("train", "test"):
-                download_url(AG_NEWS_URL + f"{split}.csv", str(target), f"{split}.csv", AG_NEWS_MD5[split])
-            test_path, tried = _find_file(roots, "ag_news_csv/test.csv")
-        except Exception as e:
-            download_error = f"{type(e).__name__}: {e}"
-    if test_path is None:
-        raise _not_found("AG News", tried, download_error)
+    def fetch(folder):
+        from torchvision.datasets.utils import download_url
+
+        for split in ("train", "test"):
+            download_url(AG_NEWS_URL + f"{split}.csv", str(folder / "ag_news_csv"), f"{split}.csv", AG_NEWS_MD5[split])
+
+    find = partial(_find_file, relative="ag_news_csv/test.csv")
+    test_path = _find_or_download("AG News", roots, find, fetch, download)
     test = _read_ag_news_csv(test_path)
     train_path = test_path.with_name("train.csv")
     if train_path.is_file():
@@ -415,19 +424,14 @@ def load_sts_benchmark(split: str = "test", root=None, download: bool = True) ->
     if split not in ("train", "dev", "test"):
         raise ValueError(f"load_sts_benchmark: split={split!r} is not 'train', 'dev' or 'test'")
     roots = data_roots(root)
-    relative = f"stsbenchmark/sts-{split}.csv"
-    path, tried = _find_file(roots, relative)
-    download_error = None
-    if path is None and download:
-        try:
-            from torchvision.datasets.utils import download_and_extract_archive
 
-            download_and_extract_archive(STSB_URL, str(_writable_root(roots)))
-            path, tried = _find_file(roots, relative)
-        except Exception as e:
-            download_error = f"{type(e).__name__}: {e}"
-    if path is None:
-        raise _not_found(f"STS Benchmark ({split} split)", tried, download_error)
+    def fetch(folder):
+        from torchvision.datasets.utils import download_and_extract_archive
+
+        download_and_extract_archive(STSB_URL, str(folder))
+
+    find = partial(_find_file, relative=f"stsbenchmark/sts-{split}.csv")
+    path = _find_or_download(f"STS Benchmark ({split} split)", roots, find, fetch, download)
     s1, s2, scores = [], [], []
     with open(path, encoding="utf-8") as f:
         for line in f:
@@ -446,8 +450,9 @@ def locate_datasets(root=None) -> dict[str, Path | None]:
         ['AG News', 'CIFAR-10', 'STS-B']
     """
     roots = data_roots(root)
+    cifar, _ = _find_cifar10(roots, "test")
     return {
-        "CIFAR-10": _find_cifar10(roots, "test")[1],
+        "CIFAR-10": cifar[1] if cifar else None,
         "AG News": _find_file(roots, "ag_news_csv/test.csv")[0],
         "STS-B": _find_file(roots, "stsbenchmark/sts-test.csv")[0],
     }
