@@ -163,7 +163,7 @@ def evaluate(models: dict, train_set, test_set, config: dict) -> dict:
     knn["normal, cut, no re-norm"] = {
         d: one_nn(*(truncate(v, d, normalize=False) for v in unit), normalize=False) for d in dims
     }
-    knn["FF"] = {d: one_nn(*ff_vectors(d)) for d in dims if ff_vectors(d) is not None}
+    knn["FF"] = {d: one_nn(*v) for d in dims if (v := ff_vectors(d)) is not None}
     dense = {
         name: {d: one_nn(*vectors[name](d)) for d in dense_grid(full)}
         for name in ("MRL", "MRL-E", "normal, cut", "PCA of normal")

@@ -61,6 +61,11 @@ def random_crop_flip(images: torch.Tensor, pad: int = 4) -> torch.Tensor:
     return torch.where(flip[:, None, None, None], out.flip(3), out)
 
 
+def _autocast(device: torch.device):
+    """bf16 mixed precision on CUDA; plain float32 elsewhere."""
+    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
+
+
 def _fits_on(device: torch.device, *tensors: torch.Tensor) -> bool:
     if device.type != "cuda":
         return True
@@ -143,7 +148,7 @@ def train(
         return min((step + 1) / warmup, (total - step) / max(1, total - warmup))
 
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else contextlib.nullcontext()
+    autocast = _autocast(device)
     log, running, start = TrainLog(), torch.zeros((), device=device), time.perf_counter()
     model.train()
     with tqdm(total=total, desc=desc, disable=not progress, leave=True) as bar:
@@ -197,8 +202,7 @@ def encode(module: nn.Module, inputs: torch.Tensor, batch_size: int = 1024, devi
         torch.Size([10, 3])
     """
     device = torch.device(device) if device is not None else next(module.parameters()).device
-    cuda = device.type == "cuda"
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else contextlib.nullcontext()
+    autocast = _autocast(device)
     was_training = module.training
     module.eval()
     outs = []
