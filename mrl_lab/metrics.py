@@ -149,6 +149,56 @@ def recall_at_k(neighbours: torch.Tensor, targets: torch.Tensor, k: int) -> floa
     return (neighbours[:, :k] == targets[:, None]).any(dim=1).float().mean().item()
 
 
+def target_ranks(queries: torch.Tensor, database: torch.Tensor, targets: torch.Tensor, chunk: int = 4096):
+    """The rank (1 = best) of each query's one relevant database row under cosine similarity.
+
+    Ties count against the target (a tie with another row ranks it below that row), so a model
+    that maps everything to one point does not score well. recall@k is ``(ranks <= k).mean()``
+    and the mean reciprocal rank (MRR) is ``(1 / ranks).mean()``.
+
+    Args:
+        queries: ``(M, d)``; database: ``(N, d)``; targets: ``(M,)`` index of each query's relevant row.
+
+    Example:
+        >>> db = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.7, 0.7]])
+        >>> target_ranks(torch.tensor([[1.0, 0.1], [1.0, 0.1]]), db, torch.tensor([0, 1]))
+        tensor([1, 3])
+    """
+    check_embeddings(queries, "queries")
+    check_embeddings(database, "database")
+    if queries.shape[1] != database.shape[1] or len(targets) != len(queries):
+        raise ValueError(
+            f"target_ranks: queries {tuple(queries.shape)}, database {tuple(database.shape)} and "
+            f"{len(targets)} targets do not fit: same width, one target per query"
+        )
+    q, db = F.normalize(queries.float(), dim=1), F.normalize(database.float(), dim=1)
+    out = []
+    for start in range(0, len(q), chunk):
+        scores = q[start : start + chunk] @ db.T
+        mine = scores.gather(1, targets[start : start + chunk, None])
+        out.append((scores >= mine).sum(dim=1))
+    return torch.cat(out)
+
+
+def spearman(predicted, truth) -> float:
+    """Spearman rank correlation (scipy), the STS benchmark's score: do similarities rank pairs as people do?
+
+    Example:
+        >>> spearman(torch.tensor([0.1, 0.5, 0.3]), torch.tensor([1.0, 5.0, 2.0]))
+        1.0
+    """
+    from scipy.stats import spearmanr
+
+    predicted, truth = torch.as_tensor(predicted).float(), torch.as_tensor(truth).float()
+    if predicted.shape != truth.shape or predicted.ndim != 1:
+        raise ValueError(
+            f"spearman: need two 1-D tensors of one length; got {tuple(predicted.shape)}, {tuple(truth.shape)}"
+        )
+    if not torch.isfinite(predicted).all():
+        raise ValueError("spearman: the predicted similarities contain NaN/inf; check the embeddings")
+    return float(spearmanr(predicted.numpy(), truth.numpy()).statistic)
+
+
 def topk_overlap(full: torch.Tensor, truncated: torch.Tensor, k: int) -> float:
     """The recall check: the share of each query's full-width top-``k`` neighbours that a search with
     truncated vectors still finds, averaged over queries. 1.0 means cutting changed nothing.
@@ -189,3 +239,29 @@ def knee(dims, scores, keep: float = 0.99) -> int:
         raise ValueError(f"knee: keep={keep} is outside (0, 1]; e.g. keep=0.99 keeps 99 % of the best score")
     target = keep * max(scores)
     return next(d for d, s in zip(dims, scores) if s >= target)
+
+
+def recall_check(queries: torch.Tensor, corpus: torch.Tensor, sizes, k: int = 10) -> dict[int, float]:
+    """The recall check on your own corpus: at each size, how much of the full-width top-``k`` survives.
+
+    Searches ``corpus`` with full-width vectors once, then with the vectors cut to each size
+    (re-normalised), and returns :func:`topk_overlap` per size. Pair it with :func:`knee` to pick
+    the smallest size that keeps, say, 90 % of the full-width neighbours.
+
+    Args:
+        queries: ``(M, D)`` full-width query embeddings; corpus: ``(N, D)`` full-width documents.
+        sizes: the sizes to check (each <= D).
+        k: neighbours compared per query.
+
+    Example:
+        >>> _ = torch.manual_seed(0)
+        >>> corpus = torch.randn(200, 16)
+        >>> check = recall_check(corpus[:20] + 0.1 * torch.randn(20, 16), corpus, [4, 16], k=5)
+        >>> check[16], check[4] < 1.0
+        (1.0, True)
+    """
+    from .nesting import truncate
+
+    sizes = check_dims(sizes, where="recall_check")
+    full = search(queries, corpus, k)
+    return {d: topk_overlap(full, search(truncate(queries, d), truncate(corpus, d), k), k) for d in sizes}
