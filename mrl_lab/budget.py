@@ -53,9 +53,11 @@ class Budget:
 
 _SIZES = {
     "smoke": dict(cifar_train=800, cifar_test=400, epochs=2, batch_size=100, width=16, text_train=2000, text_epochs=2),
-    "cpu": dict(cifar_train=10000, cifar_test=2000, epochs=4, batch_size=128, width=16, text_train=None, text_epochs=5),
+    "cpu": dict(
+        cifar_train=10000, cifar_test=2000, epochs=4, batch_size=128, width=16, text_train=10000, text_epochs=20
+    ),
     "gpu": dict(
-        cifar_train=50000, cifar_test=10000, epochs=10, batch_size=512, width=64, text_train=None, text_epochs=10
+        cifar_train=50000, cifar_test=10000, epochs=10, batch_size=512, width=64, text_train=None, text_epochs=20
     ),
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 
 import ipywidgets as widgets
@@ -165,11 +166,11 @@ def neighbour_dashboard(
     def update_gallery(change=None):
         d, i = size.value, image.value
         truth = int(test_set.labels[i])
-        html = f"<div>{_thumb(test_set.images[i], 'query: ' + classes[truth])}</div><table>"
+        page = f"<div>{_thumb(test_set.images[i], 'query: ' + classes[truth])}</div><table>"
         for name, fn in vectors.items():
             pair = fn(d)
             if pair is None:
-                html += f"<tr><td>{name}</td><td><i>no model of size {d} at this budget</i></td></tr>"
+                page += f"<tr><td>{name}</td><td><i>no model of size {d} at this budget</i></td></tr>"
                 continue
             train_z, test_z = pair
             found = search(test_z[i : i + 1], train_z, k)[0].tolist()
@@ -177,8 +178,8 @@ def neighbour_dashboard(
                 _thumb(train_set.images[j], classes[int(train_set.labels[j])], int(train_set.labels[j]) != truth)
                 for j in found
             )
-            html += f"<tr><td style='padding-right:8px'>{name}</td><td>{thumbs}</td></tr>"
-        gallery.value = html + "</table>"
+            page += f"<tr><td style='padding-right:8px'>{name}</td><td>{thumbs}</td></tr>"
+        gallery.value = page + "</table>"
 
     size.observe(update_size, names="value")
     image.observe(update_gallery, names="value")
@@ -187,4 +188,72 @@ def neighbour_dashboard(
         [size, widgets.HBox([image, previous, following]), widgets.HBox([accuracy, storage]), gallery, chart]
     )
     board.size, board.image, board.accuracy, board.gallery, board.storage = size, image, accuracy, gallery, storage
+    return board
+
+
+def search_dashboard(
+    embed_query: Callable[[str], dict[str, Callable[[int], object]]],
+    corpus: dict[str, Callable[[int], object]],
+    titles: list[str],
+    labels: list[str],
+    full_dim: int,
+    query: str = "oil prices climb as supply fears grow",
+    start: int = 32,
+    k: int = 5,
+) -> widgets.VBox:
+    """Type a query, pick a size: each method's top-``k`` results at that size, side by side.
+
+    Results that are also in the same method's full-width top-``k`` are highlighted in green, and
+    the overlap (how many of the full-width results survive the cut) is shown above each column.
+
+    Args:
+        embed_query: ``embed_query(text) -> {method: fn(d) -> (1, d) query vector}``.
+        corpus: ``{method: fn(d) -> (N, d) corpus vectors}``, same methods.
+        titles, labels: what to show for each corpus row (e.g. headline and topic).
+        full_dim: the full width; start: the first size; k: results per method.
+
+    Returns:
+        The dashboard, with ``text``, ``size`` and ``results`` attributes to drive and read it.
+
+    Example (in a notebook):
+        >>> board = search_dashboard(embed_query, corpus, titles, labels, full_dim=256)  # doctest: +SKIP
+        >>> board.size.value = 8  # doctest: +SKIP
+    """
+    from .metrics import search
+
+    sizes = [d for d in (2**i for i in range(full_dim.bit_length())) if d <= full_dim]
+    sizes += [full_dim] if sizes[-1] != full_dim else []
+    text = widgets.Text(value=query, description="query", layout=widgets.Layout(width="70%"), continuous_update=False)
+    size = widgets.SelectionSlider(options=sizes, value=start if start in sizes else sizes[0], description="size d")
+    results = widgets.HTML()
+    cache: dict = {}
+
+    def top(method: str, q, d: int) -> list[int]:
+        key = (method, d)
+        if key not in cache:
+            cache[key] = corpus[method](d)
+        return search(q(d), cache[key], k)[0].tolist()
+
+    def update(change=None):
+        d, vectors = size.value, embed_query(text.value)
+        columns = ""
+        for method, q in vectors.items():
+            found, reference = top(method, q, d), set(top(method, q, full_dim))
+            shared = sum(j in reference for j in found)
+            items = "".join(
+                f"<li style='background:{'#d4edda' if j in reference else 'transparent'}'>"
+                f"{html.escape(titles[j])} <i>({html.escape(labels[j])})</i></li>"
+                for j in found
+            )
+            columns += (
+                f"<td style='vertical-align:top;width:33%;padding:4px'><b>{method}</b> at d = {d}: "
+                f"<b>{shared}/{k}</b> of its full-width top-{k}<ol>{items}</ol></td>"
+            )
+        results.value = f"<table style='width:100%'><tr>{columns}</tr></table>"
+
+    text.observe(update, names="value")
+    size.observe(update, names="value")
+    update()
+    board = widgets.VBox([text, size, results])
+    board.text, board.size, board.results = text, size, results
     return board

@@ -63,3 +63,30 @@ def test_the_neighbour_dashboard_follows_the_size_and_the_image(capsys):
     board.image.value = 3
     assert board.gallery.value != before and "query: cat" in board.gallery.value
     assert "&#10007;" in board.gallery.value  # random vectors find wrong-class neighbours, marked
+
+
+def test_the_search_box_and_size_slider_change_the_results():
+    import torch
+
+    from mrl_lab.nesting import truncate
+    from mrl_lab.widgets import search_dashboard
+
+    torch.manual_seed(0)
+    docs = torch.randn(40, 16)
+    words = {"alpha": docs[3] + 0.05 * torch.randn(16), "beta": docs[17] + 0.05 * torch.randn(16)}
+
+    def embed_query(text):
+        q = words[text][None]
+        return {"MRL": lambda d: truncate(q, d), "other": lambda d: truncate(-q, d)}
+
+    corpus = {"MRL": lambda d: truncate(docs, d), "other": lambda d: truncate(docs, d)}
+    titles, topics = [f"doc <{i}>" for i in range(40)], ["World"] * 40
+    board = search_dashboard(embed_query, corpus, titles, topics, full_dim=16, query="alpha", start=16, k=5)
+    full = board.results.value
+    assert "doc &lt;3&gt;" in full and "<b>5/5</b> of its full-width top-5" in full  # titles are escaped
+    board.size.value = 1
+    cut = board.results.value
+    assert cut != full and "at d = 1" in cut
+    board.text.value = "beta"
+    assert "doc &lt;17&gt;" in board.results.value
+    assert list(board.size.options) == [1, 2, 4, 8, 16]
