@@ -52,3 +52,6 @@ class InfoNCE(nn.Module):
         if self.symmetric:
             loss = (loss + F.cross_entropy(scores.T, labels)) / 2
         return loss
+
+    def extra_repr(self) -> str:
+        return f"temperature={self.temperature}, symmetric={self.symmetric}"

@@ -60,7 +60,7 @@ def plot_vs_size(
                 hovertemplate=f"{name}<br>size %{{x}}<br>{metric} %{{y:{'.1%' if percent else '.3f'}}}<extra></extra>",
             )
         )
-    ticks = [d for d in sizes if d & (d - 1) == 0] or sizes  # powers of two keep the axis readable
+    ticks = [d for d in sizes if float(d).is_integer() and int(d) & (int(d) - 1) == 0] or sizes  # powers of two
     fig.update_xaxes(
         type="log", tickvals=ticks, ticktext=[str(d) for d in ticks], title="embedding size (dims, log2 scale)"
     )
@@ -69,4 +69,48 @@ def plot_vs_size(
         # No annotation_text: on log axes plotly places it at 10**x (plotly.py issue #4012).
         fig.add_vline(x=highlight, line_dash="dot", line_color="grey")
     fig.update_layout(title=title, template="plotly_white", hovermode="x unified", height=420, legend_title="method")
+    return fig
+
+
+def plot_speedup(rows: list[dict], full_dim: int, chosen: dict | None = None, title: str | None = None) -> go.Figure:
+    """Speed-up over exact search against relative recall, one point per funnel (hover: its stages).
+
+    Each coarse size ``d_s`` gets its own colour and a dotted line at its physical limit
+    ``full_dim / d_s`` (the ratio of arithmetic in the coarse pass; real speed-ups stay below it).
+
+    Args:
+        rows: from :func:`mrl_lab.retrieval.measure` (the exact-search row is skipped).
+        full_dim: the full width ``D``; chosen: one row to ring as the operating point.
+
+    Example:
+        >>> rows = [{"stages": [], "speedup": 1.0, "relative_recall": 1.0},
+        ...         {"stages": [[8, 200]], "speedup": 9.0, "relative_recall": 0.98}]
+        >>> [t.name for t in plot_speedup(rows, full_dim=256).data]
+        ['d_s = 8']
+    """
+    fig = go.Figure()
+    by_size: dict[int, list[dict]] = {}
+    for r in rows:
+        if r["stages"]:
+            by_size.setdefault(r["stages"][0][0], []).append(r)
+    for d, group in sorted(by_size.items()):
+        labels = [" -> ".join(f"({a}, {b})" for a, b in r["stages"]) for r in group]
+        fig.add_trace(
+            go.Scatter(
+                x=[r["relative_recall"] for r in group], y=[r["speedup"] for r in group], mode="markers",
+                name=f"d_s = {d}", text=labels,
+                hovertemplate="%{text}<br>relative recall@10 %{x:.3f}<br>speed-up %{y:.1f}x<extra></extra>",
+            )
+        )  # fmt: skip
+        fig.add_hline(y=full_dim / d, line_dash="dot", line_color="grey", opacity=0.5)
+    if chosen is not None:
+        fig.add_trace(
+            go.Scatter(
+                x=[chosen["relative_recall"]], y=[chosen["speedup"]], mode="markers", name="operating point",
+                marker=dict(size=18, symbol="circle-open", color="black", line=dict(width=2)),
+            )
+        )  # fmt: skip
+    fig.update_xaxes(title="relative recall@10 (share of the exact top 10 found)")
+    fig.update_yaxes(title="speed-up over exact full-width search (x)", type="log")
+    fig.update_layout(title=title, template="plotly_white", height=440, legend_title="coarse size")
     return fig

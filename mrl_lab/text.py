@@ -119,15 +119,27 @@ def loss_for(method: str, config: dict) -> MatryoshkaLoss:
 
 
 def train_models(
-    config: dict, train_set: TextData, tok: Tokenizer, device=None, retrain=False, only=None, progress=True
+    config: dict,
+    train_set: TextData,
+    tok: Tokenizer,
+    device=None,
+    retrain: bool = False,
+    only: list[str] | None = None,
+    losses: dict | None = None,
+    progress: bool = True,
 ) -> dict:
-    """Train (or load from the cache) the encoders of ``config``; returns ``{method: (encoder, meta)}``.
+    """Train (or load from the cache) the encoders of ``config``; returns ``{name: (encoder, meta)}``.
 
     Args:
         config: from :func:`experiment_config`; train_set: its ``train_rows`` pairs.
         tok: from :func:`tokenizer` (``config`` and ``train_set`` decide it, so it is not saved).
         device: where to train; retrain: ignore cached models; only: train just these methods.
+        losses: ``{name: loss}`` to train instead of the standard methods, e.g. another nesting
+            list or other weights (the design-choices notebook). Each loss's ``repr`` (its sizes,
+            weights and sampling) is part of the model's cache key.
     """
+    import re
+
     if len(train_set) != config["train_rows"]:
         raise ValueError(
             f"train_models: the config expects {config['train_rows']} training pairs, got {len(train_set)}; "
@@ -138,24 +150,45 @@ def train_models(
     def augment(batch):
         return drop_tokens(batch, config["token_dropout"])
 
-    shared = {k: v for k, v in config.items() if k != "per_size"}
-    out = {}
-    for method in only or methods(config):
-        model_config = dict(shared, name=f"agnews-{method}", source=train_set.source, vocab_size=tok.vocab_size)
+    def build():
+        return PairEncoder(TextEncoder(tok.vocab_size, config["embed_dim"], config["hidden"]))
 
-        def fit(model, method=method):
+    shared = {k: v for k, v in config.items() if k != "per_size"}
+    losses = losses or {m: loss_for(m, config) for m in only or methods(config)}
+    out = {}
+    for name, loss in losses.items():
+        model_config = dict(
+            shared, name="agnews-" + re.sub(r"\W+", "-", name), loss=repr(loss), source=train_set.source,
+            vocab_size=tok.vocab_size,
+        )  # fmt: skip
+
+        def fit(model, loss=loss, name=name):
             return train(
-                model, loss_for(method, config), ids, None, epochs=config["epochs"],
-                batch_size=config["batch_size"], lr=config["lr"], augment=augment, device=device,
-                seed=config["seed"], desc=method, progress=progress,
+                model, loss, ids, None, epochs=config["epochs"], batch_size=config["batch_size"],
+                lr=config["lr"], augment=augment, device=device, seed=config["seed"], desc=name, progress=progress,
             )  # fmt: skip
 
-        def build():
-            return PairEncoder(TextEncoder(tok.vocab_size, config["embed_dim"], config["hidden"]))
-
         model, meta = load_or_train(model_config, build, fit, retrain=retrain, device=device)
-        out[method] = (model.encoder, meta)
+        out[name] = (model.encoder, meta)
     return out
+
+
+def recall_curve(encoder, tok: Tokenizer, test_set: TextData, sizes) -> dict[int, float]:
+    """Title -> description recall@10 among the test descriptions at each size (cut and re-normalised).
+
+    Example:
+        >>> from mrl_lab.models import TextEncoder
+        >>> tok = Tokenizer(min_count=1, buckets=8).fit(["a b", "c d"])
+        >>> data = TextData(["a b", "c d"], ["a b", "c d"], torch.tensor([0, 1]))
+        >>> recall_curve(TextEncoder(tok.vocab_size, 8, 4), tok, data, [2, 8])
+        {2: 1.0, 8: 1.0}
+    """
+    from .metrics import target_ranks
+    from .nesting import truncate
+
+    q, db = embed(encoder, tok, test_set.titles), embed(encoder, tok, test_set.descriptions)
+    targets = torch.arange(len(test_set))
+    return {d: (target_ranks(truncate(q, d), truncate(db, d), targets) <= 10).float().mean().item() for d in sizes}
 
 
 def embed(encoder, tok: Tokenizer, texts) -> torch.Tensor:

@@ -164,3 +164,21 @@ def test_text_loss_decreases_on_learnable_pairs():
     )  # fmt: skip
     assert log.losses[-1] < 0.5 * log.losses[0]
     assert isinstance(model.encoder.mlp[-1], nn.Linear)
+
+
+def test_custom_losses_train_and_cache_under_their_own_keys(tmp_cache):
+    data = tiny_news(64)
+    config = tiny_config()
+    tok = text.tokenizer(config, data)
+    losses = {
+        "from 8": mrl_lab.MatryoshkaLoss(mrl_lab.InfoNCE(0.05), [8, 16]),
+        "weighted": mrl_lab.MatryoshkaLoss(mrl_lab.InfoNCE(0.05), [4, 8, 16], weights=[3, 1, 1]),
+    }
+    first = text.train_models(config, data, tok, losses=losses, progress=False)
+    assert set(first) == {"from 8", "weighted"}
+    other = text.train_models(config, data, tok, losses={"from 8": losses["weighted"]}, progress=False)
+    assert not other["from 8"][1]["cached"]  # same name, other loss: another model
+    again = text.train_models(config, data, tok, losses=losses, progress=False)
+    assert all(meta["cached"] for _, meta in again.values())
+    curve = text.recall_curve(first["weighted"][0], tok, data, [1, 4, 16])
+    assert set(curve) == {1, 4, 16} and all(0 <= v <= 1 for v in curve.values())
