@@ -180,14 +180,19 @@ def _read_cifar_pickles(folder: Path, split: str):
 def _decode_image_folder(folder: Path):
     from PIL import Image
 
-    images, labels = [], []
+    files, labels = [], []
     for c, name in enumerate(CIFAR10_CLASSES):
-        files = sorted(p for p in (folder / name).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
-        for path in files:
-            with Image.open(path) as im:
-                images.append(np.asarray(im.convert("RGB")))
-        labels += [c] * len(files)
-    return np.stack(images).transpose(0, 3, 1, 2).copy(), np.asarray(labels, dtype=np.int64)
+        found = sorted(p for p in (folder / name).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+        files += found
+        labels += [c] * len(found)
+    images = np.empty((len(files), 3, 32, 32), dtype=np.uint8)  # filled in place: one copy of the split in memory
+    for i, path in enumerate(files):
+        with Image.open(path) as im:
+            pixels = np.asarray(im.convert("RGB"))
+        if pixels.shape != (32, 32, 3):
+            raise ValueError(f"{path}: a CIFAR-10 image must be 32x32 RGB; got shape {pixels.shape}")
+        images[i] = pixels.transpose(2, 0, 1)
+    return images, np.asarray(labels, dtype=np.int64)
 
 
 def _cached_image_folder(folder: Path, split: str):
@@ -195,7 +200,8 @@ def _cached_image_folder(folder: Path, split: str):
     x_path = cache_dir() / "arrays" / f"cifar10-{split}-{key}-images.npy"
     y_path = x_path.with_name(x_path.name.replace("-images", "-labels"))
     if x_path.exists() and y_path.exists():
-        return np.load(x_path), np.load(y_path)
+        # Memory-mapped (copy-on-write): a subset reads only its own images from disk.
+        return np.load(x_path, mmap_mode="c"), np.load(y_path)
     x, y = _decode_image_folder(folder)
     save_atomic(y_path, lambda f: np.save(f, y))  # labels first: the images file marks both as complete
     save_atomic(x_path, lambda f: np.save(f, x))

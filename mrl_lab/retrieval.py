@@ -22,22 +22,50 @@ from .metrics import check_embeddings
 from .nesting import check_dims
 
 
-def _top_k(queries: torch.Tensor, rows: torch.Tensor, k: int, chunk: int) -> torch.Tensor:
-    """Indices of each query's ``k`` best-scoring ``rows`` (dot product), scanning ``chunk`` rows at a time.
+def _top_k(queries: torch.Tensor, rows: torch.Tensor, k: int, chunk: int, group: int = 16) -> torch.Tensor:
+    """Indices of each query's ``k`` best-scoring ``rows`` (dot product), best first.
 
-    Scoring in chunks and keeping a running top-k never writes the whole (queries x rows) score
-    matrix to memory, which for a million rows costs more than the arithmetic of a short prefix.
+    Selecting the top ``k`` of a million scores per query costs more than computing scores from a
+    short prefix, so selection is done on *block maxima*: rows are taken in blocks of ``group``,
+    each block keeps only its best score, the top ``k`` blocks are picked, and only their rows are
+    scored again and ranked. This is exact (apart from ties): a row in the top ``k`` lies in a
+    block whose maximum is at least its score, and at most ``k - 1`` other blocks can beat that.
+    Scores are computed ``chunk`` rows at a time, so the full score matrix is never stored.
     """
+    n_rows, n_queries = len(rows), len(queries)
+    n_blocks = n_rows // group
+    if k * group * 16 > n_rows:  # the candidates would be a large share of the rows: plain top-k, in chunks
+        return _top_k_plain(queries, rows, k, chunk)
+    maxima = torch.empty(n_queries, n_blocks, dtype=queries.dtype)
+    chunk = max(group, chunk // group * group)
+    for start in range(0, n_blocks * group, chunk):
+        stop = min(start + chunk, n_blocks * group)
+        scores = queries @ rows[start:stop].T
+        maxima[:, start // group : stop // group] = scores.view(n_queries, -1, group).amax(dim=2)
+    blocks = maxima.topk(k, dim=1).indices  # (M, k) best blocks
+    candidates = (blocks[:, :, None] * group + torch.arange(group)).flatten(1)
+    tail = torch.arange(n_blocks * group, n_rows).expand(n_queries, -1)  # rows after the last full block
+    candidates = torch.cat([candidates, tail], dim=1)
+    best = []
+    for i in range(0, n_queries, 64):  # re-score the candidates, 64 queries at a time to bound memory
+        c = candidates[i : i + 64]
+        scores = torch.einsum("md,mnd->mn", queries[i : i + 64], rows[c])
+        best.append(c.gather(1, scores.topk(k, dim=1).indices))
+    return torch.cat(best)
+
+
+def _top_k_plain(queries: torch.Tensor, rows: torch.Tensor, k: int, chunk: int) -> torch.Tensor:
+    """Top ``k`` per query, scoring ``chunk`` rows at a time and merging with a running top ``k``."""
     best_scores = best_idx = None
     for start in range(0, len(rows), chunk):
         scores = queries @ rows[start : start + chunk].T
         top = scores.topk(min(k, scores.shape[1]), dim=1)
-        idx = top.indices + start
+        scores, idx = top.values, top.indices + start
         if best_scores is not None:
-            merged = torch.cat([best_scores, top.values], dim=1).topk(k, dim=1)
-            idx = torch.cat([best_idx, idx], dim=1).gather(1, merged.indices)
-            top = merged
-        best_scores, best_idx = top.values, idx
+            both = torch.cat([best_scores, scores], dim=1)
+            merged = both.topk(min(k, both.shape[1]), dim=1)
+            scores, idx = merged.values, torch.cat([best_idx, idx], dim=1).gather(1, merged.indices)
+        best_scores, best_idx = scores, idx
     return best_idx
 
 
@@ -64,7 +92,7 @@ class AdaptiveIndex:
         [0, 1, 2, 3, 4]
     """
 
-    def __init__(self, vectors: torch.Tensor, coarse_dims=(), chunk: int = 32768):
+    def __init__(self, vectors: torch.Tensor, coarse_dims=(), chunk: int = 4096):
         check_embeddings(vectors, "vectors")
         self.dim = vectors.shape[1]
         self.full = F.normalize(vectors.float(), dim=1)
@@ -144,9 +172,9 @@ def synthetic_like(vectors: torch.Tensor, n: int, seed: int = 0) -> torch.Tensor
     x = vectors.double()
     mean = x.mean(dim=0)
     cov = torch.cov(x.T) + 1e-6 * torch.eye(x.shape[1], dtype=torch.float64)  # a tiny ridge keeps it positive definite
+    factor = torch.linalg.cholesky(cov).T.float()  # statistics in float64, the n draws in float32 (half the memory)
     g = torch.Generator().manual_seed(seed)
-    noise = torch.randn(n, x.shape[1], generator=g, dtype=torch.float64)
-    return (mean + noise @ torch.linalg.cholesky(cov).T).float()
+    return mean.float() + torch.randn(n, x.shape[1], generator=g) @ factor
 
 
 def measure(index: AdaptiveIndex, queries: torch.Tensor, configs, k: int = 10, repeats: int = 3) -> list[dict]:

@@ -9,9 +9,10 @@ from mrl_lab.retrieval import AdaptiveIndex, _top_k
 def test_chunked_top_k_equals_one_shot_top_k():
     torch.manual_seed(0)
     q, db = torch.randn(7, 12), torch.randn(1000, 12)
-    expected = (q @ db.T).topk(15, dim=1).indices
-    for chunk in (1000, 333, 64, 10):
-        assert torch.equal(_top_k(q, db, 15, chunk), expected)
+    for k in (15, 3):  # k = 15: the plain chunked path; k = 3: block maxima (k * 16 * 16 <= 1000 rows)
+        expected = (q @ db.T).topk(k, dim=1).indices
+        for chunk in (1000, 333, 64, 10, 4):
+            assert torch.equal(_top_k(q, db, k, chunk), expected)
 
 
 def test_exact_index_search_matches_metrics_search():
