@@ -1,0 +1,50 @@
+"""Binder: repo2docker's build plan for this repository, and the Binder environment's package list."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from test_packaging import requirement_lines
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def conda_packages(path: Path) -> dict:
+    text = path.read_text()
+    deps = text[text.index("dependencies:") :].splitlines()[1:]
+    return requirement_lines(line for line in deps if line.strip().startswith("- "))
+
+
+def test_binder_lists_the_same_packages_as_environment_yml_with_a_cpu_only_pytorch():
+    main, binder = conda_packages(REPO / "environment.yml"), conda_packages(REPO / "binder" / "environment.yml")
+    assert binder.pop("torch").endswith("=cpu*")  # CPU-only build: Binder has no GPU, the image stays small
+    main.pop("torch")
+    main.pop("python"), binder.pop("python")
+    assert binder == main
+
+
+def test_repo2docker_plans_the_binder_build(tmp_path):
+    pytest.importorskip("repo2docker", reason="pip install -r requirements-test.txt (./lab test does it)")
+    src = tmp_path / "repo"  # a copy without .venv and caches, as Binder would clone it
+    shutil.copytree(
+        REPO, src, ignore=shutil.ignore_patterns(".venv", ".git", "test-artifacts", "*cache*", "*.egg-info")
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "repo2docker", "--no-build", "--no-run", "--debug", str(src)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    plan = result.stdout + result.stderr
+    assert result.returncode == 0, plan[-3000:]
+    assert 'env update -p ${NB_PYTHON_PREFIX} --file "binder/environment.yml"' in plan  # conda, from binder/
+    assert "requirements.txt" not in plan.split("binder/environment.yml")[0]  # binder/ takes precedence
+    assert "./binder/postBuild" in plan  # installs the mrl_lab package itself
+    assert 'R2D_ENTRYPOINT="${REPO_DIR}/binder/start"' in plan  # sets the default budget
+
+
+def test_binder_defaults_to_the_cpu_budget_and_opens_the_quickstart():
+    start = (REPO / "binder" / "start").read_text()
+    assert 'MRL_LAB_BUDGET="${MRL_LAB_BUDGET:-cpu}"' in start and 'exec "$@"' in start
+    readme = (REPO / "README.md").read_text()
+    assert "mybinder.org/v2/" in readme and "urlpath=lab/tree/notebooks/00_quickstart.ipynb" in readme
