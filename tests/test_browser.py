@@ -1,16 +1,18 @@
 """A learner's run through every notebook, in a real browser.
 
 Starts JupyterLab on a free loopback port (token on, settings and runtime files in a temporary
-folder), opens each notebook in Debian's Chromium through Playwright, runs it with Run > Run All
-Cells, checks that no cell shows an error, moves one slider of each dashboard and checks that the
-numbers and the chart change. Screenshots go to ``test-artifacts/browser/``. Lab is stopped by its
-PID at the end. Runs at the budget in ``MRL_LAB_BUDGET`` (``./lab test`` sets ``smoke``).
+folder) on copies of the notebooks (Lab saves what it runs), opens each in Debian's Chromium
+through Playwright, runs it with Run > Run All Cells, checks that no cell shows an error, moves one
+slider of each dashboard and checks that the numbers and the chart change. Screenshots go to
+``test-artifacts/browser/``. Lab is stopped by its PID at the end. Runs at the budget in
+``MRL_LAB_BUDGET`` (``./lab test`` sets ``smoke``).
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -44,6 +46,8 @@ def lab(tmp_path_factory):
     if not CHROMIUM.exists():
         pytest.skip(f"no Chromium at {CHROMIUM}: install Debian's package (apt install chromium) to run this test")
     tmp = tmp_path_factory.mktemp("jupyterlab")
+    work = tmp / "lab"  # Lab saves notebooks it runs: give it copies, never the repository's files
+    shutil.copytree(REPO / "notebooks", work / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     port, token = _free_port(), secrets.token_hex(16)
     notification = tmp / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     notification.parent.mkdir(parents=True)
@@ -59,7 +63,7 @@ def lab(tmp_path_factory):
     )
     cmd = [
         sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-        "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={REPO}",
+        "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}",
     ] + (["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else [])  # fmt: skip
     log = open(tmp / "lab.log", "w")
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
