@@ -198,6 +198,20 @@ def embed(encoder, tok: Tokenizer, texts) -> torch.Tensor:
     return encode(encoder, tok.encode(list(texts)))
 
 
+def retrieval_scores(ranks: torch.Tensor) -> dict[str, float]:
+    """recall@1, recall@10 and the mean reciprocal rank from each query's target rank (1 = best).
+
+    Example:
+        >>> retrieval_scores(torch.tensor([1, 2, 20]))
+        {'recall@1': 0.3333333432674408, 'recall@10': 0.6666666865348816, 'MRR': 0.5166666507720947}
+    """
+    return {
+        "recall@1": (ranks <= 1).float().mean().item(),
+        "recall@10": (ranks <= 10).float().mean().item(),
+        "MRR": (1.0 / ranks).mean().item(),
+    }
+
+
 def tfidf_reference(train_set: TextData, test_set: TextData, sts) -> dict:
     """TF-IDF (scikit-learn, words and word pairs) on the same tasks: a reference line with no training.
 
@@ -219,8 +233,7 @@ def tfidf_reference(train_set: TextData, test_set: TextData, sts) -> dict:
         nearest.append(torch.from_numpy((db[start : start + 512] @ train_db.T).toarray().argmax(axis=1)).flatten())
     topic = (train_set.labels[torch.cat(nearest)] == test_set.labels).float().mean().item()
     return {
-        "recall@1": (ranks <= 1).float().mean().item(), "recall@10": (ranks <= 10).float().mean().item(),
-        "MRR": (1.0 / ranks).mean().item(), "STS-B Spearman": sts_score, "topic 1-NN": topic,
+        **retrieval_scores(ranks), "STS-B Spearman": sts_score, "topic 1-NN": topic,
         "width": len(vec.vocabulary_),
     }  # fmt: skip
 
@@ -268,8 +281,7 @@ def evaluate(encoders: dict, tok: Tokenizer, train_set: TextData, test_set: Text
         ranks = target_ranks(fn(d, "titles"), fn(d, "descriptions"), targets)
         sims = (fn(d, "sts1") * fn(d, "sts2")).sum(dim=1)  # unit vectors: dot product = cosine
         return {
-            "recall@1": (ranks <= 1).float().mean().item(), "recall@10": (ranks <= 10).float().mean().item(),
-            "MRR": (1.0 / ranks).mean().item(), "STS-B Spearman": spearman(sims, sts.scores),
+            **retrieval_scores(ranks), "STS-B Spearman": spearman(sims, sts.scores),
             "topic 1-NN": knn_accuracy(fn(d, "train"), train_set.labels, fn(d, "descriptions"), test_set.labels),
         }  # fmt: skip
 
