@@ -13,7 +13,6 @@ References:
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 PRECISIONS = {"float32": 32, "float16": 16, "int8": 8, "binary": 1}
 
@@ -72,9 +71,11 @@ def search_at(queries: torch.Tensor, corpus: torch.Tensor, precision: str, k: in
         >>> search_at(q, db, "float32", k=1), search_at(q, db, "binary", k=1)
         (tensor([[2]]), tensor([[2]]))
     """
+    from .metrics import search
+
     stored = quantize(corpus, precision)
     if precision != "binary":
-        return (F.normalize(queries.float(), dim=1) @ F.normalize(stored, dim=1).T).topk(k, dim=1).indices
+        return search(queries.float(), stored, k, device="cpu")  # cosine similarity
     scores = quantize(queries, "binary") @ stored.T  # = dims - 2 * Hamming distance
     if not rescore:
         return scores.topk(k, dim=1).indices

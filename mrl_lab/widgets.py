@@ -220,9 +220,9 @@ def search_dashboard(
         >>> board.size.value = 8  # doctest: +SKIP
     """
     from .metrics import search
+    from .nesting import nesting_dims
 
-    sizes = [d for d in (2**i for i in range(full_dim.bit_length())) if d <= full_dim]
-    sizes += [full_dim] if sizes[-1] != full_dim else []
+    sizes = nesting_dims(full_dim, smallest=1)  # 1, 2, 4, ..., full_dim
     text = widgets.Text(value=query, description="query", layout=widgets.Layout(width="70%"), continuous_update=False)
     size = widgets.SelectionSlider(options=sizes, value=start if start in sizes else sizes[0], description="size d")
     results = widgets.HTML()
