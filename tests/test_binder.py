@@ -48,3 +48,17 @@ def test_binder_defaults_to_the_cpu_budget_and_opens_the_quickstart():
     assert 'MRL_LAB_BUDGET="${MRL_LAB_BUDGET:-cpu}"' in start and 'exec "$@"' in start
     readme = (REPO / "README.md").read_text()
     assert "mybinder.org/v2/" in readme and "urlpath=lab/tree/notebooks/00_quickstart.ipynb" in readme
+
+
+def test_the_workshop_guide_gives_time_and_peak_memory_for_every_notebook_under_binders_limit():
+    guide = (REPO / "docs" / "workshop.md").read_text()
+    table = guide[guide.index("## Time and memory per notebook") : guide.index("## Setup checklist")]
+    rows = {line.split("|")[1].strip(" `"): line for line in table.splitlines() if line.startswith("| `")}
+    notebooks = sorted(p.stem for p in (REPO / "notebooks").glob("*.ipynb"))
+    assert sorted(rows) == notebooks, "add a row to the guide's table for every notebook (and only those)"
+    for name, row in rows.items():
+        smoke_time, smoke_memory, cpu_time, cpu_memory = (cell.strip() for cell in row.split("|")[2:6])
+        assert smoke_time.endswith(" s") and "min" in cpu_time, f"{name}: measured smoke and cpu times expected"
+        for memory in (smoke_memory, cpu_memory):
+            peaks = [float(x) for x in memory.replace("(", " ").replace(")", " ").split() if x[0].isdigit()]
+            assert peaks and max(peaks) < 1.5, f"{name}: peak memory {memory!r} must be measured and < 1.5 GB"
