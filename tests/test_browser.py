@@ -10,6 +10,7 @@ slider of each dashboard and checks that the numbers and the chart change. Scree
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -115,8 +116,6 @@ def _kernel_idle(page, timeout_s: float) -> None:
 
 def _shut_down_kernels(url: str, token: str) -> None:
     """Stop every kernel this Lab started (through its REST API), so notebooks do not pile up in memory."""
-    import json
-
     headers = {"Authorization": f"token {token}"}
     with urllib.request.urlopen(urllib.request.Request(f"{url}/api/kernels", headers=headers), timeout=10) as r:
         kernels = json.load(r)
@@ -167,8 +166,7 @@ def test_the_notebook_runs_in_a_browser_and_its_dashboard_responds(lab, browser,
         board = page.locator(".jp-OutputArea-output", has=page.locator(".widget-slider")).first
         board.scroll_into_view_if_needed(timeout=30_000)
         page.wait_for_timeout(1000)
-        readout = board  # the dashboard's own output: its numbers, and the chart where it has one
-        before_text = readout.inner_text()
+        before_text = board.inner_text()  # the dashboard's own output: its numbers, and the chart where it has one
         assert DASHBOARDS[name] in before_text, f"{name}: the dashboard did not render its numbers"
         titles = board.locator(".js-plotly-plot .gtitle")
         before_title = titles.first.text_content() if titles.count() else None
@@ -178,11 +176,11 @@ def test_the_notebook_runs_in_a_browser_and_its_dashboard_responds(lab, browser,
         for _ in range(2):
             page.keyboard.press("ArrowRight")
         page.wait_for_function(
-            "([el, old]) => el.innerText !== old", arg=[readout.element_handle(), before_text], timeout=60_000
+            "([el, old]) => el.innerText !== old", arg=[board.element_handle(), before_text], timeout=60_000
         )
         page.wait_for_timeout(2000)  # let the chart redraw
         board.screenshot(path=str(ARTIFACTS / f"{Path(name).stem}-after.png"))
-        assert readout.inner_text() != before_text
+        assert board.inner_text() != before_text
         if before_title is not None:
             assert titles.first.text_content() != before_title, f"{name}: the chart did not change with the slider"
     finally:
