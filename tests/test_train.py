@@ -25,6 +25,32 @@ def test_crop_flip_draws_per_image_and_covers_both_flips():
     assert bool((flipped | same).all()) and 50 < int(flipped.sum()) < 150
 
 
+def test_crop_flip_cuts_smaller_windows_and_names_a_size_that_does_not_fit():
+    torch.manual_seed(0)
+    x = torch.randint(1, 256, (16, 3, 8, 8), dtype=torch.uint8)
+    out = random_crop_flip(x, pad=0, size=5)
+    assert out.shape == (16, 3, 5, 5)
+    for i in range(len(x)):
+        windows = [x[i, :, dy : dy + 5, dx : dx + 5] for dy in range(4) for dx in range(4)]
+        assert any(torch.equal(out[i], w) or torch.equal(out[i], w.flip(2)) for w in windows)
+    with pytest.raises(ValueError, match=r"size=9 does not fit in 8x8 images padded by 0; choose 1 <= size <= 8"):
+        random_crop_flip(x, pad=0, size=9)
+
+
+def test_train_applies_one_augmentation_per_epoch_when_given_a_list():
+    seen = []
+
+    def tag(k):
+        return lambda batch: seen.append(k) or batch
+
+    x, y = torch.randn(32, 4), torch.zeros(32, dtype=torch.long)
+    train(nn.Linear(4, 2), nn.CrossEntropyLoss(), x, y, epochs=3, batch_size=16, augment=[tag(0), tag(1), tag(2)],
+          progress=False)  # fmt: skip
+    assert seen == [0, 0, 1, 1, 2, 2]
+    with pytest.raises(ValueError, match="2 augmentations for 3 epochs"):
+        train(nn.Linear(4, 2), nn.CrossEntropyLoss(), x, y, epochs=3, batch_size=16, augment=[tag(0)] * 2)
+
+
 def test_train_learns_a_separable_problem_with_data_on_the_device():
     torch.manual_seed(0)
     x = torch.randn(512, 8)
