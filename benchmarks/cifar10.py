@@ -3,6 +3,7 @@
     python benchmarks/cifar10.py --budget cpu          # the MRL model only
     python benchmarks/cifar10.py --budget gpu --all    # every model of notebook 01, plus 1-NN baselines
     python benchmarks/cifar10.py --budget smoke --json results.json
+    python benchmarks/cifar10.py --budget cpu --all --processes 2   # two models at a time (CPU only)
 
 Always trains from scratch (and refreshes the notebook's model cache). Prints images/s, time per
 epoch, wall time and the accuracy table, and writes the same as JSON with --json.
@@ -29,6 +30,9 @@ def main() -> None:
     )
     parser.add_argument("--all", action="store_true", help="train every model of the notebook, not only MRL")
     parser.add_argument("--json", help="also write the results to this JSON file")
+    parser.add_argument(
+        "--processes", type=int, default=1, help="on a CPU, models trained side by side, one process each (default 1)"
+    )
     args = parser.parse_args()
 
     budget = mrl_lab.get_budget(args.budget)
@@ -47,7 +51,12 @@ def main() -> None:
     print(f"data: {len(train_set)} train / {len(test_set)} test images from {train_set.source} ({seconds:.1f} s)")
 
     chosen = cifar.methods(config) if args.all else ["MRL"]
-    config_models = cifar.train_models(config, train_set, device=budget.device, retrain=True, only=chosen)
+    started = time.perf_counter()
+    config_models = cifar.train_models(
+        config, train_set, device=budget.device, retrain=True, only=chosen, processes=args.processes
+    )
+    training_seconds = time.perf_counter() - started
+    print(f"training: {training_seconds:.1f} s wall for {len(chosen)} models, {args.processes} at a time")
     timing = {}
     for method, (_, meta) in config_models.items():
         per_epoch = meta["seconds"] / config["epochs"]
@@ -62,6 +71,7 @@ def main() -> None:
         "\ntrained-head test accuracy:\n" + curves_table(heads).to_string(float_format=lambda a: f"{a:.1%}", na_rep="")
     )
     result = dict(budget=budget.name, device=device, data=train_set.source, config=config, timing=timing, head=heads)
+    result.update(training_seconds=training_seconds, processes=args.processes)
     if args.all:
         knn = cifar.evaluate(config_models, train_set, test_set, config)["knn"]
         print("\n1-NN test accuracy:\n" + curves_table(knn).to_string(float_format=lambda a: f"{a:.1%}", na_rep=""))

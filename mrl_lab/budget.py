@@ -28,7 +28,9 @@ class Budget:
         device: where models train (``cuda`` when available, else ``cpu``).
         reason: why this budget and device were chosen, in words.
         cifar_train, cifar_test: CIFAR-10 images used for training and for evaluation.
-        epochs: passes over the training images.
+        epochs: passes over the CIFAR-10 training images.
+        progressive: train the CIFAR-10 models on smaller images first (16x16, then 24x24 crops,
+            the last epoch at full size): cheaper epochs, so more of them fit in the time.
         batch_size: training batch size.
         width: base channel width of the convolutional networks.
         text_train: AG News training pairs (``None``: all available).
@@ -41,6 +43,7 @@ class Budget:
     cifar_train: int
     cifar_test: int
     epochs: int
+    progressive: bool
     batch_size: int
     width: int
     text_train: int | None
@@ -52,12 +55,35 @@ class Budget:
 
 
 _SIZES = {
-    "smoke": dict(cifar_train=800, cifar_test=400, epochs=2, batch_size=100, width=16, text_train=2000, text_epochs=2),
+    "smoke": dict(
+        cifar_train=800,
+        cifar_test=400,
+        epochs=2,
+        progressive=True,
+        batch_size=100,
+        width=16,
+        text_train=2000,
+        text_epochs=2,
+    ),
     "cpu": dict(
-        cifar_train=10000, cifar_test=2000, epochs=4, batch_size=128, width=16, text_train=10000, text_epochs=20
+        cifar_train=10000,
+        cifar_test=2000,
+        epochs=11,
+        progressive=True,
+        batch_size=128,
+        width=16,
+        text_train=10000,
+        text_epochs=20,
     ),
     "gpu": dict(
-        cifar_train=50000, cifar_test=10000, epochs=10, batch_size=512, width=64, text_train=None, text_epochs=20
+        cifar_train=50000,
+        cifar_test=10000,
+        epochs=10,
+        progressive=False,
+        batch_size=512,
+        width=64,
+        text_train=None,
+        text_epochs=20,
     ),
 }
 

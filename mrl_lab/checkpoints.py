@@ -24,6 +24,19 @@ def config_key(config: dict) -> str:
     return hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
 
 
+def checkpoint_path(config: dict, model: nn.Module, folder=None) -> Path:
+    """Where :func:`load_or_train` keeps the model trained with ``config`` (it may not exist yet).
+
+    The key also covers the architecture and the package version, so a checkpoint made by other
+    code is never loaded into a model it does not fit.
+    """
+    if "name" not in config:
+        raise ValueError(f"load_or_train: config needs a 'name'; got keys {sorted(config)}")
+    folder = Path(folder) if folder is not None else cache_dir() / "models"
+    key = config_key(dict(config, architecture=repr(model), mrl_lab_version=__version__))
+    return folder / f"{config['name']}-{key}.pt"
+
+
 def load_or_train(
     config: dict,
     build: Callable[[], nn.Module],
@@ -63,14 +76,8 @@ def load_or_train(
         >>> meta["cached"], again["cached"], again["seconds"] == meta["seconds"]
         (False, True, True)
     """
-    if "name" not in config:
-        raise ValueError(f"load_or_train: config needs a 'name'; got keys {sorted(config)}")
-    folder = Path(folder) if folder is not None else cache_dir() / "models"
     model = build()
-    # The key also covers the architecture and the package version, so a checkpoint made by other
-    # code is never loaded into a model it does not fit.
-    key = config_key(dict(config, architecture=repr(model), mrl_lab_version=__version__))
-    path = folder / f"{config['name']}-{key}.pt"
+    path = checkpoint_path(config, model, folder)
     if path.exists() and not retrain:
         saved = torch.load(path, map_location="cpu", weights_only=True)
         model.load_state_dict(saved["state_dict"])

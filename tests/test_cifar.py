@@ -9,8 +9,8 @@ from mrl_lab.data import ImageData
 
 def tiny_config():
     return dict(
-        embed_dim=16, dims=[2, 4, 8, 16], per_size=[4], width=4, train_images=40, epochs=1,
-        batch_size=20, lr=3e-3, label_smoothing=0.1, seed=0,
+        embed_dim=16, dims=[2, 4, 8, 16], per_size=[4], width=4, train_images=40, epochs=3,
+        progressive=True, batch_size=20, lr=3e-3, label_smoothing=0.1, seed=0,
     )  # fmt: skip
 
 
@@ -107,3 +107,39 @@ def test_a_checkpoint_is_never_loaded_into_a_different_architecture(tmp_path):
     wider = lambda: torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Linear(8, 2))  # noqa: E731
     _, second = load_or_train({"name": "m"}, wider, fit, folder=tmp_path)  # same config, other model
     assert not first["cached"] and not second["cached"] and len(list(tmp_path.iterdir())) == 2
+
+
+def test_the_progressive_schedule_shrinks_images_first_and_ends_at_full_size():
+    x = torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8)
+    sizes = [tuple(f(x).shape[2:]) for f in cifar.augmentations(10, progressive=True)]
+    assert sizes == [(16, 16)] * 4 + [(24, 24)] * 5 + [(32, 32)]
+    assert cifar.augmentations(10, progressive=False) == [mrl_lab.random_crop_flip] * 10
+    for budget in ("smoke", "cpu", "gpu"):  # every budget ends on full-size images, as the test sees them
+        config = cifar.experiment_config(mrl_lab.get_budget(budget))
+        assert cifar.augmentations(config["epochs"], config["progressive"])[-1] is mrl_lab.random_crop_flip
+    # 16x16 images are the 2x2 means of a shifted, flipped image: their pixel values stay in 0..255
+    small = cifar.small_images(x)
+    assert small.dtype == torch.float32 and 0 <= small.min() and small.max() <= 255
+
+
+def test_a_model_is_the_same_whichever_order_or_process_trains_it(tmp_cache):
+    config, data = tiny_config(), tiny_data(40, 0)
+    together = cifar.train_models(config, data, progress=False)  # normal, MRL, MRL-E, FF-4 in one process
+    alone = cifar.train_models(config, data, only=["MRL-E"], retrain=True, progress=False)
+    x = data.images[:4]
+    assert torch.equal(mrl_lab.encode(together["MRL-E"][0], x)[-1], mrl_lab.encode(alone["MRL-E"][0], x)[-1])
+    side_by_side = cifar.train_models(config, data, retrain=True, progress=False, processes=2)
+    assert list(side_by_side) == ["normal", "MRL", "MRL-E", "FF-4"]
+    assert not any(meta["cached"] for _, meta in side_by_side.values())
+    for method, (model, _) in side_by_side.items():  # worker processes use 1 thread: float sums may differ a bit
+        expected = mrl_lab.encode(together[method][0], x)
+        torch.testing.assert_close(mrl_lab.encode(model, x), expected, atol=1e-3, rtol=1e-3)
+        untrained = cifar.build(method, config)
+        assert not torch.allclose(mrl_lab.encode(model.encoder, x), mrl_lab.encode(untrained.encoder, x))
+
+
+def test_side_by_side_training_is_for_the_cpu():
+    with pytest.raises(ValueError, match="processes=2; use 1, or more than 1 only on the CPU"):
+        cifar.train_models(tiny_config(), tiny_data(40, 0), device="cuda", processes=2)
+    with pytest.raises(ValueError, match="processes=0"):
+        cifar.train_models(tiny_config(), tiny_data(40, 0), processes=0)
