@@ -172,9 +172,10 @@ def train_models(
         raise ValueError(f"train_models: processes={processes}; use 1, or more than 1 only on the CPU")
     chosen = only or methods(config)
     jobs = {m: _job(m, config, train_set, device, progress) for m in chosen}
+    todo = []  # the models to train side by side: only looked for when processes > 1
     if processes > 1:
         todo = [m for m in chosen if retrain or not checkpoint_path(jobs[m][0], build(m, config)).exists()]
-    if processes > 1 and len(todo) > 1:
+    if len(todo) > 1:
         threads = max(1, torch.get_num_threads() // processes)
         context = multiprocessing.get_context("spawn")  # a fresh interpreter: safe with threads, Jupyter, macOS
         with ProcessPoolExecutor(processes, mp_context=context) as pool:
