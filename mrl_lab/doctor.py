@@ -11,7 +11,10 @@ import torch
 from .budget import get_budget
 from .data import cache_dir, data_roots, locate_datasets
 
-PACKAGES = ["torch", "torchvision", "numpy", "scikit-learn", "plotly", "pandas", "ipywidgets", "jupyterlab", "nbval"]
+PACKAGES = [
+    "torch", "torchvision", "numpy", "scikit-learn", "sentence-transformers", "plotly", "pandas", "ipywidgets",
+    "jupyterlab", "nbval",
+]  # fmt: skip
 
 
 def report() -> tuple[str, bool]:
@@ -60,6 +63,16 @@ def report() -> tuple[str, bool]:
             elif name == "CIFAR-10" and path.name == "test":
                 what = " (image-folder copy: JPEG pixels, accuracy a little below the originals)"
             lines.append(f"  {name:9s} found at {path}{what}")
+    try:
+        from .pretrained import MODEL, find_encoder
+
+        lines.append(f"  encoder   {MODEL} found at {find_encoder(download=False)}")
+    except Exception as e:  # not found, or sentence-transformers missing
+        ok = False
+        lines.append(
+            f"  encoder   not found ({type(e).__name__}) - notebook 05 downloads it on first use if you are online; "
+            "offline, copy it to $MRL_LAB_DATA/models/all-MiniLM-L6-v2"
+        )
     lines.append(
         "All good: start with notebooks/00_quickstart.ipynb" if ok else "Fix the lines above, then run me again."
     )

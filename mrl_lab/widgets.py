@@ -200,6 +200,7 @@ def search_dashboard(
     query: str = "oil prices climb as supply fears grow",
     start: int = 32,
     k: int = 5,
+    sizes: list[int] | None = None,
 ) -> widgets.VBox:
     """Type a query, pick a size: each method's top-``k`` results at that size, side by side.
 
@@ -211,6 +212,7 @@ def search_dashboard(
         corpus: ``{method: fn(d) -> (N, d) corpus vectors}``, same methods.
         titles, labels: what to show for each corpus row (e.g. headline and topic).
         full_dim: the full width; start: the first size; k: results per method.
+        sizes: the sizes the slider offers (default: halving from ``full_dim`` down to 1).
 
     Returns:
         The dashboard, with ``text``, ``size`` and ``results`` attributes to drive and read it.
@@ -222,7 +224,7 @@ def search_dashboard(
     from .metrics import search
     from .nesting import nesting_dims
 
-    sizes = nesting_dims(full_dim, smallest=1)  # 1, 2, 4, ..., full_dim
+    sizes = sizes or nesting_dims(full_dim, smallest=1)  # 1, 2, 4, ..., full_dim
     text = widgets.Text(value=query, description="query", layout=widgets.Layout(width="70%"), continuous_update=False)
     size = widgets.SelectionSlider(options=sizes, value=start if start in sizes else sizes[0], description="size d")
     results = widgets.HTML()
@@ -246,7 +248,7 @@ def search_dashboard(
                 for j in found
             )
             columns += (
-                f"<td style='vertical-align:top;width:33%;padding:4px'><b>{method}</b> at d = {d}: "
+                f"<td style='vertical-align:top;width:{100 // len(vectors)}%;padding:4px'><b>{method}</b> at d = {d}: "
                 f"<b>{shared}/{k}</b> of its full-width top-{k}<ol>{items}</ol></td>"
             )
         results.value = f"<table style='width:100%'><tr>{columns}</tr></table>"

@@ -33,6 +33,7 @@ DASHBOARDS = {
     "00_quickstart.ipynb": "Cut to the first",
     "01_cifar10.ipynb": "Storage at d =",
     "02_text.ipynb": "of its full-width top-5",
+    "05_pretrained_text.ipynb": "of its full-width top-5",
 }
 
 

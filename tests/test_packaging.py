@@ -77,7 +77,9 @@ def test_ruff_is_clean():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("script", ["cifar10.py", "text.py", "adaptive_retrieval.py"])
+@pytest.mark.parametrize(
+    "script", ["cifar10.py", "text.py", "adaptive_retrieval.py", "pretrained_text.py", "notebook_cost.py"]
+)
 def test_the_benchmark_scripts_document_their_options(script):
     result = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / script), "--help"], capture_output=True, text=True

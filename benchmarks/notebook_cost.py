@@ -1,0 +1,96 @@
+"""Time and peak memory of whole notebooks, as the workshop guide reports them.
+
+    python benchmarks/notebook_cost.py notebooks/05_pretrained_text.ipynb --budget cpu
+    python benchmarks/notebook_cost.py notebooks/0*.ipynb --budget smoke --empty-cache --json cost.json
+
+Runs each notebook top to bottom with nbclient (in ``notebooks/``, as Jupyter does) and samples
+the memory of the kernel and of every process it starts every 20 ms: the peak of the sum of their
+proportional set sizes (shared pages counted once, as the operating system does) and of their
+resident sizes (shared pages counted in every process). ``--empty-cache`` points ``MRL_LAB_CACHE``
+at a new folder first, so the notebooks train and encode everything they need; without it they
+use your cache. Notebooks given together run in that order, sharing one cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+import psutil
+from nbclient import NotebookClient
+
+
+def _memory(pid: int) -> tuple[float, float]:
+    """(sum of PSS, sum of RSS) in bytes of a process and all its descendants."""
+    pss = rss = 0.0
+    try:
+        root = psutil.Process(pid)
+        for p in [root, *root.children(recursive=True)]:
+            try:
+                info = p.memory_full_info()
+                pss, rss = pss + getattr(info, "pss", info.rss), rss + info.rss
+            except psutil.Error:
+                pass
+    except psutil.Error:
+        pass
+    return pss, rss
+
+
+def run(path: Path, timeout: int) -> dict:
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    )
+    peak, done = [0.0, 0.0], threading.Event()
+
+    def sample():
+        while not done.is_set():
+            kernel = getattr(client, "km", None)
+            if kernel is not None and kernel.has_kernel and kernel.provisioner and kernel.provisioner.process:
+                pss, rss = _memory(kernel.provisioner.process.pid)
+                peak[0], peak[1] = max(peak[0], pss), max(peak[1], rss)
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    start = time.perf_counter()
+    try:
+        client.execute()
+    finally:
+        done.set()
+        sampler.join()
+    return {"notebook": path.name, "seconds": time.perf_counter() - start, "peak_pss_gb": peak[0] / 1e9,
+            "peak_rss_gb": peak[1] / 1e9}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("notebooks", nargs="+", type=Path)
+    parser.add_argument("--budget", choices=["smoke", "cpu", "gpu"], required=True)
+    parser.add_argument("--empty-cache", action="store_true", help="start from a new, empty MRL_LAB_CACHE")
+    parser.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
+    parser.add_argument("--json", help="also write the figures to this JSON file")
+    args = parser.parse_args()
+    os.environ["MRL_LAB_BUDGET"] = args.budget
+    if args.empty_cache:
+        os.environ["MRL_LAB_CACHE"] = tempfile.mkdtemp(prefix="mrl-lab-cache-")
+    print(f"budget {args.budget}; cache {os.environ.get('MRL_LAB_CACHE', 'the default')}")
+    results = []
+    for path in args.notebooks:
+        result = run(path.resolve(), args.timeout)
+        results.append(result)
+        minutes, seconds = divmod(round(result["seconds"]), 60)
+        print(f"{result['notebook']}: {minutes} min {seconds:02d} s, "
+              f"peak {result['peak_pss_gb']:.2f} GB (PSS sum), {result['peak_rss_gb']:.2f} GB (RSS sum)")  # fmt: skip
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""Benchmark MRL from a pretrained sentence encoder (notebook 05): every method at every size.
+
+    python benchmarks/pretrained_text.py --budget cpu
+    python benchmarks/pretrained_text.py --budget gpu --json $OUT/pretrained.json
+    python benchmarks/pretrained_text.py --budget cpu --set lr=2e-5 --set train_pairs=2048   # try a setting
+
+Methods, all from all-MiniLM-L6-v2 on the same data: the frozen model cut; PCA fitted on the
+corpus searched and on other text (STS-B sentences); the Matryoshka-Adaptor, unsupervised and
+supervised; fine-tunes with InfoNCE at 384 dims (normal), with MatryoshkaLoss (MRL) and at one size
+(FF-d); references: TF-IDF and notebook 02's MRL model trained from scratch. Prints the time of
+each step and one table per metric (recall@10, MRR, STS-B Spearman), the MRL fine-tune's lead
+over the baselines with 95 % bootstrap intervals, and writes it all as JSON with --json. Models and
+embeddings are cached (``--set`` values change the cache key), so a second run only measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import platform
+import time
+
+import torch
+
+import mrl_lab
+from mrl_lab import pretrained, text
+from mrl_lab.adaptor import adapt
+from mrl_lab.plots import curves_table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--budget", choices=mrl_lab.budget.BUDGETS, default=None, help="default: $MRL_LAB_BUDGET or auto"
+    )
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one setting of pretrained.SETTINGS, e.g. lr=2e-5 (repeatable)")  # fmt: skip
+    parser.add_argument("--methods", nargs="+", help="fine-tune only these, e.g. --methods MRL (default: all)")
+    parser.add_argument("--json", help="also write the results to this JSON file")
+    args = parser.parse_args()
+
+    budget = mrl_lab.get_budget(args.budget)
+    cuda = budget.device.type == "cuda"
+    device = torch.cuda.get_device_name(0) if cuda else f"CPU ({torch.get_num_threads()} threads)"
+    print(f"{budget}\ndevice: {device}; torch {torch.__version__}; Python {platform.python_version()}")
+    settings = pretrained.SETTINGS[budget.name]
+    for item in args.set:
+        key, value = item.split("=", 1)
+        if key not in settings:
+            parser.error(f"--set {item}: unknown setting {key!r}; choose from {sorted(settings)}")
+        settings[key] = ast.literal_eval(value)
+
+    clock, timing = time.perf_counter(), {}
+
+    def lap(step):
+        nonlocal clock
+        timing[step] = time.perf_counter() - clock
+        print(f"[{step}: {timing[step]:.1f} s]")
+        clock = time.perf_counter()
+
+    news = mrl_lab.load_ag_news()
+    s = pretrained.setup(budget, news, mrl_lab.load_sts_benchmark("test"), mrl_lab.load_sts_benchmark("train"))
+    print(f"data: {s.note}\nsettings: {s.config}")
+    base_model = pretrained.load_encoder(s.folder, s.config["max_tokens"])
+    key = pretrained.base_key(s)
+    texts = pretrained.eval_texts(s)
+    base = pretrained.embed_all(base_model, texts, key)
+    train_texts = {"titles": s.train.titles, "descriptions": s.train.descriptions}
+    train_pairs = pretrained.embed_all(base_model, train_texts, key)
+    other = pretrained.embed(base_model, s.other_text, key)
+    lap("embed with the frozen model")
+
+    vectors = {"base, cut": base}
+    for name, fit_on in (("PCA fitted on the corpus", base["descriptions"]), ("PCA fitted on STS-B", other)):
+        rotate = pretrained.pca_rotation(fit_on)
+        vectors[name] = {k: rotate(z) for k, z in base.items()}
+    lap("PCA")
+    for name, f in pretrained.fit_adaptors(s, base, train_pairs).items():
+        vectors[f"adaptor, {name}"] = {k: adapt(f, z) for k, z in base.items()}
+    lap("adaptors")
+    tuned = pretrained.fine_tune(s, device=budget.device, only=args.methods, keep=())
+    for name, result in tuned.items():
+        vectors[f"fine-tuned {name}"] = result["vectors"]
+    lap("fine-tunes (or the cache) and their embeddings")
+    vectors["from scratch (02), MRL"] = pretrained.scratch_reference(budget, news, texts, device=budget.device)
+    tfidf = text.tfidf_reference(news.train, s.test, s.sts)
+    lap("references")
+
+    sizes = sorted(set(s.config["dims"]) | {48})
+    only_at = {f"fine-tuned FF-{d}": [d] for d in s.config["per_size"]}
+    results = pretrained.evaluate(vectors, s.sts.scores, sizes, only_at)
+    lap("evaluation")
+    for metric, curves in results["metrics"].items():
+        table = curves_table(curves).to_string(float_format=lambda a: f"{a:.3f}", na_rep="")
+        print(f"\n{metric} (TF-IDF reference: {tfidf[metric]:.3f})\n{table}")
+    leads = {}
+    print("\nMRL fine-tune minus each baseline, 95 % bootstrap interval (recall@10, STS-B Spearman):")
+    for other_method in ("base, cut", "PCA fitted on the corpus", "PCA fitted on STS-B", "fine-tuned normal"):
+        if other_method not in results["items"]:
+            continue
+        for d in [d for d in sizes if d <= 64 or d == 384]:
+            if d not in results["items"][other_method]:
+                continue
+            for metric in ("recall@10", "STS-B Spearman"):
+                diff = pretrained.difference(results["items"], "fine-tuned MRL", other_method, d, metric, s.sts.scores)
+                leads[f"{other_method} | {metric} | {d}"] = diff
+                print(f"  vs {other_method:26s} {metric:15s} d={d:3d}: {diff[0]:+.3f} [{diff[1]:+.3f}, {diff[2]:+.3f}]")
+    meta = {name: {k: v for k, v in r["meta"].items()} for name, r in tuned.items()}
+    print(f"\nfine-tuning: {json.dumps(meta)}\nwall time: {sum(timing.values()):.1f} s")
+    if args.json:
+        result = dict(
+            budget=budget.name, device=device, data=s.note, settings=s.config, timing=timing, fine_tuning=meta,
+            metrics=results["metrics"], tfidf=tfidf, leads=leads,
+        )  # fmt: skip
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=1, default=str)
+        print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,518 @@
+"""MRL as it is practised on text (notebook 05, ``benchmarks/pretrained_text.py``): start from a
+pretrained sentence encoder.
+
+Nobody trains a text encoder from scratch to get Matryoshka embeddings. Starting from a pretrained
+model (here ``all-MiniLM-L6-v2``, 384 dims, not trained with MRL), there are three ways to get
+vectors that can be cut short, and this module builds all of them on the same data:
+
+- **fine-tune** the encoder with the Matryoshka loss (the Hugging Face blog's workflow): the lab's
+  ``MatryoshkaLoss(InfoNCE(temperature=0.05), dims)``, which equals sentence-transformers'
+  ``MatryoshkaLoss(model, MultipleNegativesRankingLoss(model, scale=20), dims)``
+  (``tests/test_pretrained.py`` checks it); against the same fine-tune without MRL (``normal``)
+  and fine-tunes for one size only (``FF-d``), same pairs, steps and seed;
+- **adapt** the frozen embeddings with a Matryoshka-Adaptor (:mod:`mrl_lab.adaptor`), as one must
+  when the embeddings come from an API;
+- **PCA** of the frozen embeddings, fitted on the corpus being searched, or on other text.
+
+Every setting that decides the weights and the vectors is in :data:`SETTINGS`; models are cached by
+that table (plus the encoder's and the data's fingerprints) and embeddings by model and texts, so a
+re-run neither retrains nor re-encodes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .checkpoints import checkpoint_path, load_or_train
+from .data import DataNotFoundError, SentencePairs, TextData, cache_dir, data_roots, save_atomic
+from .nesting import truncate
+
+MODEL = "all-MiniLM-L6-v2"
+HUB_IDS = {MODEL: "sentence-transformers/all-MiniLM-L6-v2"}
+
+# The experiment's settings table: everything that decides the fine-tuned weights, the adaptors and
+# what is measured, per budget. Shared values first, then what each budget changes.
+SHARED = dict(
+    model=MODEL,
+    dims=[8, 16, 32, 64, 128, 256, 384],  # nesting sizes of the MRL fine-tune and the adaptors
+    epochs=1,  # passes over the training pairs
+    lr=1e-4,  # peak learning rate (AdamW, warm-up over a quarter of the steps, then linear decay)
+    weight_decay=0.01,
+    temperature=0.05,  # InfoNCE; = sentence-transformers' MultipleNegativesRankingLoss(scale=20)
+    seed=0,
+    frozen_layers=0,  # transformer layers kept frozen from the bottom (with the token embeddings when > 0)
+    adaptor=dict(
+        hidden=512, k=10, pairwise_weight=1.0, reconstruction_weight=1.0, ranking_weight=1.0, batch_size=256, lr=1e-3
+    ),  # fmt: skip
+)
+SETTINGS = {
+    # train_pairs: AG News title -> description pairs used (None: all); batch_size: pairs per step;
+    # max_tokens: token limit per text, in training and encoding; per_size: the FF-d fine-tunes
+    # (None: every size below 384); test_rows / sts_rows: held-out pairs measured (None: all);
+    # other_text_rows: STS-B training sentences the out-of-domain PCA is fitted on;
+    # adaptor_steps: training steps of each adaptor.
+    "smoke": dict(SHARED, train_pairs=32, batch_size=16, max_tokens=32, per_size=[16, 64], test_rows=100,
+                  sts_rows=100, other_text_rows=200, adaptor_steps=20),
+    "cpu": dict(SHARED, train_pairs=1024, batch_size=32, max_tokens=48, per_size=[16, 64], test_rows=None,
+                sts_rows=None, other_text_rows=2000, adaptor_steps=100),
+    "gpu": dict(SHARED, train_pairs=None, batch_size=64, max_tokens=128, per_size=None, test_rows=None,
+                sts_rows=None, other_text_rows=2000, adaptor_steps=300),
+}  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- the encoder
+
+
+def find_encoder(name: str = MODEL, root=None, download: bool = True) -> Path:
+    """The folder of a pretrained sentence-transformers model, found or downloaded.
+
+    Looks in ``<root>/models/<name>`` when ``root`` is given, else in ``$MRL_LAB_DATA/models/<name>``
+    and ``<cache>/models/<name>`` (like the datasets), then in the Hugging Face cache. If none has
+    it and ``download=True``, downloads it from the Hugging Face Hub into ``<first writable
+    folder>/models/<name>``. Offline that fails at once, with the paths tried and what to do.
+
+    Example:
+        >>> find_encoder(root="/nonexistent", download=False)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        mrl_lab.data.DataNotFoundError: pretrained encoder all-MiniLM-L6-v2 not found. Paths tried: ...
+    """
+    roots, tried = data_roots(root), []
+    for r in roots:
+        tried.append(r / "models" / name)
+        if (tried[-1] / "modules.json").is_file():
+            return tried[-1]
+    from huggingface_hub import snapshot_download
+
+    repo = HUB_IDS.get(name, name)
+    try:  # already in the Hugging Face cache: no network needed
+        return Path(snapshot_download(repo, local_files_only=True))
+    except Exception:
+        tried.append(Path(f"the Hugging Face cache ({repo})"))
+    error = "download=False"
+    if download:
+        if os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0"):
+            error = "HF_HUB_OFFLINE is set"
+        else:
+            try:
+                target = next(r for r in roots if _writable(r)) / "models" / name
+                return Path(snapshot_download(repo, local_dir=target, etag_timeout=10))
+            except Exception as e:  # no network, no space, no such model
+                error = f"{type(e).__name__}: {str(e).splitlines()[0]}"
+    raise DataNotFoundError(
+        f"pretrained encoder {name} not found. Paths tried: {', '.join(str(p) for p in tried)}. "
+        f"The download from the Hugging Face Hub ({repo}) failed: {error}. Fix: go online once (it is then "
+        f"cached), or copy the model's folder to $MRL_LAB_DATA/models/{name} (offline: MRL_LAB_DATA=../shared/data)"
+    )
+
+
+def _writable(folder: Path) -> bool:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        return os.access(folder, os.W_OK)
+    except OSError:
+        return False
+
+
+def fingerprint(folder: Path) -> str:
+    """A short hash of a model folder's weights file, so caches know which weights they came from."""
+    weights = next((folder / f for f in ("model.safetensors", "pytorch_model.bin") if (folder / f).exists()), None)
+    if weights is None:
+        raise DataNotFoundError(f"fingerprint: no model.safetensors or pytorch_model.bin in {folder}")
+    digest = hashlib.sha256()
+    with open(weights, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:12]
+
+
+def load_encoder(folder: Path, max_tokens: int, device="cpu"):
+    """The sentence-transformers model in ``folder``, cutting texts at ``max_tokens`` tokens."""
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(folder), device=str(device))
+    model.max_seq_length = max_tokens
+    return model
+
+
+class SentenceEncoder(nn.Module):
+    """A sentence-transformers model as a plain module: token ids ``(B, L)`` in (0 = padding), embeddings out.
+
+    The lab's trainer feeds tensors; this wrapper turns a batch of padded ids back into what the
+    model expects (ids and attention mask, cut to the batch's longest text) and returns its
+    ``sentence_embedding`` (mean-pooled, unit length for all-MiniLM-L6-v2).
+    """
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+        self.pad = model.tokenizer.pad_token_id
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        mask = ids != self.pad
+        length = int(mask.sum(dim=1).max())
+        features = {"input_ids": ids[:, :length], "attention_mask": mask[:, :length].long()}
+        return self.model(features)["sentence_embedding"]
+
+
+class PairModel(nn.Module):
+    """``(B, 2, L)`` ids of (title, description) pairs -> two ``(B, D)`` embeddings, for :class:`InfoNCE`."""
+
+    def __init__(self, encoder: SentenceEncoder):
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, pairs: torch.Tensor):
+        return self.encoder(pairs[:, 0]), self.encoder(pairs[:, 1])
+
+
+def pair_ids(model, data: TextData, max_tokens: int) -> torch.Tensor:
+    """``(rows, 2, max_tokens)`` token ids of each row's title and description, padded with 0."""
+    tokens = model.tokenizer(
+        data.titles + data.descriptions, padding="max_length", truncation=True, max_length=max_tokens,
+        return_tensors="pt",
+    )["input_ids"]  # fmt: skip
+    return torch.stack([tokens[: len(data)], tokens[len(data) :]], dim=1)
+
+
+def loss_cross_check(model, titles: list[str], descriptions: list[str], dims) -> tuple[float, float]:
+    """The lab's ``MatryoshkaLoss(InfoNCE(temperature=0.05, symmetric=False), dims)`` and
+    sentence-transformers' ``MatryoshkaLoss(model, MultipleNegativesRankingLoss(model, scale=20), dims)``
+    on one batch of pairs, embedded once by ``model`` in eval mode (no dropout). Returns both values.
+
+    Scale 20 is 1 / temperature 0.05; sentence-transformers' default loss scores queries against
+    documents only, which is the lab's InfoNCE with ``symmetric=False``.
+    """
+    try:  # sentence-transformers >= 6 moved the losses; older versions keep them here
+        from sentence_transformers.sentence_transformer import losses
+    except ImportError:
+        from sentence_transformers import losses
+
+    from .contrastive import InfoNCE
+    from .loss import MatryoshkaLoss
+
+    was_training = model.training
+    model.eval()
+    features = [model.tokenize(titles), model.tokenize(descriptions)]
+    with torch.no_grad():
+        anchors, positives = (model(dict(f))["sentence_embedding"] for f in features)
+        ours = MatryoshkaLoss(InfoNCE(temperature=0.05, symmetric=False), dims)(anchors, positives)
+        mnrl = losses.MultipleNegativesRankingLoss(model, scale=20)
+        theirs = losses.MatryoshkaLoss(model, mnrl, dims)([dict(f) for f in features], None)
+    model.train(was_training)
+    return ours.item(), theirs.item()
+
+
+# ----------------------------------------------------------------------------- data and settings
+
+
+@dataclass
+class Setup:
+    """What every part of the experiment shares: settings, the encoder's folder and the data."""
+
+    config: dict
+    folder: Path
+    train: TextData  # fine-tuning pairs
+    test: TextData  # held-out titles (queries) and descriptions (the corpus searched)
+    sts: SentencePairs  # STS-B test pairs, never trained on
+    other_text: list[str]  # STS-B training sentences: "other text" for the out-of-domain PCA
+    note: str
+
+
+def setup(budget, news, sts_test: SentencePairs, sts_train: SentencePairs, root=None) -> Setup:
+    """The settings of ``budget`` and the data they pick: training pairs, held-out pairs, STS-B.
+
+    Args:
+        budget: from :func:`~mrl_lab.get_budget`; news: :func:`~mrl_lab.load_ag_news`;
+        sts_test, sts_train: :func:`~mrl_lab.load_sts_benchmark` (``"test"``, ``"train"``).
+        root: where to look for the encoder (see :func:`find_encoder`).
+    """
+    s = SETTINGS[budget.name]
+    folder = find_encoder(s["model"], root)
+    train = news.train
+    if s["train_pairs"] is not None and s["train_pairs"] < len(news.train):
+        train = news.train.subset(s["train_pairs"], seed=s["seed"])
+    test = news.test if s["test_rows"] is None else news.test.subset(s["test_rows"], seed=s["seed"])
+    sts = sts_test if s["sts_rows"] is None else _first_pairs(sts_test, s["sts_rows"])
+    other = list(dict.fromkeys(sts_train.sentences1 + sts_train.sentences2))[: s["other_text_rows"]]
+    config = dict(
+        s, encoder=fingerprint(folder), train_rows=len(train), train_source=train.source,
+        per_size=[d for d in s["dims"][:-1]] if s["per_size"] is None else s["per_size"],
+    )  # fmt: skip
+    note = (
+        f"{len(train):,} training pairs, {len(test):,} held-out titles searching their {len(test):,} descriptions, "
+        f"{len(sts):,} STS-B test pairs; {news.note}"
+    )
+    return Setup(config, folder, train, test, sts, other, note)
+
+
+def _first_pairs(sts: SentencePairs, n: int) -> SentencePairs:
+    if not 1 <= n <= len(sts):
+        raise ValueError(f"setup: sts_rows={n} is outside 1..{len(sts)} (STS-B pairs)")
+    return SentencePairs(sts.sentences1[:n], sts.sentences2[:n], sts.scores[:n], sts.source)
+
+
+def eval_texts(s: Setup) -> dict[str, list[str]]:
+    """The texts every model embeds: held-out titles and descriptions, and both STS-B columns."""
+    return {"titles": s.test.titles, "descriptions": s.test.descriptions, "sts1": s.sts.sentences1,
+            "sts2": s.sts.sentences2}  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- embeddings, cached
+
+
+def embed(model, texts: list[str], model_key: str, progress: bool = True) -> torch.Tensor:
+    """Full-width embeddings of ``texts`` (float32, CPU), from the cache when this model embedded them before.
+
+    The cache file is named by ``model_key`` (which weights), the token limit and a hash of the
+    texts; it is written atomically, and a damaged or mismatched file is detected and rebuilt.
+    """
+    key = hashlib.sha1("\n".join(texts).encode()).hexdigest()[:12]
+    path = cache_dir() / "embeddings" / f"{model_key}-{model.max_seq_length}-{key}.pt"
+    if path.exists():
+        try:
+            z = torch.load(path, map_location="cpu", weights_only=True)
+            if z.shape[0] == len(texts) and torch.isfinite(z).all():
+                return z
+        except Exception:  # a damaged file: encode again and overwrite it
+            pass
+    z = model.encode(texts, batch_size=32, convert_to_tensor=True, show_progress_bar=progress).float().cpu()
+    save_atomic(path, lambda f: torch.save(z, f))
+    return z
+
+
+def embed_all(model, texts: dict[str, list[str]], model_key: str, progress: bool = True) -> dict[str, torch.Tensor]:
+    """:func:`embed` for each named list of texts."""
+    return {name: embed(model, t, model_key, progress) for name, t in texts.items()}
+
+
+def base_key(s: Setup) -> str:
+    """The cache name of the frozen pretrained encoder's embeddings."""
+    return f"{s.config['model']}-{s.config['encoder']}"
+
+
+# ----------------------------------------------------------------------------- fine-tuning
+
+
+def methods(config: dict) -> list[str]:
+    """The fine-tunes of ``config``: normal, MRL and one ``FF-d`` per stated size.
+
+    Example:
+        >>> methods({"per_size": [16, 64]})
+        ['normal', 'MRL', 'FF-16', 'FF-64']
+    """
+    return ["normal", "MRL"] + [f"FF-{d}" for d in config["per_size"]]
+
+
+def fine_tune(
+    s: Setup, device=None, retrain: bool = False, only=None, keep=("MRL",), progress: bool = True
+) -> dict[str, dict]:
+    """Fine-tune (or load from the cache) each method, one at a time, and embed the evaluation texts.
+
+    Every method starts from the same pretrained weights and sees the same pairs, batches and
+    learning-rate schedule (the lab's :func:`~mrl_lab.train`, seeded); only the loss differs
+    (:func:`mrl_lab.text.loss_for`: InfoNCE at 384 dims, at every nesting size, or at ``d`` alone).
+
+    Returns:
+        ``{method: {"vectors": {text set: (N, 384) embeddings}, "meta": training time etc.,
+        "model": the SentenceTransformer, only for methods in keep}}``. The others are freed
+        after embedding, so at most two encoders are in memory at once.
+    """
+    from .text import loss_for
+    from .train import train
+
+    config = s.config
+    cfg = dict(config, embed_dim=384)
+    out = {}
+    for name in only or methods(config):
+        loss = loss_for(name, cfg)
+        model_config = dict(config, name=f"minilm-{name}", loss=repr(loss))
+
+        def build():
+            return PairModel(SentenceEncoder(load_encoder(s.folder, config["max_tokens"])))
+
+        def freeze(model, n=config["frozen_layers"]):  # cheaper steps, and less forgetting of pretraining
+            if n:
+                bert = model.encoder.model[0].auto_model
+                for part in [bert.embeddings, *bert.encoder.layer[:n]]:
+                    part.requires_grad_(False)
+
+        def fit(model, loss=loss, name=name):
+            freeze(model)
+            ids = pair_ids(model.encoder.model, s.train, config["max_tokens"])
+            return train(
+                model, loss, ids, None, epochs=config["epochs"], batch_size=config["batch_size"], lr=config["lr"],
+                weight_decay=config["weight_decay"], device=device, seed=config["seed"], desc=f"fine-tune {name}",
+                progress=progress,
+            )  # fmt: skip
+
+        model, meta = load_or_train(model_config, build, fit, retrain=retrain, device="cpu")
+        st = model.encoder.model
+        key = checkpoint_path(model_config, model).stem
+        out[name] = {"vectors": embed_all(st, eval_texts(s), key, progress), "meta": meta}
+        if name in keep:
+            out[name]["model"] = st
+    return out
+
+
+# ----------------------------------------------------------------------------- post-hoc methods
+
+
+def pca_rotation(fit_on: torch.Tensor):
+    """PCA of frozen embeddings as a function ``z -> z`` rotated onto all components, best first.
+
+    Cutting the rotated vector to ``d`` and re-normalising equals projecting on the first ``d``
+    components: so PCA, like every other method here, becomes "a vector you cut".
+    """
+    from .baselines import PCA
+
+    pca = PCA().fit(fit_on)
+    width = min(fit_on.shape)  # fewer rows than dims (the smoke budget) give only as many components
+    return lambda z: pca.transform(z, width)
+
+
+def fit_adaptors(s: Setup, base: dict, train_pairs: dict, progress: bool = True) -> dict:
+    """The two Matryoshka-Adaptors on the frozen embeddings (a few seconds each, so not cached).
+
+    ``unsupervised`` sees only the corpus being searched (``base["descriptions"]``), as in-domain
+    PCA does; ``supervised`` starts from it and adds the ranking loss on the training pairs'
+    frozen embeddings (``train_pairs["titles"]``, ``train_pairs["descriptions"]``).
+    """
+    from .adaptor import fit_adaptor
+
+    a, dims = dict(s.config["adaptor"], steps=s.config["adaptor_steps"]), s.config["dims"]
+    ranking_weight = a.pop("ranking_weight")
+    unsupervised = fit_adaptor(base["descriptions"], dims, seed=s.config["seed"], progress=progress, **a)
+    supervised = fit_adaptor(
+        base["descriptions"], dims, pairs=(train_pairs["titles"], train_pairs["descriptions"]), start=unsupervised,
+        ranking_weight=ranking_weight, seed=s.config["seed"], progress=progress, **a,
+    )  # fmt: skip
+    return {"unsupervised": unsupervised, "supervised": supervised}
+
+
+def scratch_reference(budget, news, texts: dict[str, list[str]], device=None) -> dict[str, torch.Tensor]:
+    """Notebook 02's MRL model, trained from scratch on AG News (from the cache when 02 ran), embedding ``texts``."""
+    from . import text
+
+    train_set = text.training_pairs(news, budget)
+    config = text.experiment_config(budget, train_rows=len(train_set))
+    tok = text.tokenizer(config, train_set)
+    encoder = text.train_models(config, train_set, tok, device=device, only=["MRL"])["MRL"][0]
+    return {name: text.embed(encoder, tok, t) for name, t in texts.items()}
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+def scores(vectors: dict[str, torch.Tensor], sts_scores: torch.Tensor, d: int) -> dict:
+    """recall@10, MRR and STS-B Spearman of one method's vectors cut to ``d`` dims, with the per-item
+    numbers behind them (``ranks`` per query, ``sims`` per STS-B pair) for intervals."""
+    from .metrics import spearman, target_ranks
+    from .text import retrieval_scores
+
+    q, db = truncate(vectors["titles"], d), truncate(vectors["descriptions"], d)
+    ranks = target_ranks(q, db, torch.arange(len(q)))
+    sims = (truncate(vectors["sts1"], d) * truncate(vectors["sts2"], d)).sum(dim=1)  # cut and re-normalised: cosine
+    r = retrieval_scores(ranks)
+    return {"recall@10": r["recall@10"], "MRR": r["MRR"], "STS-B Spearman": spearman(sims, sts_scores),
+            "ranks": ranks, "sims": sims}  # fmt: skip
+
+
+def evaluate(vectors: dict[str, dict], sts_scores: torch.Tensor, sizes, only_at: dict | None = None) -> dict:
+    """Every method at every size: ``{"metrics": {metric: {method: {d: value}}}, "items": {method: {d: scores}}}``.
+
+    Args:
+        vectors: ``{method: {"titles", "descriptions", "sts1", "sts2": full-width tensors}}``.
+        sizes: the sizes to measure (each at most the method's width).
+        only_at: ``{method: [sizes]}`` for methods measured at some sizes only (the FF-d models).
+    """
+    only_at = only_at or {}
+    metrics, items = {}, {}
+    for method, v in vectors.items():
+        width = v["titles"].shape[1]
+        for d in only_at.get(method, [d for d in sizes if d <= width]):
+            result = scores(v, sts_scores, d)
+            items.setdefault(method, {})[d] = result
+            for metric in ("recall@10", "MRR", "STS-B Spearman"):
+                metrics.setdefault(metric, {}).setdefault(method, {})[d] = result[metric]
+    return {"metrics": metrics, "items": items}
+
+
+def difference(items: dict, a: str, b: str, d: int, metric: str = "recall@10", sts_scores=None, seed: int = 0):
+    """``a`` minus ``b`` on ``metric`` at size ``d``, with a 95 % paired bootstrap interval
+    (scipy.stats.bootstrap, 1,000 resamples of the test queries or STS-B pairs).
+
+    Returns ``(difference, low, high)``. Both methods are measured on the same items, so the
+    interval is about the *difference*, which is much tighter than each score's own interval.
+    """
+    from scipy.stats import bootstrap, spearmanr
+
+    x, y = items[a][d], items[b][d]
+    if metric == "STS-B Spearman":
+        data = (x["sims"].numpy(), y["sims"].numpy(), sts_scores.numpy())
+
+        def stat(p, q, gold):
+            return spearmanr(p, gold).statistic - spearmanr(q, gold).statistic
+    else:
+        per_item = {"recall@10": lambda r: (r <= 10).float(), "MRR": lambda r: 1.0 / r.float()}[metric]
+        data = (per_item(x["ranks"]).numpy(), per_item(y["ranks"]).numpy())
+
+        def stat(p, q):
+            return p.mean() - q.mean()
+
+    full = float(stat(*data))
+    ci = bootstrap(data, stat, paired=True, vectorized=False, n_resamples=1000, method="percentile", random_state=seed)
+    return full, float(ci.confidence_interval.low), float(ci.confidence_interval.high)
+
+
+def lead_table(items: dict, method: str, others, sizes, metric: str = "recall@10", sts_scores=None):
+    """``method`` minus each of ``others`` at each size, with 95 % bootstrap intervals, as a table
+    (pandas): one row per (baseline, size); sizes a baseline lacks are left out."""
+    import pandas as pd
+
+    rows = []
+    for other in others:
+        for d in sizes:
+            if d in items[method] and d in items.get(other, {}):
+                diff, low, high = difference(items, method, other, d, metric, sts_scores)
+                rows.append({"baseline": other, "size": d, f"{metric} lead": diff, "95% low": low, "95% high": high})
+    return pd.DataFrame(rows)
+
+
+def dense_recall(vectors: dict, methods, full_dim: int = 384) -> dict:
+    """recall@10 at every size from 1 to 64, then every 16th (mostly sizes never trained)."""
+    from .cifar import dense_grid
+    from .metrics import target_ranks
+
+    out = {}
+    for name in methods:
+        q, db = vectors[name]["titles"], vectors[name]["descriptions"]
+        targets = torch.arange(len(q))
+        out[name] = {
+            d: (target_ranks(truncate(q, d), truncate(db, d), targets) <= 10).float().mean().item()
+            for d in dense_grid(min(full_dim, q.shape[1]))
+        }
+    return out
+
+
+def search_vectors(vectors: dict, methods: dict):
+    """Vectors for :func:`~mrl_lab.widgets.search_dashboard`: ``(embed_query, corpus)``.
+
+    Args:
+        vectors: as for :func:`evaluate`; the corpus is each method's ``"descriptions"``.
+        methods: ``{name: fn(query text) -> (1, D) full-width vector}``, e.g. the base model's
+            encoding followed by the PCA rotation or the adaptor.
+    """
+
+    def embed_query(query: str):
+        full = {name: embed(query) for name, embed in methods.items()}  # once per query, cut per size
+        return {name: (lambda d, z=z: truncate(z, d)) for name, z in full.items()}
+
+    corpus = {name: (lambda d, z=vectors[name]["descriptions"]: truncate(z, d)) for name in methods}
+    return embed_query, corpus

@@ -1,0 +1,191 @@
+"""The pretrained-encoder experiment (notebook 05): the loss against sentence-transformers', the
+loader, the embedding cache, the adaptor, PCA as a rotation, and the intervals."""
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import mrl_lab
+from mrl_lab import pretrained
+from mrl_lab.adaptor import MatryoshkaAdaptor, fit_adaptor, ranking_loss
+from mrl_lab.data import DataNotFoundError, TextData
+from mrl_lab.metrics import recall_check, target_ranks
+from mrl_lab.nesting import truncate
+
+SENTENCES = [
+    ("Oil prices climb as supply fears grow", "Crude rose on Tuesday after a pipeline outage cut supplies."),
+    ("Striker scores twice in cup final", "A late double sealed the trophy for the home side."),
+    ("Chip maker reports record profit", "Quarterly earnings beat forecasts on strong demand for processors."),
+    ("Election results delayed by recount", "Officials said the count would take another week."),
+    ("New phone launched with faster chip", "The handset goes on sale next month at a higher price."),
+    ("Central bank holds interest rates", "Policy makers kept borrowing costs unchanged for a third month."),
+]
+
+
+@pytest.fixture(scope="module")
+def encoder_folder():
+    path = Path(os.environ.get("MRL_LAB_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
+    folder = path / "models" / pretrained.MODEL
+    if not (folder / "modules.json").is_file():
+        pytest.skip(f"no offline copy of {pretrained.MODEL} at {folder}; set MRL_LAB_DATA to run these tests")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def minilm(encoder_folder):
+    model = pretrained.load_encoder(encoder_folder, max_tokens=32)
+    model.eval()  # no dropout: both losses must see the very same embeddings
+    return model
+
+
+def test_the_labs_matryoshka_infonce_equals_sentence_transformers_matryoshka_loss(minilm):
+    titles, descriptions = [t for t, _ in SENTENCES], [d for _, d in SENTENCES]
+    ours, theirs = pretrained.loss_cross_check(minilm, titles, descriptions, [8, 16, 32, 64, 128, 256, 384])
+    assert ours > 1.0  # a real loss, summed over 7 sizes, not a trivial zero
+    assert ours == pytest.approx(theirs, rel=1e-5)
+    # and a different loss is not "equal" by accident: the check can fail
+    other, _ = pretrained.loss_cross_check(minilm, titles, descriptions[::-1], [8, 16, 32, 64, 128, 256, 384])
+    assert other != pytest.approx(theirs, rel=1e-3)
+
+
+def test_the_training_wrapper_gives_the_same_embeddings_as_sentence_transformers_encode(minilm):
+    texts = [t for pair in SENTENCES for t in pair]
+    ids = minilm.tokenizer(texts, padding="max_length", truncation=True, max_length=32, return_tensors="pt")
+    with torch.no_grad():
+        wrapped = pretrained.SentenceEncoder(minilm)(ids["input_ids"])
+    encoded = minilm.encode(texts, convert_to_tensor=True)
+    assert wrapped.shape == (len(texts), 384)
+    assert torch.allclose(wrapped, encoded, atol=1e-5)
+
+
+def test_find_encoder_looks_in_root_then_fails_fast_offline_naming_every_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty Hugging Face cache
+    with pytest.raises(DataNotFoundError) as error:
+        pretrained.find_encoder(root=tmp_path / "nothing")
+    message = str(error.value)
+    assert str(tmp_path / "nothing" / "models" / pretrained.MODEL) in message
+    assert "HF_HUB_OFFLINE" in message and "MRL_LAB_DATA" in message
+
+
+def test_find_encoder_finds_the_offline_copy_through_mrl_lab_data(encoder_folder, monkeypatch):
+    monkeypatch.setenv("MRL_LAB_DATA", str(encoder_folder.parents[1]))
+    assert pretrained.find_encoder() == encoder_folder
+    assert pretrained.fingerprint(encoder_folder) == "53aa51172d14"  # the sha256 the data README gives
+
+
+class CountingModel:
+    """Stands in for a SentenceTransformer: counts how often it encodes."""
+
+    max_seq_length = 32
+
+    def __init__(self):
+        self.calls = 0
+
+    def encode(self, texts, **kwargs):
+        self.calls += 1
+        return torch.arange(len(texts) * 3, dtype=torch.float32).view(len(texts), 3)
+
+
+def test_embeddings_are_cached_and_a_damaged_cache_file_is_rebuilt(tmp_cache):
+    model, texts = CountingModel(), ["a", "b"]
+    first = pretrained.embed(model, texts, "demo", progress=False)
+    again = pretrained.embed(model, texts, "demo", progress=False)
+    assert model.calls == 1 and torch.equal(first, again)
+    [path] = (tmp_cache / "embeddings").glob("demo-*.pt")
+    path.write_bytes(b"not a tensor")
+    assert torch.equal(pretrained.embed(model, texts, "demo", progress=False), first)
+    assert model.calls == 2
+    pretrained.embed(model, ["a", "c"], "demo", progress=False)  # other texts: another file
+    assert model.calls == 3
+
+
+def test_pca_rotation_cut_to_d_is_the_projection_on_the_first_d_components():
+    _ = torch.manual_seed(0)
+    z = torch.randn(300, 16) @ torch.randn(16, 16)
+    rotate, pca = pretrained.pca_rotation(z), mrl_lab.PCA().fit(z)
+    assert torch.allclose(truncate(rotate(z), 4), F.normalize(pca.transform(z, 4), dim=1), atol=1e-5)
+    assert rotate(z[:5]).shape == (5, 16)
+    assert pretrained.pca_rotation(z[:10])(z).shape == (300, 10)  # 10 rows give at most 10 components
+
+
+def test_the_untrained_adaptor_is_the_identity_and_rejects_bad_input():
+    e = torch.randn(5, 8)
+    assert torch.equal(MatryoshkaAdaptor(8)(e), e)
+    with pytest.raises(ValueError, match="k=10 neighbours"):
+        fit_adaptor(torch.randn(5, 8), [4, 8], progress=False)
+    with pytest.raises(ValueError, match="NaN"):
+        fit_adaptor(torch.full((20, 8), float("nan")), [4, 8], k=2, progress=False)
+    with pytest.raises(ValueError, match="same shape"):
+        fit_adaptor(torch.randn(20, 8), [4, 8], k=2, pairs=(torch.randn(4, 8), torch.randn(3, 8)), progress=False)
+
+
+def hidden_at_the_back(n=400, seed=0):
+    """Embeddings whose neighbourhoods are decided by their last dims: cutting them loses everything."""
+    g = torch.Generator().manual_seed(seed)
+    centres = torch.randn(20, 8, generator=g) * 3
+    front, back = 0.3 * torch.randn(n, 24, generator=g), centres[torch.arange(n) % 20] + torch.randn(n, 8, generator=g)
+    z = torch.cat([front, back], 1)
+    return F.normalize(z, dim=1)
+
+
+def test_the_unsupervised_adaptor_moves_the_neighbourhoods_into_the_first_dims():
+    corpus = hidden_at_the_back()
+    before = recall_check(corpus, corpus, [4], k=10)[4]
+    f = fit_adaptor(corpus, [4, 8, 16, 32], hidden=64, k=10, steps=150, lr=3e-3, progress=False)
+    adapted = f(corpus).detach()
+    after = recall_check(adapted, adapted, [4], k=10)[4]
+    assert after > before + 0.2, (before, after)
+
+
+def test_the_supervised_adaptor_learns_from_pairs_what_the_corpus_alone_cannot_say():
+    # A query shares only the last 4 dims with its document; the other 12 are noise of its own.
+    # The corpus alone cannot tell which dims matter; the pairs can.
+    g = torch.Generator().manual_seed(1)
+    shared = torch.randn(300, 4, generator=g)
+    docs = F.normalize(torch.cat([torch.randn(300, 12, generator=g), shared], 1), dim=1)
+    noisy = shared + 0.1 * torch.randn(300, 4, generator=g)
+    queries = F.normalize(torch.cat([torch.randn(300, 12, generator=g), noisy], 1), dim=1)
+    train, test = slice(0, 200), slice(200, 300)
+
+    def recall(f, d=4):
+        q, db = f(queries[test]).detach(), f(docs[test]).detach()
+        return (target_ranks(truncate(q, d), truncate(db, d), torch.arange(100)) <= 5).float().mean().item()
+
+    settings = dict(hidden=64, k=5, steps=150, lr=3e-3, progress=False)
+    unsupervised = fit_adaptor(docs, [4, 16], **settings)
+    supervised = fit_adaptor(docs, [4, 16], pairs=(queries[train], docs[train]), start=unsupervised, **settings)
+    assert recall(supervised) > recall(unsupervised) + 0.2, (recall(unsupervised), recall(supervised))
+
+
+def test_the_ranking_loss_rewards_each_query_for_finding_its_own_document():
+    q = torch.eye(4)
+    assert ranking_loss(q, q, [2, 4]) < ranking_loss(q, q.roll(1, dims=0), [2, 4])
+
+
+def test_difference_gives_a_paired_interval_that_holds_the_estimate():
+    g = torch.Generator().manual_seed(0)
+    ranks_a = torch.randint(1, 20, (500,), generator=g)
+    ranks_b = ranks_a + (torch.rand(500, generator=g) < 0.2).long() * 15  # b is a worse copy of a
+    items = {"a": {8: {"ranks": ranks_a}}, "b": {8: {"ranks": ranks_b}}}
+    diff, low, high = pretrained.difference(items, "a", "b", 8)
+    assert low <= diff <= high and low > 0
+    same, low, high = pretrained.difference(items, "a", "a", 8)
+    assert same == low == high == 0
+
+
+def test_fine_tune_trains_each_method_once_and_then_loads_models_and_embeddings(encoder_folder, tmp_cache):
+    rows = [TextData([t], [d], torch.tensor([0])) for t, d in SENTENCES]
+    data = TextData([r.titles[0] for r in rows], [r.descriptions[0] for r in rows], torch.zeros(6, dtype=torch.long))
+    config = dict(pretrained.SETTINGS["smoke"], batch_size=3, per_size=[16], encoder="test", train_rows=6)
+    sts = mrl_lab.data.SentencePairs(data.titles[:3], data.descriptions[:3], torch.tensor([1.0, 2.0, 3.0]), "demo")
+    s = pretrained.Setup(config, encoder_folder, data, data, sts, [], "demo")
+    first = pretrained.fine_tune(s, only=["MRL", "FF-16"], progress=False)
+    assert not first["MRL"]["meta"]["cached"] and "model" in first["MRL"] and "model" not in first["FF-16"]
+    assert first["MRL"]["vectors"]["titles"].shape == (6, 384)
+    again = pretrained.fine_tune(s, only=["MRL"], progress=False)
+    assert again["MRL"]["meta"]["cached"]
+    assert torch.allclose(again["MRL"]["vectors"]["descriptions"], first["MRL"]["vectors"]["descriptions"])
