@@ -279,7 +279,8 @@ def evaluate(encoders: dict, tok: Tokenizer, train_set: TextData, test_set: Text
 
     def scores(fn, d):
         ranks = target_ranks(fn(d, "titles"), fn(d, "descriptions"), targets)
-        sims = (fn(d, "sts1") * fn(d, "sts2")).sum(dim=1)  # unit vectors: dot product = cosine
+        # cosine for every method: PCA projections are not unit vectors, the cut prefixes are
+        sims = torch.nn.functional.cosine_similarity(fn(d, "sts1"), fn(d, "sts2"), dim=1)
         return {
             **retrieval_scores(ranks), "STS-B Spearman": spearman(sims, sts.scores),
             "topic 1-NN": knn_accuracy(fn(d, "train"), train_set.labels, fn(d, "descriptions"), test_set.labels),
