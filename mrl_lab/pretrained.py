@@ -57,7 +57,7 @@ SETTINGS = {
     # (None: every size below 384); test_rows / sts_rows: held-out pairs measured (None: all);
     # other_text_rows: STS-B training sentences the out-of-domain PCA is fitted on;
     # adaptor_steps: training steps of each adaptor.
-    "smoke": dict(SHARED, train_pairs=32, batch_size=16, max_tokens=32, per_size=[16, 64], test_rows=100,
+    "smoke": dict(SHARED, train_pairs=32, batch_size=16, max_tokens=32, per_size=[16], test_rows=100,
                   sts_rows=100, other_text_rows=200, adaptor_steps=20),
     "cpu": dict(SHARED, train_pairs=1024, batch_size=32, max_tokens=48, per_size=[16, 64], test_rows=None,
                 sts_rows=None, other_text_rows=2000, adaptor_steps=100),
@@ -282,7 +282,8 @@ def embed(model, texts: list[str], model_key: str, progress: bool = True) -> tor
                 return z
         except Exception:  # a damaged file: encode again and overwrite it
             pass
-    z = model.encode(texts, batch_size=32, convert_to_tensor=True, show_progress_bar=progress).float().cpu()
+    z = model.encode(texts, batch_size=32, convert_to_tensor=True, show_progress_bar=progress)
+    z = z.float().cpu().clone()  # encode() runs in inference mode; a clone can be trained on (the adaptor)
     save_atomic(path, lambda f: torch.save(z, f))
     return z
 

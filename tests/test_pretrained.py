@@ -87,7 +87,8 @@ class CountingModel:
 
     def encode(self, texts, **kwargs):
         self.calls += 1
-        return torch.arange(len(texts) * 3, dtype=torch.float32).view(len(texts), 3)
+        with torch.inference_mode():  # as sentence-transformers encodes
+            return torch.arange(len(texts) * 3, dtype=torch.float32).view(len(texts), 3)
 
 
 def test_embeddings_are_cached_and_a_damaged_cache_file_is_rebuilt(tmp_cache):
@@ -95,6 +96,7 @@ def test_embeddings_are_cached_and_a_damaged_cache_file_is_rebuilt(tmp_cache):
     first = pretrained.embed(model, texts, "demo", progress=False)
     again = pretrained.embed(model, texts, "demo", progress=False)
     assert model.calls == 1 and torch.equal(first, again)
+    assert not first.is_inference()  # an adaptor can be trained on fresh embeddings
     [path] = (tmp_cache / "embeddings").glob("demo-*.pt")
     path.write_bytes(b"not a tensor")
     assert torch.equal(pretrained.embed(model, texts, "demo", progress=False), first)
