@@ -90,3 +90,5 @@ def test_the_search_box_and_size_slider_change_the_results():
     board.text.value = "beta"
     assert "doc &lt;17&gt;" in board.results.value
     assert list(board.size.options) == [1, 2, 4, 8, 16]
+    chosen = search_dashboard(embed_query, corpus, titles, topics, full_dim=16, query="alpha", start=6, sizes=[3, 6])
+    assert list(chosen.size.options) == [3, 6] and "at d = 6" in chosen.results.value
