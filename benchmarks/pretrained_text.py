@@ -95,17 +95,13 @@ def main() -> None:
         table = curves_table(curves).to_string(float_format=lambda a: f"{a:.3f}", na_rep="")
         print(f"\n{metric} (TF-IDF reference: {tfidf[metric]:.3f})\n{table}")
     leads = {}
-    print("\nMRL fine-tune minus each baseline, 95 % bootstrap interval (recall@10, STS-B Spearman):")
-    for other_method in ("base, cut", "PCA fitted on the corpus", "PCA fitted on STS-B", "fine-tuned normal"):
-        if other_method not in results["items"]:
-            continue
-        for d in [d for d in sizes if d <= 64 or d == 384]:
-            if d not in results["items"][other_method]:
-                continue
-            for metric in ("recall@10", "STS-B Spearman"):
-                diff = pretrained.difference(results["items"], "fine-tuned MRL", other_method, d, metric, s.sts.scores)
-                leads[f"{other_method} | {metric} | {d}"] = diff
-                print(f"  vs {other_method:26s} {metric:15s} d={d:3d}: {diff[0]:+.3f} [{diff[1]:+.3f}, {diff[2]:+.3f}]")
+    baselines = ["base, cut", "PCA fitted on the corpus", "PCA fitted on STS-B", "fine-tuned normal"]
+    shown = [d for d in sizes if d <= 64 or d == max(sizes)]
+    for metric in ("recall@10", "STS-B Spearman"):
+        table = pretrained.lead_table(results["items"], "fine-tuned MRL", baselines, shown, metric, s.sts.scores)
+        leads[metric] = table.to_dict("records")
+        print(f"\nMRL fine-tune minus each baseline, {metric}, 95 % paired bootstrap interval:")
+        print(table.to_string(index=False, float_format=lambda a: f"{a:+.3f}"))
     meta = {name: {k: v for k, v in r["meta"].items()} for name, r in tuned.items()}
     print(f"\nfine-tuning: {json.dumps(meta)}\nwall time: {sum(timing.values()):.1f} s")
     if args.json:

@@ -21,6 +21,7 @@ re-run neither retrains nor re-encodes.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 from dataclasses import dataclass
@@ -383,6 +384,8 @@ def fine_tune(
         out[name] = {"vectors": embed_all(st, eval_texts(s), key, progress), "meta": meta}
         if name in keep:
             out[name]["model"] = st
+        del model, st
+        gc.collect()  # a fine-tuned model (and its optimizer) sits in reference cycles: free it now, not later
     return out
 
 
@@ -429,7 +432,10 @@ def scratch_reference(budget, news, texts: dict[str, list[str]], device=None) ->
     config = text.experiment_config(budget, train_rows=len(train_set))
     tok = text.tokenizer(config, train_set)
     encoder = text.train_models(config, train_set, tok, device=device, only=["MRL"])["MRL"][0]
-    return {name: text.embed(encoder, tok, t) for name, t in texts.items()}
+    vectors = {name: text.embed(encoder, tok, t) for name, t in texts.items()}
+    del encoder
+    gc.collect()  # free its training state now (see fine_tune)
+    return vectors
 
 
 # ----------------------------------------------------------------------------- evaluation

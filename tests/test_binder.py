@@ -50,6 +50,13 @@ def test_binder_defaults_to_the_cpu_budget_and_opens_the_quickstart():
     assert "mybinder.org/v2/" in readme and "urlpath=lab/tree/notebooks/00_quickstart.ipynb" in readme
 
 
+# Notebooks measured over Binder's 1.5 GB, with what tracks the fix. Their figures stay in the guide;
+# the test fails once a listed notebook fits, so the list can only shrink.
+OVER_BINDERS_LIMIT = {
+    "05_pretrained_text": "issue 12: fine-tuning all-MiniLM-L6-v2 in the kernel peaks at 2.44 GB (CUDA build)",
+}
+
+
 def test_the_workshop_guide_gives_time_and_peak_memory_for_every_notebook_under_binders_limit():
     guide = (REPO / "docs" / "workshop.md").read_text()
     table = guide[guide.index("## Time and memory per notebook") : guide.index("## Setup checklist")]
@@ -61,4 +68,8 @@ def test_the_workshop_guide_gives_time_and_peak_memory_for_every_notebook_under_
         assert smoke_time.endswith(" s") and "min" in cpu_time, f"{name}: measured smoke and cpu times expected"
         for memory in (smoke_memory, cpu_memory):
             peaks = [float(x) for x in memory.replace("(", " ").replace(")", " ").split() if x[0].isdigit()]
-            assert peaks and max(peaks) < 1.5, f"{name}: peak memory {memory!r} must be measured and < 1.5 GB"
+            assert peaks, f"{name}: peak memory {memory!r} must be measured"
+            if name in OVER_BINDERS_LIMIT:
+                assert max(peaks) >= 1.5, f"{name} now fits under 1.5 GB: remove it from OVER_BINDERS_LIMIT"
+            else:
+                assert max(peaks) < 1.5, f"{name}: peak memory {memory!r} must be < 1.5 GB"
