@@ -245,7 +245,7 @@ def setup(budget, news, sts_test: SentencePairs, sts_train: SentencePairs, root=
     other = list(dict.fromkeys(sts_train.sentences1 + sts_train.sentences2))[: s["other_text_rows"]]
     config = dict(
         s, encoder=fingerprint(folder), train_rows=len(train), train_source=train.source,
-        per_size=[d for d in s["dims"][:-1]] if s["per_size"] is None else s["per_size"],
+        per_size=list(s["dims"][:-1]) if s["per_size"] is None else s["per_size"],
     )  # fmt: skip
     note = (
         f"{len(train):,} training pairs, {len(test):,} held-out titles searching their {len(test):,} descriptions, "
