@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from .checkpoints import checkpoint_path, load_or_train
-from .data import DataNotFoundError, SentencePairs, TextData, cache_dir, data_roots, save_atomic
+from .data import DataNotFoundError, SentencePairs, TextData, _writable_root, cache_dir, data_roots, save_atomic
 from .nesting import truncate
 
 MODEL = "all-MiniLM-L6-v2"
@@ -102,7 +102,7 @@ def find_encoder(name: str = MODEL, root=None, download: bool = True) -> Path:
             error = "HF_HUB_OFFLINE is set"
         else:
             try:
-                target = next(r for r in roots if _writable(r)) / "models" / name
+                target = _writable_root(roots) / "models" / name
                 return Path(snapshot_download(repo, local_dir=target, etag_timeout=10))
             except Exception as e:  # no network, no space, no such model
                 error = f"{type(e).__name__}: {str(e).splitlines()[0]}"
@@ -111,14 +111,6 @@ def find_encoder(name: str = MODEL, root=None, download: bool = True) -> Path:
         f"The download from the Hugging Face Hub ({repo}) failed: {error}. Fix: go online once (it is then "
         f"cached), or copy the model's folder to $MRL_LAB_DATA/models/{name} (offline: MRL_LAB_DATA=../shared/data)"
     )
-
-
-def _writable(folder: Path) -> bool:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        return os.access(folder, os.W_OK)
-    except OSError:
-        return False
 
 
 def fingerprint(folder: Path) -> str:
