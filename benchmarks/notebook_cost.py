@@ -48,6 +48,17 @@ def run(path: Path, timeout: int) -> dict:
         nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
     )
     peak, done = [0.0, 0.0], threading.Event()
+    cells, current = [], {}  # per code cell: its wall time and the peak RSS sum while it ran
+
+    def cell_started(cell, cell_index, **_):
+        current.update(cell=cell_index, first_line=cell.source.split("\n")[0], start=time.perf_counter(), rss=0.0)
+
+    def cell_finished(cell, cell_index, **_):
+        seconds = time.perf_counter() - current["start"]
+        cells.append({"cell": cell_index, "first_line": current["first_line"], "seconds": seconds,
+                      "peak_rss_gb": current["rss"] / 1e9})  # fmt: skip
+
+    client.on_cell_execute, client.on_cell_executed = cell_started, cell_finished
 
     def sample():
         ticks = 0
@@ -55,7 +66,9 @@ def run(path: Path, timeout: int) -> dict:
             kernel = getattr(client, "km", None)
             if kernel is not None and kernel.has_kernel and kernel.provisioner and kernel.provisioner.process:
                 pid = kernel.provisioner.process.pid
-                peak[1] = max(peak[1], _memory(pid, pss=False))
+                rss = _memory(pid, pss=False)
+                peak[1] = max(peak[1], rss)
+                current["rss"] = max(current.get("rss", 0.0), rss)
                 if ticks % 20 == 0:
                     peak[0] = max(peak[0], _memory(pid, pss=True))
             ticks += 1
@@ -70,7 +83,7 @@ def run(path: Path, timeout: int) -> dict:
         done.set()
         sampler.join()
     return {"notebook": path.name, "seconds": time.perf_counter() - start, "peak_pss_gb": peak[0] / 1e9,
-            "peak_rss_gb": peak[1] / 1e9}  # fmt: skip
+            "peak_rss_gb": peak[1] / 1e9, "cells": cells}  # fmt: skip
 
 
 def main() -> None:
@@ -80,6 +93,7 @@ def main() -> None:
     parser.add_argument("--empty-cache", action="store_true", help="start from a new, empty MRL_LAB_CACHE")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
     parser.add_argument("--json", help="also write the figures to this JSON file")
+    parser.add_argument("--slowest", type=int, default=5, help="print this many slowest cells (time, peak RSS)")
     args = parser.parse_args()
     os.environ["MRL_LAB_BUDGET"] = args.budget
     if args.empty_cache:
@@ -92,6 +106,9 @@ def main() -> None:
         minutes, seconds = divmod(round(result["seconds"]), 60)
         rss, pss = result["peak_rss_gb"], result["peak_pss_gb"]
         print(f"{result['notebook']}: {minutes} min {seconds:02d} s, peak {rss:.2f} GB RSS sum, {pss:.2f} GB PSS sum")
+        for cell in sorted(result["cells"], key=lambda c: -c["seconds"])[: args.slowest]:
+            seconds, gb, line = cell["seconds"], cell["peak_rss_gb"], cell["first_line"][:60]
+            print(f"  cell {cell['cell']:2d}: {seconds:6.1f} s, peak {gb:.2f} GB  {line}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
 

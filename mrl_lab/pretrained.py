@@ -47,7 +47,9 @@ SHARED = dict(
     weight_decay=0.01,
     temperature=0.05,  # InfoNCE; = sentence-transformers' MultipleNegativesRankingLoss(scale=20)
     seed=0,
-    frozen_layers=0,  # transformer layers kept frozen from the bottom (with the token embeddings when > 0)
+    freeze_token_embeddings=True,  # the 30,522 x 384 token table, half the weights: saves its gradients and
+    # AdamW state (~0.2 GB) and ~14 % of each step's time on a CPU
+    frozen_layers=0,  # transformer layers kept frozen from the bottom (with all the embeddings when > 0)
     adaptor=dict(
         hidden=512, k=10, pairwise_weight=1.0, reconstruction_weight=1.0, ranking_weight=1.0, batch_size=256, lr=1e-3
     ),  # fmt: skip
@@ -57,13 +59,14 @@ SETTINGS = {
     # max_tokens: token limit per text, in training and encoding; per_size: the FF-d fine-tunes
     # (None: every size below 384); test_rows / sts_rows: held-out pairs measured (None: all);
     # other_text_rows: STS-B training sentences the out-of-domain PCA is fitted on;
-    # adaptor_steps: training steps of each adaptor.
+    # adaptor_steps: training steps of each adaptor; checkpointing: recompute activations in the backward
+    # pass instead of keeping them (same weights; ~0.3 GB less memory for ~35 % slower steps: for Binder).
     "smoke": dict(SHARED, train_pairs=32, batch_size=16, max_tokens=32, per_size=[16], test_rows=100,
-                  sts_rows=100, other_text_rows=200, adaptor_steps=20),
+                  sts_rows=100, other_text_rows=200, adaptor_steps=20, checkpointing=False),
     "cpu": dict(SHARED, train_pairs=1024, batch_size=32, max_tokens=48, per_size=[16, 64], test_rows=None,
-                sts_rows=None, other_text_rows=2000, adaptor_steps=100),
+                sts_rows=None, other_text_rows=2000, adaptor_steps=100, checkpointing=True),
     "gpu": dict(SHARED, train_pairs=None, batch_size=64, max_tokens=128, per_size=None, test_rows=None,
-                sts_rows=None, other_text_rows=2000, adaptor_steps=300),
+                sts_rows=None, other_text_rows=2000, adaptor_steps=300, checkpointing=False),
 }  # fmt: skip
 
 
@@ -226,7 +229,6 @@ def setup(budget, news, sts_test: SentencePairs, sts_train: SentencePairs, root=
         sts_test, sts_train: :func:`~mrl_lab.load_sts_benchmark` (``"test"``, ``"train"``).
         root: where to look for the encoder (see :func:`find_encoder`).
     """
-    give_freed_memory_back()  # before any encoder runs: see its docstring
     s = SETTINGS[budget.name]
     folder = find_encoder(s["model"], root)
     train = news.train
@@ -296,16 +298,13 @@ def base_key(s: Setup) -> str:
 
 
 def give_freed_memory_back() -> None:
-    """Make glibc return freed blocks of 1 MB and more to the operating system (Linux; elsewhere nothing).
+    """Return the memory that glibc keeps after a model is freed to the operating system (Linux; elsewhere nothing).
 
-    :func:`setup` calls it, so it holds for the whole process from then on.
-
-    glibc raises its mmap threshold as a program frees large blocks, up to 32 MB, and then keeps
-    blocks below it in the heap after they are freed. Fine-tuning a transformer frees and allocates
-    activations of a few MB at every step, so the process kept about 1 GB it no longer used (2.1 GB
-    instead of 1.2 GB here after one fine-tune): too much for Binder's 1-2 GB. A fixed 1 MB
-    threshold kept the peak at 1.46 GB (CUDA build of PyTorch; about 0.4 GB less with the CPU build)
-    for steps about 20 % slower (13 instead of 17 pairs/s on 2 cores).
+    glibc keeps freed blocks in its heap for reuse, and fine-tuning frees activations of a few MB at
+    every step: after one fine-tune the process kept about 0.7 GB it no longer used (1.9 GB instead
+    of 1.2 GB here), too much for Binder. ``malloc_trim(0)`` hands it back; :func:`fine_tune` calls
+    it after each model. (Making glibc return every block at once instead, with a 1 MB mmap
+    threshold, cost 20-30 % of the speed of training and encoding on 2 cores.)
     """
     import ctypes
     import ctypes.util
@@ -313,9 +312,23 @@ def give_freed_memory_back() -> None:
 
     if sys.platform.startswith("linux"):
         try:
-            ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt(-3, 1 << 20)  # -3: M_MMAP_THRESHOLD
-        except (OSError, AttributeError):  # not glibc: nothing to tune
+            ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):  # not glibc: nothing to give back
             pass
+
+
+def checkpoint_activations(model: nn.Module) -> None:
+    """Keep only each transformer layer's input during the forward pass and recompute the rest
+    during the backward pass (Hugging Face's activation checkpointing): the same gradients, with
+    dropout's random numbers replayed, for about 0.3 GB less memory and ~35 % slower steps here."""
+    from transformers import PreTrainedModel
+
+    bert = next(m for m in model.modules() if isinstance(m, PreTrainedModel))  # the transformer inside
+    kwargs = {"use_reentrant": False}  # gradients reach every layer, even when the embeddings are frozen
+    if hasattr(bert, "activation_checkpointing_enable"):  # transformers >= 5
+        bert.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        bert.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
 
 
 def methods(config: dict) -> list[str]:
@@ -356,13 +369,15 @@ def fine_tune(
             return PairModel(SentenceEncoder(load_encoder(s.folder, config["max_tokens"])))
 
         def freeze(model, n=config["frozen_layers"]):  # cheaper steps, and less forgetting of pretraining
-            if n:
-                bert = model.encoder.model[0].auto_model
-                for part in [bert.embeddings, *bert.encoder.layer[:n]]:
-                    part.requires_grad_(False)
+            bert = model.encoder.model[0].auto_model
+            parts = [bert.embeddings.word_embeddings] if config["freeze_token_embeddings"] else []
+            for part in parts + ([bert.embeddings, *bert.encoder.layer[:n]] if n else []):
+                part.requires_grad_(False)
 
         def fit(model, loss=loss, name=name):
             freeze(model)
+            if config["checkpointing"]:
+                checkpoint_activations(model)
             ids = pair_ids(model.encoder.model, s.train, config["max_tokens"])
             return train(
                 model, loss, ids, None, epochs=config["epochs"], batch_size=config["batch_size"], lr=config["lr"],
@@ -378,6 +393,7 @@ def fine_tune(
             out[name]["model"] = st
         del model, st
         gc.collect()  # a fine-tuned model (and its optimizer) sits in reference cycles: free it now, not later
+        give_freed_memory_back()
     return out
 
 
@@ -474,24 +490,35 @@ def difference(items: dict, a: str, b: str, d: int, metric: str = "recall@10", s
     Returns ``(difference, low, high)``. Both methods are measured on the same items, so the
     interval is about the *difference*, which is much tighter than each score's own interval.
     """
-    from scipy.stats import bootstrap, spearmanr
+    from scipy.stats import bootstrap
 
     x, y = items[a][d], items[b][d]
     if metric == "STS-B Spearman":
         data = (x["sims"].numpy(), y["sims"].numpy(), sts_scores.numpy())
 
-        def stat(p, q, gold):
-            return spearmanr(p, gold).statistic - spearmanr(q, gold).statistic
+        def stat(p, q, gold, axis=-1):
+            return _spearman(p, gold, axis) - _spearman(q, gold, axis)
     else:
         per_item = {"recall@10": lambda r: (r <= 10).float(), "MRR": lambda r: 1.0 / r.float()}[metric]
         data = (per_item(x["ranks"]).numpy(), per_item(y["ranks"]).numpy())
 
-        def stat(p, q):
-            return p.mean() - q.mean()
+        def stat(p, q, axis=-1):
+            return p.mean(axis) - q.mean(axis)
 
     full = float(stat(*data))
-    ci = bootstrap(data, stat, paired=True, vectorized=False, n_resamples=1000, method="percentile", random_state=seed)
+    ci = bootstrap(data, stat, paired=True, n_resamples=1000, batch=100, method="percentile", random_state=seed)
     return full, float(ci.confidence_interval.low), float(ci.confidence_interval.high)
+
+
+def _spearman(x, y, axis=-1):
+    """Spearman's rho along ``axis`` (the Pearson correlation of the ranks, ties averaged, as in
+    scipy.stats.spearmanr), for a whole batch of bootstrap resamples at once."""
+    import numpy as np
+    from scipy.stats import rankdata
+
+    a, b = rankdata(x, axis=axis), rankdata(y, axis=axis)
+    a, b = a - a.mean(axis, keepdims=True), b - b.mean(axis, keepdims=True)
+    return (a * b).sum(axis) / np.sqrt((a * a).sum(axis) * (b * b).sum(axis))
 
 
 def lead_table(items: dict, method: str, others, sizes, metric: str = "recall@10", sts_scores=None):

@@ -179,6 +179,44 @@ def test_difference_gives_a_paired_interval_that_holds_the_estimate():
     assert same == low == high == 0
 
 
+def test_activation_checkpointing_gives_the_same_gradients_and_reaches_every_trained_layer(encoder_folder):
+    from mrl_lab.contrastive import InfoNCE
+
+    texts = [t for pair in SENTENCES for t in pair]
+
+    def gradients(checkpointing: bool):
+        model = pretrained.PairModel(pretrained.SentenceEncoder(pretrained.load_encoder(encoder_folder, 32)))
+        bert = model.encoder.model[0].auto_model
+        bert.embeddings.word_embeddings.requires_grad_(False)  # as fine_tune freezes it
+        if checkpointing:
+            pretrained.checkpoint_activations(model)
+        model.train()
+        ids = pretrained.pair_ids(model.encoder.model, TextData(texts[::2], texts[1::2], torch.zeros(6)), 32)
+        torch.manual_seed(0)  # the same dropout masks (checkpointing replays them)
+        InfoNCE(temperature=0.05)(*model(ids)).backward()
+        return {n: p.grad for n, p in bert.named_parameters() if p.grad is not None}  # (mean pooling: no pooler)
+
+    plain, checkpointed = gradients(False), gradients(True)
+    assert "encoder.layer.0.attention.self.query.weight" in plain and plain.keys() == checkpointed.keys()
+    for name, grad in plain.items():
+        assert grad.abs().sum() > 0, name
+        torch.testing.assert_close(checkpointed[name], grad, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_the_sts_interval_uses_spearman_as_scipy_computes_it_for_every_resample_at_once():
+    from scipy.stats import spearmanr
+
+    g = torch.Generator().manual_seed(0)
+    gold = torch.randint(0, 6, (300,), generator=g).float()  # ties, as in STS-B's scores
+    good, bad = gold + torch.randn(300, generator=g), gold + 3 * torch.randn(300, generator=g)
+    batch = torch.stack([good, bad]).numpy()
+    expected = [spearmanr(row, gold.numpy()).statistic for row in batch]
+    assert pretrained._spearman(batch, gold.numpy()) == pytest.approx(expected, rel=1e-9)
+    items = {"good": {8: {"sims": good}}, "bad": {8: {"sims": bad}}}
+    diff, low, high = pretrained.difference(items, "good", "bad", 8, "STS-B Spearman", gold)
+    assert diff == pytest.approx(expected[0] - expected[1]) and 0 < low <= diff <= high
+
+
 def test_fine_tune_trains_each_method_once_and_then_loads_models_and_embeddings(encoder_folder, tmp_cache):
     rows = [TextData([t], [d], torch.tensor([0])) for t, d in SENTENCES]
     data = TextData([r.titles[0] for r in rows], [r.descriptions[0] for r in rows], torch.zeros(6, dtype=torch.long))
