@@ -281,6 +281,7 @@ def embed(model, texts: list[str], model_key: str, progress: bool = True) -> tor
     z = model.encode(texts, batch_size=32, convert_to_tensor=True, show_progress_bar=progress)
     z = z.float().cpu().clone()  # encode() runs in inference mode; a clone can be trained on (the adaptor)
     save_atomic(path, lambda f: torch.save(z, f))
+    give_freed_memory_back()  # what encoding freed
     return z
 
 
@@ -302,9 +303,9 @@ def give_freed_memory_back() -> None:
 
     glibc keeps freed blocks in its heap for reuse, and fine-tuning frees activations of a few MB at
     every step: after one fine-tune the process kept about 0.7 GB it no longer used (1.9 GB instead
-    of 1.2 GB here), too much for Binder. ``malloc_trim(0)`` hands it back; :func:`fine_tune` calls
-    it after each model. (Making glibc return every block at once instead, with a 1 MB mmap
-    threshold, cost 20-30 % of the speed of training and encoding on 2 cores.)
+    of 1.2 GB here), too much for Binder. ``malloc_trim(0)`` hands it back: :func:`fine_tune` calls
+    it after each model trains, :func:`embed` after encoding. (Making glibc return every block at
+    once instead, with a 1 MB mmap threshold, cost 20-30 % of the speed of training and encoding.)
     """
     import ctypes
     import ctypes.util
@@ -386,6 +387,8 @@ def fine_tune(
             )  # fmt: skip
 
         model, meta = load_or_train(model_config, build, fit, retrain=retrain, device="cpu")
+        gc.collect()  # the optimizer's state and the freed activations, before the model encodes
+        give_freed_memory_back()
         st = model.encoder.model
         key = checkpoint_path(model_config, model).stem
         out[name] = {"vectors": embed_all(st, eval_texts(s), key, progress), "meta": meta}
