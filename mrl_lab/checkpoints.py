@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -51,7 +52,8 @@ def load_or_train(
     The file name holds ``config["name"]`` and a hash of the whole ``config``, the model's
     architecture and the package version: change any of them (data size, seed, epochs, sizes...)
     and it trains anew. Files are written atomically and read
-    with ``torch.load(..., weights_only=True)``, which cannot run code hidden in a file.
+    with ``torch.load(..., weights_only=True)``, which cannot run code hidden in a file; a damaged
+    file (truncated, empty, weights that do not fit) is reported, deleted and trained again.
 
     Args:
         config: JSON-serialisable settings that decide the weights; must have a ``"name"``.
@@ -78,10 +80,12 @@ def load_or_train(
     """
     model = build()
     path = checkpoint_path(config, model, folder)
-    if path.exists() and not retrain:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-        model.load_state_dict(saved["state_dict"])
-        meta = dict(saved["meta"], cached=True)
+    meta = None if retrain or not path.exists() else _load(path, model)
+    if meta is None and path.exists() and not retrain:  # damaged: _load warned; start from a fresh model
+        path.unlink(missing_ok=True)
+        model = build()
+    if meta is not None:
+        meta = dict(meta, cached=True)
     else:
         log = fit(model)
         meta = {"seconds": log.seconds, "examples_per_s": log.examples_per_s}
@@ -92,3 +96,16 @@ def load_or_train(
         model.to(device)
     model.eval()
     return model, meta
+
+
+def _load(path: Path, model: nn.Module) -> dict | None:
+    """Fill ``model`` from the checkpoint at ``path`` and return its meta, or warn and return None
+    when the file is damaged (truncated, empty, not a checkpoint, or weights that do not fit)."""
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        model.load_state_dict(saved["state_dict"])
+        return dict(saved["meta"])
+    except Exception as e:  # what a damaged file raises depends on where it is cut
+        problem = f"{type(e).__name__}: {e}"
+        warnings.warn(f"load_or_train: the cached model {path} is damaged ({problem}); training it again", stacklevel=3)
+        return None

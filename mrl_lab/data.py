@@ -21,6 +21,8 @@ import os
 import pickle
 import re
 import tempfile
+import time
+import warnings
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -109,16 +111,37 @@ def _find_or_download(name: str, roots: list[Path], find, fetch, download: bool)
 
 def save_atomic(path: Path, write) -> None:
     """Call ``write(file)`` on a temporary file beside ``path``, then rename it to ``path``, so
-    readers never see half a file (the rename is atomic on one file system)."""
+    readers never see half a file (the rename is atomic on one file system).
+
+    The data reaches the disk before the rename (``fsync``: a crash cannot leave an empty file
+    under the final name); the file gets the permissions of any new file (the umask: a shared
+    ``MRL_LAB_CACHE`` stays readable by others); temporary files that a killed writer left behind
+    for over an hour are removed.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    for stale in path.parent.glob("*.tmp"):
+        try:
+            if time.time() - stale.stat().st_mtime > 3600:
+                stale.unlink()
+        except OSError:  # another process removed it first
+            pass
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes files private (0600)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # the only way to read it is to set it
+    os.umask(mask)
+    return mask
 
 
 # ----------------------------------------------------------------------------- CIFAR-10
@@ -174,38 +197,66 @@ def _read_cifar_pickles(folder: Path, split: str):
             batch = pickle.load(f, encoding="latin1")
         xs.append(np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
         ys.extend(batch["labels"])
-    return np.concatenate(xs), np.asarray(ys, dtype=np.int64)
+    return np.concatenate(xs), np.asarray(ys, dtype=np.int64), str(folder.resolve())
 
 
-def _decode_image_folder(folder: Path):
-    from PIL import Image
-
+def _image_files(folder: Path) -> tuple[list[Path], list[int]]:
     files, labels = [], []
     for c, name in enumerate(CIFAR10_CLASSES):
         found = sorted(p for p in (folder / name).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
         files += found
         labels += [c] * len(found)
+    return files, labels
+
+
+def _decode_image_folder(files: list[Path], labels: list[int]):
+    from PIL import Image, UnidentifiedImageError
+
     images = np.empty((len(files), 3, 32, 32), dtype=np.uint8)  # filled in place: one copy of the split in memory
     for i, path in enumerate(files):
-        with Image.open(path) as im:
-            pixels = np.asarray(im.convert("RGB"))
+        try:
+            with Image.open(path) as im:
+                pixels = np.asarray(im.convert("RGB"))
+        except (OSError, UnidentifiedImageError) as e:
+            raise ValueError(f"load_cifar10: cannot decode {path} ({e}); replace or delete that file") from e
         if pixels.shape != (32, 32, 3):
             raise ValueError(f"{path}: a CIFAR-10 image must be 32x32 RGB; got shape {pixels.shape}")
         images[i] = pixels.transpose(2, 0, 1)
     return images, np.asarray(labels, dtype=np.int64)
 
 
+def folder_fingerprint(folder: Path, files: list[Path]) -> str:
+    """A short hash of a folder's path and of its files' names, sizes and modification times:
+    it changes when a file is added, removed or rewritten, so caches built from the folder do too."""
+    digest = hashlib.sha1(str(folder.resolve()).encode())
+    for p in files:
+        stat = p.stat()
+        digest.update(f"{p.relative_to(folder)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:12]
+
+
 def _cached_image_folder(folder: Path, split: str):
-    key = hashlib.sha1(str(folder.resolve()).encode()).hexdigest()[:12]
+    files, labels = _image_files(folder)
+    key = folder_fingerprint(folder, files)
     x_path = cache_dir() / "arrays" / f"cifar10-{split}-{key}-images.npy"
     y_path = x_path.with_name(x_path.name.replace("-images", "-labels"))
+    source = f"{folder.resolve()} (image folder {key})"
     if x_path.exists() and y_path.exists():
-        # Memory-mapped (copy-on-write): a subset reads only its own images from disk.
-        return np.load(x_path, mmap_mode="c"), np.load(y_path)
-    x, y = _decode_image_folder(folder)
+        try:  # memory-mapped (copy-on-write): a subset reads only its own images from disk
+            x, y = np.load(x_path, mmap_mode="c"), np.load(y_path)
+            if x.shape == (len(files), 3, 32, 32) and y.shape == (len(files),):
+                return x, y, source
+            problem = f"shape {x.shape} for {len(files)} images"
+        except (OSError, ValueError, EOFError) as e:  # truncated or not an array
+            problem = f"{type(e).__name__}: {e}"
+        message = f"load_cifar10: the cached arrays {x_path} are damaged ({problem}); decoding the images again"
+        warnings.warn(message, stacklevel=3)
+        x_path.unlink(missing_ok=True)
+        y_path.unlink(missing_ok=True)
+    x, y = _decode_image_folder(files, labels)
     save_atomic(y_path, lambda f: np.save(f, y))  # labels first: the images file marks both as complete
     save_atomic(x_path, lambda f: np.save(f, x))
-    return x, y
+    return x, y, source
 
 
 def _find_cifar10(roots: list[Path], split: str):
@@ -218,8 +269,14 @@ def _find_cifar10(roots: list[Path], split: str):
             return (_read_cifar_pickles, pickles), tried
         for folder in (r / "cifar10" / split, r / split):
             tried.append(folder)
-            if all((folder / c).is_dir() for c in CIFAR10_CLASSES):
+            missing = [c for c in CIFAR10_CLASSES if not (folder / c).is_dir()]
+            if not missing:
                 return (_cached_image_folder, folder), tried
+            if len(missing) < len(CIFAR10_CLASSES):
+                raise DataNotFoundError(
+                    f"load_cifar10: {folder} has CIFAR-10 class folders but not {', '.join(missing)}; "
+                    "restore them (the layout is <split>/<class>/*.jpg) or remove the folder"
+                )
     return None, tried
 
 
@@ -255,8 +312,8 @@ def load_cifar10(split: str = "train", root=None, download: bool = True) -> Imag
 
     find = partial(_find_cifar10, split=split)
     reader, path = _find_or_download(f"CIFAR-10 ({split} split)", roots, find, fetch, download)
-    x, y = reader(path, split)
-    return ImageData(torch.from_numpy(x), torch.from_numpy(y), list(CIFAR10_CLASSES), str(path.resolve()))
+    x, y, source = reader(path, split)
+    return ImageData(torch.from_numpy(x), torch.from_numpy(y), list(CIFAR10_CLASSES), source)
 
 
 # ----------------------------------------------------------------------------- AG News

@@ -304,8 +304,8 @@ def give_freed_memory_back() -> None:
     glibc keeps freed blocks in its heap for reuse, and fine-tuning frees activations of a few MB at
     every step: after one fine-tune the process kept about 0.7 GB it no longer used (1.9 GB instead
     of 1.2 GB here), too much for Binder. ``malloc_trim(0)`` hands it back: :func:`fine_tune` calls
-    it after each model trains, :func:`embed` after encoding. (Making glibc return every block at
-    once instead, with a 1 MB mmap threshold, cost 20-30 % of the speed of training and encoding.)
+    it before and after each model trains, :func:`embed` after encoding. (Making glibc return every
+    block at once instead, with a 1 MB mmap threshold, cost 20-30 % of training and encoding speed.)
     """
     import ctypes
     import ctypes.util
@@ -362,6 +362,7 @@ def fine_tune(
     config = s.config
     cfg = dict(config, embed_dim=384)
     out = {}
+    give_freed_memory_back()  # what earlier steps freed (encoding, adaptors), before the first model trains
     for name in only or methods(config):
         loss = loss_for(name, cfg)
         model_config = dict(config, name=f"minilm-{name}", loss=repr(loss))

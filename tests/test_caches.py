@@ -1,0 +1,111 @@
+"""Caches heal themselves: damaged files are reported, deleted and rebuilt; a changed source gets a
+new key; files are readable by others and reach the disk before they are named."""
+
+import os
+import time
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import mrl_lab
+from mrl_lab.checkpoints import checkpoint_path, load_or_train
+from mrl_lab.data import CIFAR10_CLASSES, DataNotFoundError, save_atomic
+
+
+def fit(model):
+    x, y = torch.randn(16, 4), torch.arange(16) % 2
+    return mrl_lab.train(model, torch.nn.CrossEntropyLoss(), x, y, epochs=1, batch_size=8, progress=False)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "not a checkpoint", "weights that do not fit"])
+def test_a_damaged_checkpoint_is_reported_deleted_and_trained_again(tmp_path, damage):
+    model, meta = load_or_train({"name": "x"}, lambda: torch.nn.Linear(4, 2), fit, folder=tmp_path)
+    path = checkpoint_path({"name": "x"}, model, tmp_path)
+    data = path.read_bytes()
+    damaged = {
+        "truncated": data[: len(data) // 2],
+        "empty": b"",
+        "not a checkpoint": b"hello",
+        "weights that do not fit": b"",
+    }[damage]
+    path.write_bytes(damaged)
+    if damage == "weights that do not fit":
+        torch.save({"state_dict": torch.nn.Linear(3, 2).state_dict(), "meta": meta}, path)
+    with pytest.warns(UserWarning, match=f"cached model {path} is damaged"):
+        again, again_meta = load_or_train({"name": "x"}, lambda: torch.nn.Linear(4, 2), fit, folder=tmp_path)
+    assert again_meta["cached"] is False and again.weight.shape == (2, 4)
+    _, third = load_or_train({"name": "x"}, lambda: torch.nn.Linear(4, 2), fit, folder=tmp_path)
+    assert third["cached"] is True  # the rebuilt file is whole
+
+
+def test_cache_files_get_the_users_umask_not_private_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        save_atomic(tmp_path / "a.pt", lambda f: f.write(b"x"))
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.pt").stat().st_mode & 0o777 == 0o644  # mkstemp alone gives 0o600
+
+
+def test_save_atomic_removes_stale_temporaries_and_leaves_nothing_when_the_writer_fails(tmp_path):
+    stale, fresh = tmp_path / "old.pt.abc.tmp", tmp_path / "busy.pt.def.tmp"
+    stale.write_bytes(b"half"), fresh.write_bytes(b"half")
+    two_hours_ago = time.time() - 7200
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+
+    def fail(f):
+        f.write(b"partial")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        save_atomic(tmp_path / "new.pt", fail)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["busy.pt.def.tmp"]  # another writer may own it
+
+
+def make_image_folder(root, per_class=1, seed=0):
+    rng = np.random.default_rng(seed)
+    for name in CIFAR10_CLASSES:
+        folder = root / "cifar10" / "test" / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(folder / f"{i}.png")
+    return root / "cifar10" / "test"
+
+
+def test_an_image_folder_that_changes_gets_new_cached_arrays_and_a_new_source(tmp_path, tmp_cache):
+    folder = make_image_folder(tmp_path)
+    first = mrl_lab.load_cifar10("test", root=tmp_path, download=False)
+    assert len(first) == 10
+    Image.fromarray(np.zeros((32, 32, 3), dtype=np.uint8)).save(folder / "cat" / "extra.png")
+    second = mrl_lab.load_cifar10("test", root=tmp_path, download=False)
+    assert len(second) == 11 and second.source != first.source  # models trained on it get a new key too
+    assert len(list((tmp_cache / "arrays").glob("*-images.npy"))) == 2
+
+
+def test_truncated_cached_arrays_are_reported_and_decoded_again(tmp_path, tmp_cache):
+    make_image_folder(tmp_path)
+    first = mrl_lab.load_cifar10("test", root=tmp_path, download=False)
+    (images,) = (tmp_cache / "arrays").glob("*-images.npy")
+    images.write_bytes(images.read_bytes()[:1000])
+    with pytest.warns(UserWarning, match="cached arrays .* are damaged"):
+        again = mrl_lab.load_cifar10("test", root=tmp_path, download=False)
+    assert torch.equal(again.images, first.images)
+
+
+def test_a_corrupt_image_names_its_path(tmp_path, tmp_cache):
+    folder = make_image_folder(tmp_path)
+    (folder / "dog" / "0.png").write_bytes(b"not an image")
+    with pytest.raises(ValueError, match=r"cannot decode .*dog.0\.png"):
+        mrl_lab.load_cifar10("test", root=tmp_path, download=False)
+
+
+def test_a_folder_missing_a_class_names_the_class(tmp_path, tmp_cache):
+    folder = make_image_folder(tmp_path)
+    for p in (folder / "frog").iterdir():
+        p.unlink()
+    (folder / "frog").rmdir()
+    with pytest.raises(DataNotFoundError, match="but not frog"):
+        mrl_lab.load_cifar10("test", root=tmp_path, download=False)
