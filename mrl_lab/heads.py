@@ -3,6 +3,8 @@ weight matrix whose leading columns serve every size (MRL-E)."""
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 from torch import nn
 
@@ -50,8 +52,10 @@ class MRLHead(nn.Module):
 
     def __init__(self, in_dim: int, num_classes: int, dims, efficient: bool = False):
         super().__init__()
+        if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 1:
+            raise ValueError(f"MRLHead: num_classes={num_classes!r}; it must be a whole number >= 1")
         self.dims = check_dims(dims, in_dim, where="MRLHead")
-        self.efficient = efficient
+        self.in_dim, self.efficient = in_dim, efficient
         if efficient:
             self.weight = nn.Parameter(torch.empty(num_classes, in_dim))
             nn.init.kaiming_uniform_(self.weight, a=5**0.5)  # nn.Linear's default init
@@ -60,6 +64,8 @@ class MRLHead(nn.Module):
             self.heads = nn.ModuleList(nn.Linear(d, num_classes) for d in self.dims)
 
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        if z.ndim != 2 or z.shape[1] != self.in_dim:  # a wider input would be cut silently
+            raise ValueError(f"MRLHead: built for (batch, {self.in_dim}) embeddings, got {tuple(z.shape)}")
         if self.efficient:
             return tuple(z[:, :d] @ self.weight[:, :d].T + b for d, b in zip(self.dims, self.biases))
         return tuple(head(z[:, :d]) for d, head in zip(self.dims, self.heads))

@@ -241,6 +241,8 @@ def knee(dims, scores, keep: float = 0.99) -> int:
         raise ValueError(f"knee: scores must be finite; got {scores}")
     if not 0 < keep <= 1:
         raise ValueError(f"knee: keep={keep} is outside (0, 1]; e.g. keep=0.99 keeps 99 % of the best score")
+    if max(scores) < 0:  # keep x best would then lie above the best: no size could reach it
+        raise ValueError(f"knee: the best score is {max(scores)} < 0; pass scores where higher is better and >= 0")
     target = keep * max(scores)
     return next(d for d, s in zip(dims, scores) if s >= target)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import numbers
 import random
 import time
 from dataclasses import dataclass, field
@@ -146,6 +147,11 @@ def train(
         >>> len(log.losses) > 0
         True
     """
+    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise ValueError(f"train: {name}={value!r}; it must be a whole number >= 1")
+    if not lr > 0 or not weight_decay >= 0:
+        raise ValueError(f"train: lr={lr}, weight_decay={weight_decay}; need lr > 0 and weight_decay >= 0")
     pairs = targets is None
     if pairs:
         targets = torch.zeros(len(inputs), dtype=torch.long)  # a placeholder, never given to the loss

@@ -1,0 +1,36 @@
+"""Bad arguments fail at once with an error that names the function, the value and the fix,
+instead of training nothing, cutting silently or raising from deep inside a library."""
+
+import pytest
+import torch
+from torch import nn
+
+import mrl_lab
+from mrl_lab import MRLHead, knee
+
+
+def test_a_head_given_wider_embeddings_than_it_was_built_for_refuses_instead_of_cutting():
+    head = MRLHead(16, 10, [4, 16])
+    with pytest.raises(ValueError, match=r"MRLHead: built for \(batch, 16\) embeddings, got \(2, 32\)"):
+        head(torch.randn(2, 32))
+    assert [tuple(x.shape) for x in head(torch.randn(2, 16))] == [(2, 10), (2, 10)]
+
+
+@pytest.mark.parametrize("num_classes", [0, -1, 2.5, True])
+def test_a_head_needs_at_least_one_class(num_classes):
+    with pytest.raises(ValueError, match="MRLHead: num_classes="):
+        MRLHead(16, num_classes, [16])
+
+
+@pytest.mark.parametrize("setting", [{"epochs": 0}, {"batch_size": -8}, {"epochs": 1.5}, {"lr": 0.0}])
+def test_training_that_would_do_nothing_is_refused(setting):
+    x, y = torch.randn(16, 4), torch.arange(16) % 2
+    args = dict(epochs=1, batch_size=8, progress=False) | setting
+    with pytest.raises(ValueError, match="train: "):
+        mrl_lab.train(nn.Linear(4, 2), nn.CrossEntropyLoss(), x, y, **args)
+
+
+def test_knee_with_only_negative_scores_says_why_instead_of_stopiteration():
+    with pytest.raises(ValueError, match="knee: the best score is -0.1 < 0"):
+        knee([8, 16], [-0.5, -0.1])
+    assert knee([8, 16], [0.0, 0.0]) == 8
