@@ -356,11 +356,19 @@ def _clean_ag_news(text: str) -> str:
 
 def _read_ag_news_csv(path: Path) -> TextData:
     titles, descriptions, labels = [], [], []
+    fix = "re-download it (delete the file) or restore the original"
     with open(path, newline="", encoding="utf-8") as f:
-        for row in csv.reader(f):
+        for line, row in enumerate(csv.reader(f), start=1):
+            if len(row) != 3 or row[0].strip() not in ("1", "2", "3", "4"):
+                raise ValueError(
+                    f"load_ag_news: {path}, line {line}: expected class (1-4), title, description; "
+                    f"got {row[:3]!r}. {fix}"
+                )
             labels.append(int(row[0]) - 1)
             titles.append(_clean_ag_news(row[1]))
             descriptions.append(_clean_ag_news(row[2]))
+    if not labels:
+        raise ValueError(f"load_ag_news: {path} has no rows; {fix}")
     return TextData(titles, descriptions, torch.tensor(labels), source=str(path.resolve()))
 
 

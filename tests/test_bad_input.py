@@ -34,3 +34,19 @@ def test_knee_with_only_negative_scores_says_why_instead_of_stopiteration():
     with pytest.raises(ValueError, match="knee: the best score is -0.1 < 0"):
         knee([8, 16], [-0.5, -0.1])
     assert knee([8, 16], [0.0, 0.0]) == 8
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ('"1","a title","a text"\n"2","short row"\n', "line 2: expected class"),
+        ('"1","a title","a text"\n"5","title","text"\n', "line 2: expected class"),
+        ("", "has no rows"),
+    ],
+)
+def test_a_malformed_ag_news_file_names_the_file_and_line(tmp_path, content, message):
+    folder = tmp_path / "ag_news_csv"
+    folder.mkdir()
+    (folder / "test.csv").write_text(content)
+    with pytest.raises(ValueError, match=f"load_ag_news: .*test.csv.*{message}"):
+        mrl_lab.load_ag_news(root=tmp_path, download=False)
