@@ -189,12 +189,30 @@ def _balanced_subset(data, n: int, seed: int):
     return data.take(keep)
 
 
+class _ArraysOnly(pickle.Unpickler):
+    """Unpickles dicts, lists, numbers, strings and NumPy arrays, and refuses anything else: a
+    pickle can name any function to call while loading, so a doctored CIFAR file could run code."""
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}  # fmt: skip
+
+    def find_class(self, module, name):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a CIFAR-10 batch file")
+        return super().find_class(module, name)
+
+
 def _read_cifar_pickles(folder: Path, split: str):
     names = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
     xs, ys = [], []
     for name in names:
-        with open(folder / name, "rb") as f:
-            batch = pickle.load(f, encoding="latin1")
+        try:
+            with open(folder / name, "rb") as f:
+                batch = _ArraysOnly(f, encoding="latin1").load()
+        except (pickle.UnpicklingError, EOFError, ValueError) as e:
+            raise ValueError(
+                f"load_cifar10: {folder / name} is not a CIFAR-10 batch file ({e}); delete {folder} and download again"
+            ) from e
         xs.append(np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
         ys.extend(batch["labels"])
     return np.concatenate(xs), np.asarray(ys, dtype=np.int64), str(folder.resolve())

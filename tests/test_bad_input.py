@@ -50,3 +50,19 @@ def test_a_malformed_ag_news_file_names_the_file_and_line(tmp_path, content, mes
     (folder / "test.csv").write_text(content)
     with pytest.raises(ValueError, match=f"load_ag_news: .*test.csv.*{message}"):
         mrl_lab.load_ag_news(root=tmp_path, download=False)
+
+
+def test_a_cifar_batch_file_that_would_run_code_is_refused_before_anything_runs(tmp_path):
+    import os
+    import pickle
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, ("echo unsafe > " + str(tmp_path / "ran"),))
+
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    (folder / "test_batch").write_bytes(pickle.dumps({"data": Payload(), "labels": [0]}))
+    with pytest.raises(ValueError, match=r"test_batch is not a CIFAR-10 batch file \(.*system is not allowed"):
+        mrl_lab.load_cifar10("test", root=tmp_path, download=False)
+    assert not (tmp_path / "ran").exists()
