@@ -82,14 +82,19 @@ def _not_found(name: str, tried: list[Path], download_error: str | None) -> Data
 
 
 def _writable_root(roots: list[Path]) -> Path:
+    """The first folder of ``roots`` that can be written to. A folder you named (``root=``,
+    ``MRL_LAB_DATA``) is created only inside an existing folder, so a typo is not made into a tree."""
+    problems = []
     for r in roots:
         try:
-            r.mkdir(parents=True, exist_ok=True)
+            r.mkdir(parents=r == cache_dir(), exist_ok=True)
             with tempfile.TemporaryFile(dir=r):
                 return r
-        except OSError:
-            continue
-    raise OSError(f"no writable folder to download into among {[str(r) for r in roots]}")
+        except FileNotFoundError:
+            problems.append(f"{r}: its parent folder does not exist (a typo?)")
+        except OSError as e:
+            problems.append(f"{r}: {e.strerror or e}")
+    raise OSError(f"no writable folder to download into: {'; '.join(problems)}")
 
 
 def _find_or_download(name: str, roots: list[Path], find, fetch, download: bool):

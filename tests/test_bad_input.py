@@ -66,3 +66,13 @@ def test_a_cifar_batch_file_that_would_run_code_is_refused_before_anything_runs(
     with pytest.raises(ValueError, match=r"test_batch is not a CIFAR-10 batch file \(.*system is not allowed"):
         mrl_lab.load_cifar10("test", root=tmp_path, download=False)
     assert not (tmp_path / "ran").exists()
+
+
+def test_a_mistyped_data_folder_is_not_created_but_a_new_folder_in_an_existing_one_is(tmp_path):
+    from mrl_lab.data import _writable_root
+
+    typo = tmp_path / "shraed" / "data"
+    with pytest.raises(OSError, match="its parent folder does not exist"):
+        _writable_root([typo])
+    assert not (tmp_path / "shraed").exists()
+    assert _writable_root([tmp_path / "data"]) == tmp_path / "data"
