@@ -50,8 +50,8 @@ def test_binder_defaults_to_the_cpu_budget_and_opens_the_quickstart():
     assert "mybinder.org/v2/" in readme and "urlpath=lab/tree/notebooks/00_quickstart.ipynb" in readme
 
 
-# Notebooks measured over Binder's 1.5 GB, with what tracks the fix. Their figures stay in the guide;
-# the test fails once a listed notebook fits, so the list can only shrink.
+# Notebooks measured over Binder's 1.5 GB at cpu (smoke must fit), with what tracks the fix. Their
+# figures stay in the guide; the test fails once a listed notebook fits, so the list can only shrink.
 OVER_BINDERS_LIMIT = {
     "05_pretrained_text": "issue 12: fine-tuning all-MiniLM-L6-v2 in the kernel peaks at 1.59 GB (CPU build)",
 }
@@ -66,10 +66,10 @@ def test_the_workshop_guide_gives_time_and_peak_memory_for_every_notebook_under_
     for name, row in rows.items():
         smoke_time, smoke_memory, cpu_time, cpu_memory = (cell.strip() for cell in row.split("|")[2:6])
         assert smoke_time.endswith(" s") and "min" in cpu_time, f"{name}: measured smoke and cpu times expected"
-        for memory in (smoke_memory, cpu_memory):
+        for budget, memory in (("smoke", smoke_memory), ("cpu", cpu_memory)):
             peaks = [float(x) for x in memory.replace("(", " ").replace(")", " ").split() if x[0].isdigit()]
             assert peaks, f"{name}: peak memory {memory!r} must be measured"
-            if name in OVER_BINDERS_LIMIT:
+            if name in OVER_BINDERS_LIMIT and budget == "cpu":  # a listed notebook is over at cpu only
                 assert max(peaks) >= 1.5, f"{name} now fits under 1.5 GB: remove it from OVER_BINDERS_LIMIT"
             else:
-                assert max(peaks) < 1.5, f"{name}: peak memory {memory!r} must be < 1.5 GB"
+                assert max(peaks) < 1.5, f"{name}: peak memory {memory!r} at {budget} must be < 1.5 GB"
