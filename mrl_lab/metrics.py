@@ -17,7 +17,7 @@ QUERY_CHUNK = 512
 
 
 def check_embeddings(x: torch.Tensor, name: str = "embeddings") -> torch.Tensor:
-    """Raise a clear error unless ``x`` is a 2-D tensor of finite numbers; return it.
+    """Raise a clear error unless ``x`` is a non-empty 2-D tensor of finite numbers; return it.
 
     Example:
         >>> check_embeddings(torch.tensor([[float("nan"), 1.0]]), "queries")  # doctest: +ELLIPSIS
@@ -29,6 +29,8 @@ def check_embeddings(x: torch.Tensor, name: str = "embeddings") -> torch.Tensor:
         raise TypeError(f"{name} must be a torch.Tensor; got {type(x).__name__}")
     if x.ndim != 2:
         raise ValueError(f"{name} must have shape (N, dim); got shape {tuple(x.shape)}")
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise ValueError(f"{name} are empty (shape {tuple(x.shape)}); pass at least one row of at least one number")
     bad = ~torch.isfinite(x)
     if bad.any():
         row = int(bad.any(dim=1).nonzero()[0])

@@ -269,6 +269,8 @@ def embed(model, texts: list[str], model_key: str, progress: bool = True) -> tor
     The cache file is named by ``model_key`` (which weights), the token limit and a hash of the
     texts; it is written atomically, and a damaged or mismatched file is detected and rebuilt.
     """
+    if not texts or not all(isinstance(t, str) for t in texts):
+        raise ValueError(f"embed: need a non-empty list of strings; got {type(texts).__name__} of {len(texts)}")
     key = hashlib.sha1("\n".join(texts).encode()).hexdigest()[:12]
     path = cache_dir() / "embeddings" / f"{model_key}-{model.max_seq_length}-{key}.pt"
     if path.exists():

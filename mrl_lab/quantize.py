@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import torch
 
+from .metrics import check_embeddings
+
 PRECISIONS = {"float32": 32, "float16": 16, "int8": 8, "binary": 1}
 
 
@@ -42,7 +44,7 @@ def quantize(corpus: torch.Tensor, precision: str) -> torch.Tensor:
         tensor([[ 1., -1.],
                 [-1.,  1.]])
     """
-    x = corpus.float()
+    x = check_embeddings(corpus, "quantize: corpus").float()  # a NaN row would be stored as a vector of -1s
     if precision == "float32":
         return x
     if precision == "float16":

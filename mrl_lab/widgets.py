@@ -222,9 +222,11 @@ def search_dashboard(
         >>> board.size.value = 8  # doctest: +SKIP
     """
     from .metrics import search
-    from .nesting import nesting_dims
+    from .nesting import check_dims, nesting_dims
 
-    sizes = sizes or nesting_dims(full_dim, smallest=1)  # 1, 2, 4, ..., full_dim
+    if sizes is None:
+        sizes = nesting_dims(full_dim, smallest=1)  # 1, 2, 4, ..., full_dim
+    sizes = check_dims(sizes, full_dim, where="search_dashboard")  # an empty list is an error, not the default
     text = widgets.Text(value=query, description="query", layout=widgets.Layout(width="70%"), continuous_update=False)
     size = widgets.SelectionSlider(options=sizes, value=start if start in sizes else sizes[0], description="size d")
     results = widgets.HTML()

@@ -76,3 +76,35 @@ def test_a_mistyped_data_folder_is_not_created_but_a_new_folder_in_an_existing_o
         _writable_root([typo])
     assert not (tmp_path / "shraed").exists()
     assert _writable_root([tmp_path / "data"]) == tmp_path / "data"
+
+
+def test_a_nan_row_is_not_quantised_into_a_searchable_vector():
+    from mrl_lab.quantize import quantize
+
+    corpus = torch.randn(4, 8)
+    corpus[2, 3] = float("nan")
+    for precision in ("binary", "int8", "float32"):
+        with pytest.raises(ValueError, match=r"quantize: corpus contain 1 NaN/inf value\(s\) \(first at row 2\)"):
+            quantize(corpus, precision)
+
+
+def test_empty_queries_or_corpora_are_refused_with_their_shape():
+    from mrl_lab.metrics import target_ranks
+
+    with pytest.raises(ValueError, match=r"queries are empty \(shape \(0, 8\)\)"):
+        target_ranks(torch.randn(0, 8), torch.randn(5, 8), torch.arange(0))
+
+
+def test_a_search_dashboard_with_no_sizes_says_so_instead_of_using_the_default():
+    from mrl_lab.widgets import search_dashboard
+
+    corpus = {"m": lambda d: torch.randn(3, d)}
+    with pytest.raises(ValueError, match="search_dashboard: nesting sizes are empty"):
+        search_dashboard(lambda q: corpus, corpus, ["a", "b", "c"], ["x", "y", "z"], full_dim=8, sizes=[])
+
+
+def test_embedding_no_texts_is_refused_before_the_model_runs():
+    from mrl_lab import pretrained
+
+    with pytest.raises(ValueError, match="embed: need a non-empty list of strings; got list of 0"):
+        pretrained.embed(None, [], "key")
