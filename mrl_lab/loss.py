@@ -75,11 +75,17 @@ class MatryoshkaLoss(nn.Module):
         for w in weights:
             if not (math.isfinite(w) and w >= 0):
                 raise ValueError(f"MatryoshkaLoss: weights must be finite and >= 0; got {w} in {weights}")
+        if not any(weights):
+            raise ValueError(f"MatryoshkaLoss: all weights are 0 ({weights}): nothing would be trained; give one > 0")
         self.weights = weights
-        if n_dims_per_step is not None and not 1 <= n_dims_per_step <= len(self.dims):
+        if n_dims_per_step is not None and (
+            not isinstance(n_dims_per_step, int)
+            or isinstance(n_dims_per_step, bool)
+            or not 1 <= n_dims_per_step <= len(self.dims)
+        ):
             raise ValueError(
                 f"MatryoshkaLoss: n_dims_per_step={n_dims_per_step} is outside 1..{len(self.dims)} "
-                f"(the number of sizes); pick a value in that range or None for all sizes"
+                f"(the number of sizes) or not a whole number; pick an int in that range or None for all sizes"
             )
         self.n_dims_per_step = n_dims_per_step
 

@@ -108,3 +108,15 @@ def test_embedding_no_texts_is_refused_before_the_model_runs():
 
     with pytest.raises(ValueError, match="embed: need a non-empty list of strings; got list of 0"):
         pretrained.embed(None, [], "key")
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"n_dims_per_step": 2.5}, "n_dims_per_step=2.5 is outside 1..3 .* or not a whole number"),
+    ({"n_dims_per_step": True}, "n_dims_per_step=True"),
+    ({"weights": [0, 0, 0]}, "all weights are 0"),
+])  # fmt: skip
+def test_matryoshka_loss_settings_that_would_fail_later_or_train_nothing_are_refused(settings, message):
+    from mrl_lab import MatryoshkaLoss
+
+    with pytest.raises(ValueError, match=f"MatryoshkaLoss: {message}"):
+        MatryoshkaLoss(nn.MSELoss(), [2, 4, 8], **settings)
