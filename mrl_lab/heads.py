@@ -3,12 +3,10 @@ weight matrix whose leading columns serve every size (MRL-E)."""
 
 from __future__ import annotations
 
-import numbers
-
 import torch
 from torch import nn
 
-from .nesting import check_dims
+from .nesting import check_count, check_dims
 
 
 class MRLHead(nn.Module):
@@ -52,8 +50,7 @@ class MRLHead(nn.Module):
 
     def __init__(self, in_dim: int, num_classes: int, dims, efficient: bool = False):
         super().__init__()
-        if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 1:
-            raise ValueError(f"MRLHead: num_classes={num_classes!r}; it must be a whole number >= 1")
+        check_count(num_classes, "num_classes", "MRLHead")
         self.dims = check_dims(dims, in_dim, where="MRLHead")
         self.in_dim, self.efficient = in_dim, efficient
         if efficient:

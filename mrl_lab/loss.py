@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from .nesting import check_dims, truncate
+from .nesting import check_count, check_dims, truncate
 
 
 class MatryoshkaLoss(nn.Module):
@@ -78,15 +78,8 @@ class MatryoshkaLoss(nn.Module):
         if not any(weights):
             raise ValueError(f"MatryoshkaLoss: all weights are 0 ({weights}): nothing would be trained; give one > 0")
         self.weights = weights
-        if n_dims_per_step is not None and (
-            not isinstance(n_dims_per_step, int)
-            or isinstance(n_dims_per_step, bool)
-            or not 1 <= n_dims_per_step <= len(self.dims)
-        ):
-            raise ValueError(
-                f"MatryoshkaLoss: n_dims_per_step={n_dims_per_step} is outside 1..{len(self.dims)} "
-                f"(the number of sizes) or not a whole number; pick an int in that range or None for all sizes"
-            )
+        if n_dims_per_step is not None:  # how many sizes each step trains, drawn at random
+            check_count(n_dims_per_step, "n_dims_per_step", "MatryoshkaLoss", high=len(self.dims))
         self.n_dims_per_step = n_dims_per_step
 
     def forward(self, outputs, *targets) -> torch.Tensor:

@@ -7,6 +7,8 @@ helpers make that list and cut vectors down to one of its sizes.
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 import torch.nn.functional as F
 
@@ -47,6 +49,22 @@ def nesting_dims(full_dim: int, smallest: int = 8) -> list[int]:
     while dims[-1] % 2 == 0 and dims[-1] // 2 >= smallest:
         dims.append(dims[-1] // 2)
     return dims[::-1]
+
+
+def check_count(value, name: str, where: str, low: int = 1, high: int | None = None) -> int:
+    """``value`` as an int if it is a whole number from ``low`` to ``high``, else an error naming ``where``.
+
+    Example:
+        >>> check_count(2.5, "epochs", "train")
+        Traceback (most recent call last):
+        ...
+        ValueError: train: epochs=2.5; it must be a whole number >= 1
+    """
+    bound = f">= {low}" if high is None else f"in {low}..{high}"
+    whole = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if not whole or value < low or (high is not None and value > high):
+        raise ValueError(f"{where}: {name}={value!r}; it must be a whole number {bound}")
+    return int(value)
 
 
 def check_dims(dims, full_dim: int | None = None, *, where: str = "dims") -> list[int]:

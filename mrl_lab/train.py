@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import numbers
 import random
 import time
 from dataclasses import dataclass, field
@@ -20,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
+
+from .nesting import check_count
 
 
 def seed_everything(seed: int) -> None:
@@ -147,9 +148,7 @@ def train(
         >>> len(log.losses) > 0
         True
     """
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-            raise ValueError(f"train: {name}={value!r}; it must be a whole number >= 1")
+    check_count(epochs, "epochs", "train"), check_count(batch_size, "batch_size", "train")
     if not lr > 0 or not weight_decay >= 0:
         raise ValueError(f"train: lr={lr}, weight_decay={weight_decay}; need lr > 0 and weight_decay >= 0")
     pairs = targets is None

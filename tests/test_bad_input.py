@@ -111,7 +111,8 @@ def test_embedding_no_texts_is_refused_before_the_model_runs():
 
 
 @pytest.mark.parametrize("settings, message", [
-    ({"n_dims_per_step": 2.5}, "n_dims_per_step=2.5 is outside 1..3 .* or not a whole number"),
+    ({"n_dims_per_step": 2.5}, r"n_dims_per_step=2.5; it must be a whole number in 1\.\.3"),
+    ({"n_dims_per_step": 4}, r"n_dims_per_step=4; it must be a whole number in 1\.\.3"),
     ({"n_dims_per_step": True}, "n_dims_per_step=True"),
     ({"weights": [0, 0, 0]}, "all weights are 0"),
 ])  # fmt: skip
