@@ -80,10 +80,11 @@ def load_or_train(
     """
     model = build()
     path = checkpoint_path(config, model, folder)
-    meta = None if retrain or not path.exists() else _load(path, model)
-    if meta is None and path.exists() and not retrain:  # damaged: _load warned; start from a fresh model
-        path.unlink(missing_ok=True)
-        model = build()
+    meta = None
+    if path.exists() and not retrain:
+        meta = _load(path, model)
+        if meta is None:  # damaged (_load warned and deleted it): the model may hold part of its weights
+            model = build()
     if meta is not None:
         meta = dict(meta, cached=True)
     else:
@@ -99,8 +100,8 @@ def load_or_train(
 
 
 def _load(path: Path, model: nn.Module) -> dict | None:
-    """Fill ``model`` from the checkpoint at ``path`` and return its meta, or warn and return None
-    when the file is damaged (truncated, empty, not a checkpoint, or weights that do not fit)."""
+    """Fill ``model`` from the checkpoint at ``path`` and return its meta, or warn, delete the file
+    and return None when it is damaged (truncated, empty, not a checkpoint, weights that do not fit)."""
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
         model.load_state_dict(saved["state_dict"])
@@ -108,4 +109,5 @@ def _load(path: Path, model: nn.Module) -> dict | None:
     except Exception as e:  # what a damaged file raises depends on where it is cut
         problem = f"{type(e).__name__}: {e}"
         warnings.warn(f"load_or_train: the cached model {path} is damaged ({problem}); training it again", stacklevel=3)
+        path.unlink(missing_ok=True)
         return None

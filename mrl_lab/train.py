@@ -148,7 +148,8 @@ def train(
         >>> len(log.losses) > 0
         True
     """
-    check_count(epochs, "epochs", "train"), check_count(batch_size, "batch_size", "train")
+    check_count(epochs, "epochs", "train")
+    check_count(batch_size, "batch_size", "train")
     if not lr > 0 or not weight_decay >= 0:
         raise ValueError(f"train: lr={lr}, weight_decay={weight_decay}; need lr > 0 and weight_decay >= 0")
     pairs = targets is None
