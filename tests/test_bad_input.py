@@ -52,7 +52,7 @@ def test_a_malformed_ag_news_file_names_the_file_and_line(tmp_path, content, mes
         mrl_lab.load_ag_news(root=tmp_path, download=False)
 
 
-def test_a_cifar_batch_file_that_would_run_code_is_refused_before_anything_runs(tmp_path):
+def test_a_cifar_batch_file_that_is_not_the_published_one_is_refused_before_it_is_unpickled(tmp_path):
     import os
     import pickle
 
@@ -63,7 +63,8 @@ def test_a_cifar_batch_file_that_would_run_code_is_refused_before_anything_runs(
     folder = tmp_path / "cifar-10-batches-py"
     folder.mkdir()
     (folder / "test_batch").write_bytes(pickle.dumps({"data": Payload(), "labels": [0]}))
-    with pytest.raises(ValueError, match=r"test_batch is not a CIFAR-10 batch file \(.*system is not allowed"):
+    expected = r"test_batch is not the published CIFAR-10 file \(md5 [0-9a-f]{32}, expected 4035"
+    with pytest.raises(ValueError, match=expected):
         mrl_lab.load_cifar10("test", root=tmp_path, download=False)
     assert not (tmp_path / "ran").exists()
 
@@ -121,3 +122,11 @@ def test_matryoshka_loss_settings_that_would_fail_later_or_train_nothing_are_ref
 
     with pytest.raises(ValueError, match=f"MatryoshkaLoss: {message}"):
         MatryoshkaLoss(nn.MSELoss(), [2, 4, 8], **settings)
+
+
+def test_the_cifar_md5_sums_are_the_ones_torchvision_publishes():
+    from torchvision.datasets import CIFAR10
+
+    from mrl_lab.data import CIFAR10_MD5
+
+    assert CIFAR10_MD5 == dict(CIFAR10.train_list + CIFAR10.test_list)

@@ -9,8 +9,9 @@ from mrl_lab import DataNotFoundError, load_ag_news, load_cifar10, load_sts_benc
 from mrl_lab.data import CIFAR10_CLASSES
 
 
-def write_cifar_pickles(root, n_per_batch=20):
-    """A tiny CIFAR-10 in torchvision's layout: cifar-10-batches-py/data_batch_1..5 and test_batch."""
+def write_cifar_pickles(root, monkeypatch, n_per_batch=20):
+    """A tiny CIFAR-10 in torchvision's layout: cifar-10-batches-py/data_batch_1..5 and test_batch,
+    with their md5 sums standing in for the published ones (which only the real files match)."""
     folder = root / "cifar-10-batches-py"
     folder.mkdir(parents=True)
     rng = np.random.default_rng(0)
@@ -23,11 +24,12 @@ def write_cifar_pickles(root, n_per_batch=20):
         with open(folder / name, "wb") as f:
             pickle.dump(batch, f)
         batches[name] = batch
+        monkeypatch.setitem(data.CIFAR10_MD5, name, data._md5(folder / name))
     return batches
 
 
-def test_cifar10_reads_torchvisions_pickle_layout(tmp_path, tmp_cache):
-    batches = write_cifar_pickles(tmp_path)
+def test_cifar10_reads_torchvisions_pickle_layout(tmp_path, tmp_cache, monkeypatch):
+    batches = write_cifar_pickles(tmp_path, monkeypatch)
     train, test = (
         load_cifar10("train", root=tmp_path, download=False),
         load_cifar10("test", root=tmp_path, download=False),
