@@ -31,7 +31,16 @@ import torch
 from torch import nn
 
 from .checkpoints import checkpoint_path, load_or_train
-from .data import DataNotFoundError, SentencePairs, TextData, _writable_root, cache_dir, data_roots, save_atomic
+from .data import (
+    DataNotFoundError,
+    SentencePairs,
+    TextData,
+    _writable_root,
+    cache_dir,
+    data_roots,
+    file_digest,
+    save_atomic,
+)
 from .nesting import truncate
 
 MODEL = "all-MiniLM-L6-v2"
@@ -121,11 +130,7 @@ def fingerprint(folder: Path) -> str:
     weights = next((folder / f for f in ("model.safetensors", "pytorch_model.bin") if (folder / f).exists()), None)
     if weights is None:
         raise DataNotFoundError(f"fingerprint: no model.safetensors or pytorch_model.bin in {folder}")
-    digest = hashlib.sha256()
-    with open(weights, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:12]
+    return file_digest(weights)[:12]
 
 
 def load_encoder(folder: Path, max_tokens: int, device="cpu"):

@@ -64,6 +64,19 @@ def test_save_atomic_removes_stale_temporaries_and_leaves_nothing_when_the_write
     assert sorted(p.name for p in tmp_path.iterdir()) == ["busy.pt.def.tmp"]  # another writer may own it
 
 
+def test_an_edited_ag_news_file_gives_a_new_source_so_text_models_retrain(tmp_path):
+    folder = tmp_path / "ag_news_csv"
+    folder.mkdir()
+    rows = [f'"{i % 4 + 1}","title {i}","text {i}"\n' for i in range(40)]
+    (folder / "test.csv").write_text("".join(rows))
+    first = mrl_lab.load_ag_news(root=tmp_path, download=False)
+    (folder / "test.csv").write_text("".join(rows[:-1] + ['"4","title 39","an edited text"\n']))
+    second = mrl_lab.load_ag_news(root=tmp_path, download=False)
+    assert len(second.train) == len(first.train)
+    assert second.train.source != first.train.source  # the source is part of every text model's cache key
+    assert second.train.subset(4).source == second.train.source
+
+
 def make_image_folder(root, per_class=1, seed=0):
     rng = np.random.default_rng(seed)
     for name in CIFAR10_CLASSES:

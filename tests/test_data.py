@@ -24,7 +24,7 @@ def write_cifar_pickles(root, monkeypatch, n_per_batch=20):
         with open(folder / name, "wb") as f:
             pickle.dump(batch, f)
         batches[name] = batch
-        monkeypatch.setitem(data.CIFAR10_MD5, name, data._md5(folder / name))
+        monkeypatch.setitem(data.CIFAR10_MD5, name, data.file_digest(folder / name, "md5"))
     return batches
 
 
