@@ -28,7 +28,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .metrics import check_embeddings, search
-from .nesting import check_dims
+from .nesting import check_count, check_dims
 from .train import seed_everything
 
 
@@ -161,6 +161,10 @@ def fit_adaptor(
         raise ValueError(f"fit_adaptor: k={k} neighbours needs more than {k} corpus rows; got {len(corpus)}")
     if pairs is not None and (len(pairs) != 2 or pairs[0].shape != pairs[1].shape):
         raise ValueError("fit_adaptor: pairs must be (queries, documents), two tensors of the same shape")
+    if pairs is not None and pairs[0].shape[1:] != corpus.shape[1:]:
+        raise ValueError(f"fit_adaptor: pairs have {pairs[0].shape[1]} features but the corpus has {corpus.shape[1]}")
+    for name, value in (("steps", steps), ("batch_size", batch_size), ("hidden", hidden)):
+        check_count(value, name, "fit_adaptor")
     seed_everything(seed)
     adaptor = MatryoshkaAdaptor(corpus.shape[1], hidden)
     if start is not None:
@@ -188,4 +192,7 @@ def fit_adaptor(
 @torch.no_grad()
 def adapt(adaptor: MatryoshkaAdaptor, embeddings: torch.Tensor) -> torch.Tensor:
     """Apply a trained adaptor to embeddings (queries and documents alike); float32 on the CPU."""
+    width = adaptor.g[0].in_features
+    if embeddings.ndim != 2 or embeddings.shape[1] != width:
+        raise ValueError(f"adapt: the adaptor takes (N, {width}) embeddings; got shape {tuple(embeddings.shape)}")
     return adaptor(embeddings.float()).cpu()

@@ -33,7 +33,9 @@ class PCA:
     def fit(self, train_z: torch.Tensor) -> PCA:
         from sklearn.decomposition import PCA as SklearnPCA
 
-        check_embeddings(train_z, "train_z")
+        check_embeddings(train_z, "PCA.fit: train_z")
+        if len(train_z) < 2:
+            raise ValueError(f"PCA.fit: train_z has {len(train_z)} row; variance needs at least 2 rows")
         self._pca = SklearnPCA(n_components=self.n_components, svd_solver="full").fit(train_z.double().numpy())
         return self
 
@@ -46,7 +48,9 @@ class PCA:
         """Project ``z`` on the first ``d`` components (float32)."""
         if self._pca is None:
             raise RuntimeError("PCA.transform: call fit(train_embeddings) first")
-        check_embeddings(z, "z")
+        check_embeddings(z, "PCA.transform: z")
+        if z.shape[1] != len(self._pca.mean_):
+            raise ValueError(f"PCA.transform: z has {z.shape[1]} features but PCA was fitted on {len(self._pca.mean_)}")
         width = self._pca.n_components_
         if not 1 <= d <= width:
             raise ValueError(f"PCA.transform: d={d} is outside 1..{width} (the fitted components)")

@@ -65,6 +65,8 @@ def cascade_curve(logits, labels: torch.Tensor, dims, thresholds) -> list[dict]:
         >>> [p["expected_dims"] for p in cascade_curve([small, full], torch.tensor([0, 1]), [8, 64], [0.0, 0.9, 1.0])]
         [8.0, 36.0, 64.0]
     """
+    if len(logits) and len(labels) != len(logits[0]):
+        raise ValueError(f"cascade_curve: {len(labels)} labels for {len(logits[0])} inputs; pass one label per input")
     points = []
     for t in thresholds:
         pred, sizes = cascade(logits, dims, float(t))

@@ -41,6 +41,21 @@ def check_embeddings(x: torch.Tensor, name: str = "embeddings") -> torch.Tensor:
     return x
 
 
+def check_labels(labels, rows: int, name: str, where: str) -> torch.Tensor:
+    """Raise a clear error unless ``labels`` is a 1-D tensor with one entry per row (``rows``); return it.
+
+    Example:
+        >>> check_labels(torch.tensor([0, 1]), 3, "test_y", "knn_accuracy")
+        Traceback (most recent call last):
+        ...
+        ValueError: knn_accuracy: test_y has shape (2,); it needs one entry per row: shape (3,)
+    """
+    shape = tuple(labels.shape) if isinstance(labels, torch.Tensor) else type(labels).__name__
+    if not isinstance(labels, torch.Tensor) or labels.ndim != 1 or len(labels) != rows:
+        raise ValueError(f"{where}: {name} has shape {shape}; it needs one entry per row: shape ({rows},)")
+    return labels
+
+
 def search(
     queries: torch.Tensor,
     database: torch.Tensor,
@@ -101,6 +116,8 @@ def knn_accuracy(train_z, train_y, test_z, test_y, k: int = 1, normalize: bool =
         0.5
     """
     neighbours = search(test_z, train_z, k, normalize=normalize)
+    check_labels(train_y, len(train_z), "train_y", "knn_accuracy")
+    check_labels(test_y, len(test_z), "test_y", "knn_accuracy")
     votes = train_y[neighbours]
     pred = votes[:, 0] if k == 1 else torch.mode(votes, dim=1).values
     return (pred == test_y).float().mean().item()
@@ -115,6 +132,8 @@ def head_accuracy(logits, labels: torch.Tensor) -> list[float] | float:
     """
     if isinstance(logits, (tuple, list)):
         return [head_accuracy(one, labels) for one in logits]
+    check_embeddings(logits, "head_accuracy: logits")
+    check_labels(labels, len(logits), "labels", "head_accuracy")
     return (logits.argmax(dim=1) == labels).float().mean().item()
 
 
@@ -134,6 +153,12 @@ def linear_probe_accuracy(train_z, train_y, test_z, test_y, max_iter: int = 1000
 
     check_embeddings(train_z, "train_z")
     check_embeddings(test_z, "test_z")
+    if train_z.shape[1] != test_z.shape[1]:
+        raise ValueError(
+            f"linear_probe_accuracy: train_z has {train_z.shape[1]} features but test_z has {test_z.shape[1]}"
+        )
+    check_labels(train_y, len(train_z), "train_y", "linear_probe_accuracy")
+    check_labels(test_y, len(test_z), "test_y", "linear_probe_accuracy")
     probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter))
     probe.fit(F.normalize(train_z.float(), dim=1).numpy(), train_y.numpy())
     return float(probe.score(F.normalize(test_z.float(), dim=1).numpy(), test_y.numpy()))
@@ -152,6 +177,7 @@ def recall_at_k(neighbours: torch.Tensor, targets: torch.Tensor, k: int) -> floa
     """
     if not 1 <= k <= neighbours.shape[1]:
         raise ValueError(f"recall_at_k: k={k} is outside 1..{neighbours.shape[1]} (neighbours per query)")
+    check_labels(targets, len(neighbours), "targets", "recall_at_k")
     return (neighbours[:, :k] == targets[:, None]).any(dim=1).float().mean().item()
 
 
@@ -176,6 +202,11 @@ def target_ranks(queries: torch.Tensor, database: torch.Tensor, targets: torch.T
         raise ValueError(
             f"target_ranks: queries {tuple(queries.shape)}, database {tuple(database.shape)} and "
             f"{len(targets)} targets do not fit: same width, one target per query"
+        )
+    if len(targets) and not 0 <= int(targets.min()) <= int(targets.max()) < len(database):
+        raise ValueError(
+            f"target_ranks: targets must index database rows 0..{len(database) - 1}; got {int(targets.min())}.."
+            f"{int(targets.max())}"
         )
     q, db = F.normalize(queries.float(), dim=1), F.normalize(database.float(), dim=1)
     out = []
@@ -202,6 +233,11 @@ def spearman(predicted, truth) -> float:
         )
     if not torch.isfinite(predicted).all():
         raise ValueError("spearman: the predicted similarities contain NaN/inf; check the embeddings")
+    for name, x in (("predicted similarities", predicted), ("true scores", truth)):
+        if len(x) < 2 or bool((x == x[0]).all()):
+            raise ValueError(
+                f"spearman: the {name} are all equal ({len(x)} values); a rank correlation needs two ranks"
+            )
     return float(spearmanr(predicted.numpy(), truth.numpy()).statistic)
 
 

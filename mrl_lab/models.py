@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .nesting import check_count
+
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 
@@ -61,7 +63,8 @@ class ConvNet(nn.Module):
 
     def __init__(self, embed_dim: int = 256, width: int = 64):
         super().__init__()
-        self.embed_dim = embed_dim
+        self.embed_dim = check_count(embed_dim, "embed_dim", "ConvNet")
+        check_count(width, "width", "ConvNet")
         self.register_buffer("mean", torch.tensor(CIFAR10_MEAN).view(1, 3, 1, 1) * 255)
         self.register_buffer("std", torch.tensor(CIFAR10_STD).view(1, 3, 1, 1) * 255)
         self.layers = nn.Sequential(
@@ -135,7 +138,9 @@ class TextEncoder(nn.Module):
 
     def __init__(self, vocab_size: int, embed_dim: int = 256, hidden: int = 512):
         super().__init__()
-        self.embed_dim = embed_dim
+        self.embed_dim = check_count(embed_dim, "embed_dim", "TextEncoder")
+        check_count(vocab_size, "vocab_size", "TextEncoder", low=2)  # padding and at least one token
+        check_count(hidden, "hidden", "TextEncoder")
         self.bag = nn.EmbeddingBag(vocab_size, hidden, mode="mean", padding_idx=0)
         self.mlp = nn.Sequential(
             nn.LayerNorm(hidden), nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, embed_dim)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 
 from .metrics import check_embeddings
+from .nesting import check_count
 
 PRECISIONS = {"float32": 32, "float16": 16, "int8": 8, "binary": 1}
 
@@ -28,6 +29,8 @@ def storage_bytes(n_vectors: int, dims: int, precision: str) -> int:
     """
     if precision not in PRECISIONS:
         raise ValueError(f"storage_bytes: precision={precision!r}; choose one of {list(PRECISIONS)}")
+    check_count(n_vectors, "n_vectors", "storage_bytes", low=0)
+    check_count(dims, "dims", "storage_bytes")
     return n_vectors * -(-dims * PRECISIONS[precision] // 8)  # binary rounds each vector up to whole bytes
 
 

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from .metrics import check_embeddings
-from .nesting import check_dims
+from .nesting import check_count, check_dims
 
 
 def _top_k(queries: torch.Tensor, rows: torch.Tensor, k: int, chunk: int, group: int = 16) -> torch.Tensor:
@@ -168,7 +168,10 @@ def synthetic_like(vectors: torch.Tensor, n: int, seed: int = 0) -> torch.Tensor
         >>> fake.shape, torch.allclose(fake.std(dim=0), real.std(dim=0), rtol=0.1)
         (torch.Size([2000, 4]), True)
     """
-    check_embeddings(vectors, "vectors")
+    check_embeddings(vectors, "synthetic_like: vectors")
+    check_count(n, "n", "synthetic_like")
+    if len(vectors) < 2:
+        raise ValueError("synthetic_like: a covariance needs at least 2 vectors; got 1")
     x = vectors.double()
     mean = x.mean(dim=0)
     cov = torch.cov(x.T) + 1e-6 * torch.eye(x.shape[1], dtype=torch.float64)  # a tiny ridge keeps it positive definite

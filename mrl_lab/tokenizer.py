@@ -13,6 +13,8 @@ from collections import Counter
 
 import torch
 
+from .nesting import check_count
+
 _WORD = re.compile(r"[a-z0-9]+")
 
 
@@ -35,6 +37,19 @@ def trigrams(word: str) -> list[str]:
     """
     w = f"<{word}>"
     return [w[i : i + 3] for i in range(len(w) - 2)]
+
+
+def _check_texts(texts, where: str) -> list[str]:
+    """``texts`` as a list, if it is a non-empty list of strings; else a clear error."""
+    if isinstance(texts, str):
+        raise TypeError(f"{where} takes a list of texts; wrap a single text in a list: [text]")
+    texts = list(texts)
+    if not texts:
+        raise ValueError(f"{where}: the list of texts is empty")
+    bad = next((t for t in texts if not isinstance(t, str)), None)
+    if bad is not None:
+        raise TypeError(f"{where}: every text must be a str; got {type(bad).__name__} {bad!r}")
+    return texts
 
 
 class Tokenizer:
@@ -63,16 +78,17 @@ class Tokenizer:
     """
 
     def __init__(self, max_words: int = 20000, min_count: int = 2, buckets: int = 2**15, max_tokens: int = 256):
-        if max_tokens < 1:
-            raise ValueError(f"Tokenizer: max_tokens={max_tokens} must be >= 1")
-        if buckets < 0 or max_words < 0:
-            raise ValueError(f"Tokenizer: buckets={buckets} and max_words={max_words} must be >= 0")
+        check_count(max_tokens, "max_tokens", "Tokenizer")
+        check_count(buckets, "buckets", "Tokenizer", low=0)
+        check_count(max_words, "max_words", "Tokenizer", low=0)
+        check_count(min_count, "min_count", "Tokenizer")
         self.max_words, self.min_count, self.buckets, self.max_tokens = max_words, min_count, buckets, max_tokens
         self.vocab: list[str] = []
         self.index: dict[str, int] = {}
 
     def fit(self, texts) -> Tokenizer:
         """Build the word list from ``texts`` (the training text only); returns ``self``."""
+        texts = _check_texts(texts, "Tokenizer.fit")
         counts = Counter(w for t in texts for w in words(t))
         kept = [w for w, c in counts.most_common(self.max_words) if c >= self.min_count]
         self.vocab = kept
@@ -99,8 +115,7 @@ class Tokenizer:
         """``(len(texts), L)`` int64 ids, padded with 0; ``L`` is the longest text, at most ``max_tokens``."""
         if not self.index and not self.buckets:
             raise ValueError("Tokenizer.encode: call fit(training_texts) first")
-        if isinstance(texts, str):
-            raise TypeError("Tokenizer.encode takes a list of texts; wrap a single text in a list: [text]")
+        texts = _check_texts(texts, "Tokenizer.encode")
         rows = [self.tokens(t)[: self.max_tokens] for t in texts]
         out = torch.zeros(len(rows), max((len(r) for r in rows), default=1) or 1, dtype=torch.long)
         for i, r in enumerate(rows):

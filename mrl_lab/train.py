@@ -31,6 +31,7 @@ def seed_everything(seed: int) -> None:
         >>> seed_everything(0); torch.equal(a, torch.rand(2))
         True
     """
+    seed = check_count(seed, "seed", "seed_everything", low=0)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -56,7 +57,10 @@ def random_crop_flip(images: torch.Tensor, pad: int = 4, size: int | None = None
         >>> random_crop_flip(x).shape, random_crop_flip(x, pad=0, size=6).shape
         (torch.Size([2, 3, 8, 8]), torch.Size([2, 3, 6, 6]))
     """
+    if images.ndim != 4:
+        raise ValueError(f"random_crop_flip: images must have shape (N, C, H, W); got {tuple(images.shape)}")
     n, c, h, w = images.shape
+    pad = check_count(pad, "pad", "random_crop_flip", low=0)
     size = h if size is None else size
     if not 0 < size <= min(h, w) + 2 * pad:
         raise ValueError(
@@ -235,8 +239,13 @@ def encode(module: nn.Module, inputs: torch.Tensor, batch_size: int | None = Non
         >>> encode(nn.Linear(4, 3), torch.randn(10, 4), batch_size=4).shape
         torch.Size([10, 3])
     """
-    device = torch.device(device) if device is not None else next(module.parameters()).device
-    batch_size = batch_size or (1024 if device.type == "cuda" else 256)
+    if len(inputs) == 0:
+        raise ValueError(f"encode: inputs are empty (shape {tuple(inputs.shape)}); pass at least one row")
+    if device is None:  # where the module's weights are (the CPU for a module without any)
+        device = next(module.parameters(), torch.empty(0)).device
+    device = torch.device(device)
+    default = 1024 if device.type == "cuda" else 256
+    batch_size = check_count(default if batch_size is None else batch_size, "batch_size", "encode")
     autocast = _autocast(device)
     was_training = module.training
     module.eval()

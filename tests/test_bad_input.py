@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 import mrl_lab
-from mrl_lab import MRLHead, knee
+from mrl_lab import MRLHead, adaptor, cascade, knee, metrics, quantize, retrieval, tokenizer
 
 
 def test_a_head_given_wider_embeddings_than_it_was_built_for_refuses_instead_of_cutting():
@@ -130,3 +130,66 @@ def test_the_cifar_md5_sums_are_the_ones_torchvision_publishes():
     from mrl_lab.data import CIFAR10_MD5
 
     assert CIFAR10_MD5 == dict(CIFAR10.train_list + CIFAR10.test_list)
+
+
+Z = torch.nn.functional.normalize(torch.randn(20, 16, generator=torch.Generator().manual_seed(0)), dim=1)
+Y = torch.arange(20) % 4
+
+
+def _tokenizer():
+    return tokenizer.Tokenizer(min_count=1, buckets=8).fit(["oil prices rise"])
+
+
+# (call, the error's type, what the message must say): each call used to pass silently, or to fail
+# deep inside torch, NumPy, scikit-learn or scipy without naming the function or the value.
+CASES = {
+    "labels of another length (k-NN)": (
+        lambda: mrl_lab.knn_accuracy(Z, Y[:5], Z, Y), ValueError, r"knn_accuracy: train_y has shape \(5,\)"),
+    "labels of another length (head)": (
+        lambda: mrl_lab.head_accuracy(torch.randn(20, 4), Y[:5]), ValueError, "head_accuracy: labels"),
+    "no logits": (lambda: mrl_lab.head_accuracy(torch.randn(0, 4), Y[:0]), ValueError, "logits are empty"),
+    "probe widths differ": (
+        lambda: mrl_lab.linear_probe_accuracy(Z, Y, Z[:, :8], Y), ValueError, "train_z has 16 features but test_z"),
+    "probe labels": (
+        lambda: mrl_lab.linear_probe_accuracy(Z, Y[:5], Z, Y), ValueError, "linear_probe_accuracy: train_y"),
+    "recall targets": (
+        lambda: mrl_lab.recall_at_k(torch.zeros(20, 5, dtype=torch.long), Y[:4], 3), ValueError, "recall_at_k: targ"),
+    "a target past the database": (
+        lambda: metrics.target_ranks(Z, Z, Y + 100), ValueError, r"rows 0\.\.19; got 100\.\.103"),
+    "constant similarities": (
+        lambda: metrics.spearman([0.5, 0.5, 0.5], [1, 2, 3]), ValueError, "predicted similarities are all equal"),
+    "PCA of one row": (lambda: mrl_lab.PCA().fit(Z[:1]), ValueError, "PCA.fit: train_z has 1 row"),
+    "PCA of another width": (
+        lambda: mrl_lab.PCA().fit(Z).transform(Z[:, :8], 4), ValueError, "z has 8 features but PCA was fitted on 16"),
+    "an encoder 0 wide": (lambda: mrl_lab.ConvNet(embed_dim=0), ValueError, "ConvNet: embed_dim=0"),
+    "encode nothing": (lambda: mrl_lab.encode(nn.Linear(16, 2), Z[:0]), ValueError, "encode: inputs are empty"),
+    "encode in batches of 0": (lambda: mrl_lab.encode(nn.Linear(16, 2), Z, batch_size=0), ValueError, "batch_size=0"),
+    "a negative crop padding": (
+        lambda: mrl_lab.random_crop_flip(torch.zeros(2, 3, 32, 32), pad=-1), ValueError, "random_crop_flip: pad=-1"),
+    "one image without a batch": (
+        lambda: mrl_lab.random_crop_flip(torch.zeros(3, 32, 32)), ValueError, r"\(N, C, H, W\); got \(3, 32, 32\)"),
+    "a seed that is a word": (lambda: mrl_lab.seed_everything("a"), ValueError, "seed_everything: seed='a'"),
+    "a negative vector count": (
+        lambda: quantize.storage_bytes(-1, 8, "float32"), ValueError, "storage_bytes: n_vectors=-1"),
+    "cascade labels": (
+        lambda: cascade.cascade_curve([torch.randn(20, 4)] * 2, Y[:5], [8, 16], [0.5]), ValueError,
+        "cascade_curve: 5 labels for 20 inputs"),
+    "no synthetic rows": (lambda: retrieval.synthetic_like(Z, 0), ValueError, "synthetic_like: n=0"),
+    "adaptor of another width": (
+        lambda: adaptor.adapt(adaptor.MatryoshkaAdaptor(16), Z[:, :8]), ValueError,
+        r"adapt: the adaptor takes \(N, 16\)"),
+    "an adaptor trained 0 steps": (
+        lambda: adaptor.fit_adaptor(Z, [8, 16], k=3, steps=0, progress=False), ValueError, "steps=0"),
+    "one string to fit on": (lambda: _tokenizer().fit("oil prices"), TypeError, "Tokenizer.fit takes a list"),
+    "no texts to encode": (lambda: _tokenizer().encode([]), ValueError, "Tokenizer.encode: the list of texts is empty"),
+    "numbers for texts": (lambda: _tokenizer().encode(["oil", 1]), TypeError, "every text must be a str; got int 1"),
+    "a fractional token limit": (
+        lambda: tokenizer.Tokenizer(max_tokens=2.5), ValueError, "Tokenizer: max_tokens=2.5"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_arguments_are_refused_by_the_function_that_got_them(case):
+    call, error, message = CASES[case]
+    with pytest.raises(error, match=message):
+        call()
