@@ -8,6 +8,8 @@ from collections.abc import Callable
 import ipywidgets as widgets
 from IPython.display import display
 
+from .metrics import search
+from .nesting import check_count, check_dims, nesting_dims
 from .plots import plot_vs_size
 
 
@@ -16,6 +18,13 @@ def _redraw(chart: widgets.Output, curves, metric: str, d: int) -> None:
     with chart:
         chart.clear_output(wait=True)
         display(plot_vs_size(curves, metric=metric, highlight=d, title=f"{metric} vs size (dotted line: d = {d})"))
+
+
+def _check_start(start: int, sizes: list[int], where: str) -> int:
+    """``start`` if the slider offers it; else an error (a slider would silently show another size)."""
+    if start not in sizes:
+        raise ValueError(f"{where}: start={start!r} is not one of the sizes {sizes}; pick one of them")
+    return start
 
 
 def truncation_dashboard(
@@ -45,9 +54,11 @@ def truncation_dashboard(
         >>> "25.0%" in board.readout.value  # doctest: +SKIP
         True
     """
-    sizes = sorted({d for curve in curves.values() for d in curve})
+    full_dim = check_count(full_dim, "full_dim", "truncation_dashboard")
+    sizes = check_dims(sorted({d for curve in curves.values() for d in curve}), full_dim, where="truncation_dashboard")
+    start = sizes[0] if start is None else check_count(start, "start", "truncation_dashboard", high=full_dim)
     slider = widgets.IntSlider(
-        value=start or sizes[0],
+        value=start,
         min=1,
         max=full_dim,
         description="size d",
@@ -130,10 +141,10 @@ def neighbour_dashboard(
         >>> board = neighbour_dashboard(curves, vectors, train_set, test_set, sizes=[8, 16])  # doctest: +SKIP
         >>> board.size.value = 16  # doctest: +SKIP
     """
-    from .metrics import search
-
+    sizes = check_dims(sizes, where="neighbour_dashboard")
+    start = _check_start(start, sizes, "neighbour_dashboard")
     classes = test_set.classes
-    size = widgets.SelectionSlider(options=sizes, value=start if start in sizes else sizes[0], description="size d")
+    size = widgets.SelectionSlider(options=sizes, value=start, description="size d")
     image = widgets.Dropdown(
         options=[(f"test #{i}: {classes[int(test_set.labels[i])]}", i) for i in range(min(n_queries, len(test_set)))],
         description="test image",
@@ -221,14 +232,13 @@ def search_dashboard(
         >>> board = search_dashboard(embed_query, corpus, titles, labels, full_dim=256)  # doctest: +SKIP
         >>> board.size.value = 8  # doctest: +SKIP
     """
-    from .metrics import search
-    from .nesting import check_dims, nesting_dims
-
     if sizes is None:
         sizes = nesting_dims(full_dim, smallest=1)  # 1, 2, 4, ..., full_dim
     sizes = check_dims(sizes, full_dim, where="search_dashboard")  # an empty list is an error, not the default
     text = widgets.Text(value=query, description="query", layout=widgets.Layout(width="70%"), continuous_update=False)
-    size = widgets.SelectionSlider(options=sizes, value=start if start in sizes else sizes[0], description="size d")
+    size = widgets.SelectionSlider(
+        options=sizes, value=_check_start(start, sizes, "search_dashboard"), description="size d"
+    )
     results = widgets.HTML()
     cache: dict = {}
 

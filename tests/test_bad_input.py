@@ -104,6 +104,26 @@ def test_a_search_dashboard_with_no_sizes_says_so_instead_of_using_the_default()
         search_dashboard(lambda q: corpus, corpus, ["a", "b", "c"], ["x", "y", "z"], full_dim=8, sizes=[])
 
 
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda w, corpus: w.search_dashboard(lambda q: corpus, corpus, list("abc"), list("xyz"), 8, start=3),
+         r"search_dashboard: start=3 is not one of the sizes \[1, 2, 4, 8\]"),
+        (lambda w, corpus: w.truncation_dashboard({"m": {4: 0.5, 8: 0.6}}, lambda d: {"m": 0.5}, 8, start=12),
+         r"truncation_dashboard: start=12; it must be a whole number in 1..8"),
+        (lambda w, corpus: w.truncation_dashboard({}, lambda d: {}, 8), "truncation_dashboard: nesting sizes are"),
+        (lambda w, corpus: w.neighbour_dashboard({}, {}, None, None, sizes=[4, 8], start=16),
+         r"neighbour_dashboard: start=16 is not one of the sizes \[4, 8\]"),
+    ],
+)  # fmt: skip
+def test_a_dashboard_refuses_a_start_its_slider_would_silently_replace(make, message):
+    from mrl_lab import widgets
+
+    corpus = {"m": lambda d: torch.randn(3, d)}
+    with pytest.raises(ValueError, match=message):
+        make(widgets, corpus)
+
+
 def test_embedding_no_texts_is_refused_before_the_model_runs():
     from mrl_lab import pretrained
 
