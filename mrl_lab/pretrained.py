@@ -58,7 +58,6 @@ SHARED = dict(
     seed=0,
     freeze_token_embeddings=True,  # the 30,522 x 384 token table, half the weights: saves its gradients and
     # AdamW state (~0.2 GB) and ~14 % of each step's time on a CPU
-    frozen_layers=0,  # transformer layers kept frozen from the bottom (with all the embeddings when > 0)
     adaptor=dict(
         hidden=512, k=10, pairwise_weight=1.0, reconstruction_weight=1.0, ranking_weight=1.0, batch_size=256, lr=1e-3
     ),  # fmt: skip
@@ -68,14 +67,16 @@ SETTINGS = {
     # max_tokens: token limit per text, in training and encoding; per_size: the FF-d fine-tunes
     # (None: every size below 384); test_rows / sts_rows: held-out pairs measured (None: all);
     # other_text_rows: STS-B training sentences the out-of-domain PCA is fitted on;
-    # adaptor_steps: training steps of each adaptor; checkpointing: recompute activations in the backward
-    # pass instead of keeping them (same weights; ~0.3 GB less memory for ~35 % slower steps: for Binder).
+    # adaptor_steps: training steps of each adaptor; frozen_layers: transformer layers kept frozen from the
+    # bottom, with all the embeddings (at cpu 3 of 6: they store no activations and get no gradients, so a step
+    # costs about half, and STS-B drifts less); checkpointing: recompute activations in the backward pass
+    # instead of keeping them (the same weights; less memory, ~35 % slower steps).
     "smoke": dict(SHARED, train_pairs=32, batch_size=16, max_tokens=32, per_size=[16], test_rows=100,
-                  sts_rows=100, other_text_rows=200, adaptor_steps=20, checkpointing=False),
-    "cpu": dict(SHARED, train_pairs=1024, batch_size=32, max_tokens=48, per_size=[16, 64], test_rows=None,
-                sts_rows=None, other_text_rows=2000, adaptor_steps=100, checkpointing=True),
+                  sts_rows=100, other_text_rows=200, adaptor_steps=20, frozen_layers=3, checkpointing=False),
+    "cpu": dict(SHARED, train_pairs=1536, batch_size=32, max_tokens=48, per_size=[16, 64], test_rows=None,
+                sts_rows=None, other_text_rows=2000, adaptor_steps=100, frozen_layers=3, checkpointing=False),
     "gpu": dict(SHARED, train_pairs=None, batch_size=64, max_tokens=128, per_size=None, test_rows=None,
-                sts_rows=None, other_text_rows=2000, adaptor_steps=300, checkpointing=False),
+                sts_rows=None, other_text_rows=2000, adaptor_steps=300, frozen_layers=0, checkpointing=False),
 }  # fmt: skip
 
 

@@ -229,3 +229,13 @@ def test_fine_tune_trains_each_method_once_and_then_loads_models_and_embeddings(
     again = pretrained.fine_tune(s, only=["MRL"], progress=False)
     assert again["MRL"]["meta"]["cached"]
     assert torch.allclose(again["MRL"]["vectors"]["descriptions"], first["MRL"]["vectors"]["descriptions"])
+    # the bottom frozen_layers layers and the embeddings are the pretrained ones; the layers above trained
+    tuned = dict(first["MRL"]["model"][0].auto_model.named_parameters())
+    start = dict(pretrained.load_encoder(encoder_folder, 32)[0].auto_model.named_parameters())
+    n = config["frozen_layers"]
+    assert n >= 1
+    for name, p in start.items():
+        if name.startswith("pooler."):  # unused: the sentence vector is the mean of the last layer
+            continue
+        frozen = name.startswith("embeddings.") or any(name.startswith(f"encoder.layer.{i}.") for i in range(n))
+        assert torch.equal(tuned[name], p) == frozen, name
