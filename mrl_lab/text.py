@@ -111,10 +111,12 @@ def loss_for(method: str, config: dict) -> MatryoshkaLoss:
         >>> loss_for("FF-32", {"embed_dim": 256, "dims": [8, 256], "temperature": 0.05}).dims
         [32]
     """
-    if method.startswith("FF-"):
+    if method.startswith("FF-") and method[3:].isdigit():
         dims = [int(method[3:])]
-    else:
+    elif method in ("normal", "MRL"):
         dims = {"normal": [config["embed_dim"]], "MRL": config["dims"]}[method]
+    else:
+        raise ValueError(f"loss_for: unknown method {method!r}; use 'normal', 'MRL' or 'FF-<size>', e.g. 'FF-32'")
     return MatryoshkaLoss(InfoNCE(temperature=config["temperature"]), dims)
 
 

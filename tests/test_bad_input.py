@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 import mrl_lab
-from mrl_lab import MRLHead, adaptor, cascade, knee, metrics, quantize, retrieval, tokenizer
+from mrl_lab import MRLHead, adaptor, cascade, knee, metrics, quantize, retrieval, text, tokenizer
 
 
 def test_a_head_given_wider_embeddings_than_it_was_built_for_refuses_instead_of_cutting():
@@ -203,6 +203,9 @@ CASES = {
     "one string to fit on": (lambda: _tokenizer().fit("oil prices"), TypeError, "Tokenizer.fit takes a list"),
     "no texts to encode": (lambda: _tokenizer().encode([]), ValueError, "Tokenizer.encode: the list of texts is empty"),
     "numbers for texts": (lambda: _tokenizer().encode(["oil", 1]), TypeError, "every text must be a str; got int 1"),
+    "a method name with a typo": (
+        lambda: text.loss_for("FF-3two", {"embed_dim": 64, "dims": [8, 64], "temperature": 0.05}), ValueError,
+        "loss_for: unknown method 'FF-3two'"),
     "a fractional token limit": (
         lambda: tokenizer.Tokenizer(max_tokens=2.5), ValueError, "Tokenizer: max_tokens=2.5"),
 }  # fmt: skip
