@@ -1,0 +1,78 @@
+"""Serving a Matryoshka prefix from a FAISS index: exact where it must be, re-ranking that helps,
+synthetic rows that are not copies, and latency figures that are measured per query."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mrl_lab.ann import PrefixIndex, _rerank, clustered_like, latency
+from mrl_lab.metrics import search, topk_overlap
+
+
+def matryoshka_like(n: int, dim: int = 64, seed: int = 0) -> torch.Tensor:
+    """Vectors whose early dims carry the most variance, as an MRL model's do."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, dim, generator=g) * torch.linspace(3, 0.3, dim)
+
+
+DB = matryoshka_like(3000)
+QUERIES = DB[:50] + 0.3 * matryoshka_like(50, seed=1)
+EXACT = search(QUERIES, DB, 10)
+
+
+@pytest.mark.parametrize("kind, effort", [("flat", None), ("ivf", 20), ("hnsw", 3000)])  # ivf: all 20 lists
+def test_a_full_width_index_that_looks_everywhere_returns_the_exact_top_10(kind, effort):
+    index = PrefixIndex(DB, d=64, kind=kind, nlist=20)
+    found = index.search(QUERIES, 10, effort=effort)
+    assert topk_overlap(EXACT, found, 10) == 1.0
+
+
+def test_a_prefix_index_whose_shortlist_is_every_row_reranks_to_the_exact_full_width_result():
+    index = PrefixIndex(DB, d=8, kind="flat")
+    assert torch.equal(index.search(QUERIES, 10, shortlist=len(DB)), EXACT)
+
+
+def test_reranking_a_prefix_shortlist_on_the_full_vectors_beats_the_prefix_alone():
+    index = PrefixIndex(DB, d=16, kind="hnsw")
+    alone = topk_overlap(EXACT, index.search(QUERIES, 10, shortlist=10, effort=400), 10)
+    reranked = topk_overlap(EXACT, index.search(QUERIES, 10, shortlist=400, effort=400), 10)
+    assert reranked > alone + 0.2 and reranked > 0.9
+
+
+def test_slots_the_index_could_not_fill_go_last():
+    q = F.normalize(torch.tensor([[1.0, 0.0]]), dim=1)
+    full = F.normalize(torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.7, 0.7]]), dim=1)
+    assert _rerank(q, full, torch.tensor([[-1, 1, 0, 2]]), k=4).tolist() == [[0, 2, 1, -1]]
+
+
+def test_bad_arguments_name_the_value():
+    with pytest.raises(ValueError, match="PrefixIndex: kind='annoy'"):
+        PrefixIndex(DB, d=8, kind="annoy")
+    with pytest.raises(ValueError, match="PrefixIndex: d=128; it must be a whole number in 1..64"):
+        PrefixIndex(DB, d=128)
+    index = PrefixIndex(DB[:100], d=8, kind="flat")
+    with pytest.raises(ValueError, match="shortlist=200"):
+        index.search(QUERIES, 10, shortlist=200)
+    with pytest.raises(ValueError, match="k=20; it must be a whole number in 1..10"):
+        index.search(QUERIES, 20, shortlist=10)
+    with pytest.raises(ValueError, match="queries have 8 dims; the vectors have 64"):
+        index.search(QUERIES[:, :8], 10)
+
+
+def test_clustered_rows_keep_the_topics_without_copying_any_real_row():
+    real = F.normalize(matryoshka_like(600) + 4 * torch.eye(64)[torch.arange(600) % 6], dim=1)  # 6 topics
+    fake = F.normalize(clustered_like(real, 600, clusters=6), dim=1)
+    nearest_real = (fake @ real.T).max(dim=1).values
+    real_to_real = (real @ real.T).fill_diagonal_(-1).max(dim=1).values
+    assert nearest_real.max() < 0.99  # no near-copies, so the exact top 10 is not a set of ties
+    # as close to the real rows as real rows are to each other
+    assert float(nearest_real.median()) == pytest.approx(float(real_to_real.median()), abs=0.1)
+    topics = fake[:, :6].argmax(dim=1)  # a real row's topic is its largest of the first 6 dims
+    assert torch.bincount(topics, minlength=6).min() > 50  # every topic kept
+
+
+def test_latency_times_each_query_alone_and_the_batch():
+    index = PrefixIndex(DB, d=16, kind="hnsw")
+    figures = latency(lambda q: index.search(q, 10, shortlist=100), QUERIES[:20])
+    assert set(figures) == {"median_ms", "p95_ms", "batch_qps"}
+    assert 0 < figures["median_ms"] <= figures["p95_ms"] and figures["batch_qps"] > 0
