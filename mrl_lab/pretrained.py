@@ -360,9 +360,10 @@ def fine_tune(
     (:func:`mrl_lab.text.loss_for`: InfoNCE at 384 dims, at every nesting size, or at ``d`` alone).
 
     Returns:
-        ``{method: {"vectors": {text set: (N, 384) embeddings}, "meta": training time etc.,
-        "model": the SentenceTransformer, only for methods in keep}}``. The other models are
-        freed once they have embedded the texts, so the fine-tunes never sit in memory together.
+        ``{method: {"vectors": {text set: (N, 384) embeddings}, "meta": training time etc., "key": the
+        model's cache name (for :func:`embed`), "model": the SentenceTransformer, only for methods in
+        keep}}``. The other models are freed once they have embedded the texts, so the fine-tunes
+        never sit in memory together.
     """
     from .text import loss_for
     from .train import train
@@ -400,7 +401,7 @@ def fine_tune(
         give_freed_memory_back()
         st = model.encoder.model
         key = checkpoint_path(model_config, model).stem
-        out[name] = {"vectors": embed_all(st, eval_texts(s), key, progress), "meta": meta}
+        out[name] = {"vectors": embed_all(st, eval_texts(s), key, progress), "meta": meta, "key": key}
         if name in keep:
             out[name]["model"] = st
         del model, st
