@@ -3,10 +3,9 @@
 An MRL vector's first ``d`` numbers are an embedding of their own, so one stored vector serves
 every stage of a search funnel. A coarse pass scores *every* database row with the first ``d_s``
 dims (cheap: ``d_s / D`` of the arithmetic) and keeps a shortlist; later stages re-score only the
-shortlist with more dims. This module does it exactly (brute force in torch), which is right up
-to a few million vectors on one machine; beyond that, or for a served index, use an approximate
-index library such as FAISS (its ``IndexIVF`` / HNSW indexes with a coarse quantiser) on the
-short prefixes and re-rank the same way.
+shortlist with more dims. This module does it exactly (brute force in torch): the readable
+reference. A served index does not scan every row: :mod:`mrl_lab.ann` builds a FAISS HNSW or IVF
+index on the short prefix and re-ranks its shortlist the same way.
 
 References:
     Kusupati et al., "Matryoshka Representation Learning", NeurIPS 2022, section 4.3
