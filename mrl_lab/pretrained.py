@@ -69,7 +69,7 @@ SETTINGS = {
     # other_text_rows: STS-B training sentences the out-of-domain PCA is fitted on;
     # adaptor_steps: training steps of each adaptor; frozen_layers: transformer layers kept frozen from the
     # bottom, with all the embeddings (at cpu 3 of 6: they store no activations and get no gradients, so a step
-    # costs about half, and STS-B drifts less); checkpointing: recompute activations in the backward pass
+    # is cheaper and lighter, and STS-B drifts less); checkpointing: recompute activations in the backward pass
     # instead of keeping them (the same weights; less memory, ~35 % slower steps).
     "smoke": dict(SHARED, train_pairs=32, batch_size=16, max_tokens=32, per_size=[16], test_rows=100,
                   sts_rows=100, other_text_rows=200, adaptor_steps=20, frozen_layers=3, checkpointing=False),
