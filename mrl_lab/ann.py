@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from .metrics import check_embeddings
 from .nesting import check_count, truncate
+from .retrieval import rerank
 
 KINDS = ("flat", "hnsw", "ivf")
 
@@ -112,18 +113,7 @@ class PrefixIndex:
         candidates = torch.from_numpy(candidates)
         if self.d == self.full.shape[1] or shortlist == k:  # the index already ranked at this width
             return candidates[:, :k]
-        return _rerank(q, self.full, candidates, k)
-
-
-def _rerank(q: torch.Tensor, full: torch.Tensor, candidates: torch.Tensor, k: int, block: int = 64) -> torch.Tensor:
-    """Keep the best ``k`` of each query's ``candidates`` by full-width cosine (``block`` queries at a time)."""
-    out = []
-    for i in range(0, len(q), block):
-        c = candidates[i : i + block]
-        scores = torch.einsum("md,mnd->mn", q[i : i + block], full[c.clamp_min(0)])
-        scores[c < 0] = -math.inf  # slots the index could not fill
-        out.append(c.gather(1, scores.topk(k, dim=1).indices))
-    return torch.cat(out)
+        return rerank(q, self.full, candidates, k)
 
 
 def clustered_like(vectors: torch.Tensor, n: int, clusters: int = 64, seed: int = 0) -> torch.Tensor:

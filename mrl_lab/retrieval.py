@@ -14,6 +14,8 @@ References:
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -137,19 +139,25 @@ class AdaptiveIndex:
             raise ValueError(f"search: no prefix copy for coarse size {d}; build the index with coarse_dims={[d]}")
         shortlist = _top_k(F.normalize(q[:, :d], dim=1), self.prefix[d], n, self.chunk)
         for d, n in stages[1:] + [(self.dim, k)]:
-            shortlist = self._rerank(F.normalize(q[:, :d], dim=1), shortlist, d, n)
+            shortlist = rerank(F.normalize(q[:, :d], dim=1), self.full, shortlist, n)
         return shortlist
 
-    def _rerank(self, q: torch.Tensor, shortlist: torch.Tensor, d: int, n: int, block: int = 32) -> torch.Tensor:
-        """Keep the best ``n`` of each query's ``shortlist`` by the first ``d`` dims (``block`` queries at a time,
-        so the gathered candidates stay small)."""
-        out = []
-        for i in range(0, len(q), block):
-            rows = shortlist[i : i + block]
-            candidates = F.normalize(self.full[rows, :d], dim=2)  # (block, shortlist, d)
-            scores = torch.einsum("md,mnd->mn", q[i : i + block], candidates)
-            out.append(rows.gather(1, scores.topk(n, dim=1).indices))
-        return torch.cat(out)
+
+def rerank(q: torch.Tensor, full: torch.Tensor, shortlist: torch.Tensor, n: int, block: int = 32) -> torch.Tensor:
+    """Keep the best ``n`` of each query's ``shortlist`` (row indices into the unit-length ``full`` vectors;
+    -1 marks an empty slot, which goes last) by cosine on the first ``d = q.shape[1]`` dims. ``q`` is
+    unit length; ``block`` queries at a time, so the gathered candidates stay small."""
+    d = q.shape[1]
+    out = []
+    for i in range(0, len(q), block):
+        rows = shortlist[i : i + block]
+        candidates = full[rows.clamp_min(0), :d]  # (block, shortlist, d)
+        if d < full.shape[1]:
+            candidates = F.normalize(candidates, dim=2)  # a prefix of a unit vector is not unit length
+        scores = torch.einsum("md,mnd->mn", q[i : i + block], candidates)
+        scores[rows < 0] = -math.inf
+        out.append(rows.gather(1, scores.topk(n, dim=1).indices))
+    return torch.cat(out)
 
 
 def synthetic_like(vectors: torch.Tensor, n: int, seed: int = 0) -> torch.Tensor:

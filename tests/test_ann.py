@@ -5,8 +5,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mrl_lab.ann import PrefixIndex, _rerank, clustered_like, latency
+from mrl_lab.ann import PrefixIndex, clustered_like, latency
 from mrl_lab.metrics import search, topk_overlap
+from mrl_lab.retrieval import rerank
 
 
 def matryoshka_like(n: int, dim: int = 64, seed: int = 0) -> torch.Tensor:
@@ -42,7 +43,7 @@ def test_reranking_a_prefix_shortlist_on_the_full_vectors_beats_the_prefix_alone
 def test_slots_the_index_could_not_fill_go_last():
     q = F.normalize(torch.tensor([[1.0, 0.0]]), dim=1)
     full = F.normalize(torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.7, 0.7]]), dim=1)
-    assert _rerank(q, full, torch.tensor([[-1, 1, 0, 2]]), k=4).tolist() == [[0, 2, 1, -1]]
+    assert rerank(q, full, torch.tensor([[-1, 1, 0, 2]]), 4).tolist() == [[0, 2, 1, -1]]
 
 
 def test_bad_arguments_name_the_value():
