@@ -1,15 +1,21 @@
-"""Benchmark adaptive retrieval: funnel search with MRL prefixes vs exact full-width search.
+"""Benchmark adaptive retrieval as it is served: a Matryoshka prefix in an ANN index, one query at a time.
 
-    python benchmarks/adaptive_retrieval.py --budget cpu                 # databases of 10k, 100k and 1M vectors
-    python benchmarks/adaptive_retrieval.py --sizes 10000 --json out.json
+    python benchmarks/adaptive_retrieval.py --budget smoke                # the real rows, then 10k: seconds
+    python benchmarks/adaptive_retrieval.py --budget cpu --json $OUT/adaptive.json   # + 100k and 1M rows
 
-The vectors are real: the AG News descriptions embedded by the text notebook's MRL model (trained
-here if it is not in the cache). Where a database is larger than the real corpus, the remaining
-rows are drawn from a Gaussian with the real vectors' mean and covariance
-(``mrl_lab.retrieval.synthetic_like``); the queries are always real test headlines. For each
-database size it prints, per funnel, the wall-clock time of one batch of queries, the speed-up over
-exact full-width search on the same machine and the relative recall@10 (the share of the exact
-top 10 returned), and the fastest funnel with relative recall >= 0.99.
+Vectors: notebook 05's fine-tunes of all-MiniLM-L6-v2 (trained here if not cached), MRL and, as the
+control, normal, plus the normal vectors rotated by PCA fitted on the corpus. The corpus is every
+AG News description of the offline copy (7,600); where a database is larger, the other rows are
+drawn around the real vectors' k-means centres (``mrl_lab.ann.clustered_like``: topics kept, no
+copies). Queries are real held-out headlines. The first database is the real rows alone.
+
+Per model and database size it measures exact full-width search (FAISS ``IndexFlatIP``: the
+baseline), the lab's torch brute-force funnel (``mrl_lab.retrieval.AdaptiveIndex``: the readable
+reference), HNSW and IVF indexes built on a prefix with the shortlist re-ranked at full width
+(AdANNS-style) and the same index types built at full width (the rigid baseline). For each: the
+median and p95 latency of one query alone, batch throughput, build time, index size and relative
+recall@10 (the share of exact full-width search's top 10 returned). Then the fastest prefix index
+at relative recall >= 0.95 and >= 0.99, against exact search and the same index type at full width.
 """
 
 from __future__ import annotations
@@ -21,64 +27,83 @@ import platform
 import torch
 
 import mrl_lab
-from mrl_lab import text
-from mrl_lab.retrieval import AdaptiveIndex, measure, synthetic_like
+from mrl_lab import pretrained
+from mrl_lab.ann import clustered_like, describe_best, latency, serving_table
+from mrl_lab.retrieval import AdaptiveIndex
 
-COARSE = [8, 16, 32, 64]
-SHORTLISTS = [50, 100, 200, 400, 800, 1600]
-
-
-def configs(full: int) -> list:
-    """Two-stage funnels (coarse size x shortlist) and a few multi-stage ones, as in the paper."""
-    two = [[(d, n)] for d in COARSE for n in SHORTLISTS]
-    funnels = [[(8, 1600), (32, 400), (64, 100)], [(16, 800), (64, 200)], [(8, 800), (16, 400), (32, 100)]]
-    return two + funnels
+SIZES = {"smoke": [10_000], "cpu": [100_000, 1_000_000], "gpu": [100_000, 1_000_000]}
+CORPUS_ROWS = {"smoke": 1_000, "cpu": None, "gpu": None}  # real descriptions embedded (None: all 7,600)
+TARGETS = (0.95, 0.99)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--budget", choices=mrl_lab.budget.BUDGETS, default=None, help="which text model to use")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000], help="database rows")
-    parser.add_argument("--queries", type=int, default=256, help="queries per batch (real test headlines)")
+    parser.add_argument("--budget", choices=mrl_lab.budget.BUDGETS, default=None, help="which fine-tunes and sizes")
+    parser.add_argument("--sizes", type=int, nargs="+", help="database rows after the real ones (default: per budget)")
+    parser.add_argument("--queries", type=int, default=200, help="real queries, each searched alone")
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args()
 
     budget = mrl_lab.get_budget(args.budget)
-    print(f"{budget}\ndevice: CPU ({torch.get_num_threads()} threads), {platform.processor() or platform.machine()}; "
+    import faiss
+
+    threads = f"{faiss.omp_get_max_threads()} FAISS threads, {torch.get_num_threads()} torch threads"
+    print(f"{budget}\ndevice: CPU ({threads}), {platform.processor() or 'cpu'}; faiss {faiss.__version__}, "
           f"torch {torch.__version__}")  # fmt: skip
     news = mrl_lab.load_ag_news()
-    train_set = text.training_pairs(news, budget)
-    config = text.experiment_config(budget, train_rows=len(train_set))
-    tok = text.tokenizer(config, train_set)
-    encoder = text.train_models(config, train_set, tok, device="cpu", only=["MRL"])["MRL"][0]
-    corpus = train_set.descriptions + news.val.descriptions + news.test.descriptions
-    real = text.embed(encoder, tok, corpus)
-    queries = text.embed(encoder, tok, news.test.titles[: args.queries])
-    print(f"real corpus: {len(real):,} AG News descriptions ({news.note}); {len(queries)} real queries")
-
-    results = []
-    for n in args.sizes:
-        extra = max(0, n - len(real))
-        database = real[:n] if not extra else torch.cat([real, synthetic_like(real, extra, seed=0)])
-        index = AdaptiveIndex(database, coarse_dims=COARSE)
-        rows = measure(index, queries, configs(real.shape[1]), k=10)
-        print(f"\n{n:,} vectors ({min(n, len(real)):,} real, {extra:,} synthetic), D = {real.shape[1]}:")
-        print(f"{'stages (size, shortlist)':40s} {'seconds':>8s} {'speed-up':>9s} {'rel. recall@10':>15s}")
-        for r in rows:
-            name = " -> ".join(f"({d}, {m})" for d, m in r["stages"]) or "exact, full width"
-            print(f"{name:40s} {r['seconds']:8.3f} {r['speedup']:8.1f}x {r['relative_recall']:15.3f}")
-        good = [r for r in rows[1:] if r["relative_recall"] >= 0.99]
-        best = max(good, key=lambda r: r["speedup"]) if good else None
-        if best:
-            print(f"fastest at relative recall@10 >= 0.99: {best['stages']}, {best['speedup']:.1f}x")
-        else:
-            print("no funnel reached relative recall@10 >= 0.99")
-        results.append(dict(rows=n, real=min(n, len(real)), synthetic=extra, table=rows, best=best))
-        del index, database
+    s = pretrained.setup(budget, news, mrl_lab.load_sts_benchmark("test"), mrl_lab.load_sts_benchmark("train"))
+    db, queries = pretrained.served_vectors(s, news, CORPUS_ROWS[budget.name], args.queries)
+    note = f"{len(db['MRL']):,} real AG News descriptions ({news.note}); {len(queries['MRL'])} real held-out headlines"
+    print(f"data: {note}")
+    rows = []
+    for n in [None] + (args.sizes or SIZES[budget.name]):  # None: the real rows alone
+        for model in db:
+            real = db[model]
+            n_rows = n or len(real)
+            extra = clustered_like(real, n_rows - len(real)) if n_rows > len(real) else real[:0]
+            data = torch.cat([real, extra])[:n_rows]
+            table = serving_table(data, queries[model], full_width=model != "normal + PCA")
+            table = [dict(r, model=model, rows=n_rows, real_rows=min(n_rows, len(real))) for r in table]
+            print_table(table)
+            rows += table
+    if torch.cuda.is_available():  # the GPU row: the torch brute force, exact, on the GPU
+        rows += gpu_rows(db, queries, n_rows)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(dict(budget=budget.name, queries=len(queries), results=results), f, indent=1)
+            json.dump(dict(budget=budget.name, data=note, rows=rows), f, indent=1)
         print(f"wrote {args.json}")
+
+
+def print_table(rows: list[dict]) -> None:
+    import pandas as pd
+
+    r = rows[0]
+    print(f"\n{r['model']}: {r['rows']:,} rows ({r['real_rows']:,} real); one query at a time unless 'batch'")
+    table = pd.DataFrame(rows)[["index", "effort", "recall", "median_ms", "p95_ms", "batch_qps", "build_s", "index_mb"]]
+    table["effort"] = table["effort"].astype("Int64")  # efSearch or nprobe; empty for exact and torch rows
+    table["speed-up"] = rows[0]["median_ms"] / table["median_ms"]
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}" if v < 10 else f"{v:,.0f}"))
+    for target in TARGETS:
+        print(describe_best(rows, target))
+
+
+def gpu_rows(db: dict, queries: dict, n: int) -> list[dict]:
+    """Exact full-width search as a torch matrix product on the GPU, at the largest size (one row per model)."""
+    rows = []
+    for model in db:
+        real = db[model]
+        data = torch.cat([real, clustered_like(real, max(0, n - len(real)))]).cuda()
+        index, q = AdaptiveIndex(data), queries[model].cuda()
+
+        def search(x, index=index):
+            out = index.search(x, 10)
+            torch.cuda.synchronize()
+            return out
+
+        rows.append(dict(model=model, rows=n, index="exact, torch on the GPU", kind="torch-gpu", d=data.shape[1],
+                         recall=1.0, **latency(search, q)))  # fmt: skip
+        print(f"{model}: {n:,} rows, exact on {torch.cuda.get_device_name()}: {rows[-1]['median_ms']:.2f} ms per query")
+    return rows
 
 
 if __name__ == "__main__":

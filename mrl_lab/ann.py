@@ -19,14 +19,17 @@ from __future__ import annotations
 
 import math
 import time
+from functools import partial
+from itertools import groupby
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
-from .metrics import check_embeddings
+from .metrics import check_embeddings, topk_overlap
 from .nesting import check_count, truncate
-from .retrieval import rerank
+from .retrieval import AdaptiveIndex, rerank
 
 KINDS = ("flat", "hnsw", "ivf")
 
@@ -178,3 +181,94 @@ def latency(search, queries: torch.Tensor, repeats: int = 1) -> dict:
         "p95_ms": float(np.percentile(ms, 95)),
         "batch_qps": len(queries) / batch,
     }
+
+
+# (index kind, prefix size or None for full width, shortlist, effort): prefix indexes re-ranked at full
+# width, then the same index types at full width (the rigid baseline). Effort: HNSW's efSearch, IVF's nprobe.
+SERVING = [("hnsw", d, n, n) for d in (64, 128) for n in (100, 200, 400, 800)]
+SERVING += [("hnsw", None, 10, e) for e in (16, 32, 64, 128, 256, 512)]
+SERVING += [("ivf", 128, 400, p) for p in (8, 32, 128)] + [("ivf", None, 10, p) for p in (8, 32, 128)]
+
+
+def serving_table(data: torch.Tensor, queries: torch.Tensor, configs=SERVING, full_width: bool = True,
+                  brute_force=((64, 400), (128, 400)), k: int = 10, desc: str | None = None) -> list[dict]:  # fmt: skip
+    """Serve ``queries`` from ``data`` every way in ``configs``, one query at a time; one row per setting.
+
+    The first row is exact full-width search (FAISS ``IndexFlatIP``), the reference for relative
+    recall@k (the share of its top ``k`` a setting returns) and for speed-ups. Then the lab's torch
+    brute-force funnel (:class:`~mrl_lab.retrieval.AdaptiveIndex`, every row scanned at the prefix)
+    for each ``(d, shortlist)`` in ``brute_force``, then each ``(kind, d, shortlist, effort)`` of
+    ``configs`` (``d=None``: full width; skipped when ``full_width=False``). Each index is built
+    once and searched at all its settings; ``desc`` names a progress bar over the indexes.
+
+    Returns:
+        dicts with ``index`` (a readable name), ``kind``, ``d``, ``shortlist``, ``effort``, ``recall``,
+        ``median_ms``, ``p95_ms``, ``batch_qps``, ``build_s`` and ``index_mb``.
+    """
+    width = data.shape[1]
+    exact = PrefixIndex(data, width, kind="flat")
+    truth = exact.search(queries, k)
+
+    def measure(search, **about) -> dict:  # relative recall@k and latency of one way to search
+        return dict(about, recall=topk_overlap(truth, search(queries), k), **latency(search, queries))
+
+    def sizes(index):  # what building an index cost
+        return dict(build_s=index.build_seconds, index_mb=index.index_bytes / 2**20)
+
+    rows = [measure(partial(exact.search, k=k), index="exact (flat, full width)", kind="flat", d=width,
+                    shortlist=k, effort=None, **sizes(exact))]  # fmt: skip
+    funnel = AdaptiveIndex(data, coarse_dims=sorted({d for d, _ in brute_force}))
+    for d, n in brute_force:
+        rows.append(measure(partial(funnel.search, k=k, stages=[(d, n)]), index=f"torch brute force on {d} dims, "
+                            f"re-rank {n}", kind="torch", d=d, shortlist=n, effort=None, build_s=0.0,
+                            index_mb=len(data) * d * 4 / 2**20))  # fmt: skip
+    groups = [(key, list(group)) for key, group in groupby(configs, key=lambda c: c[:2])]
+    groups = [((kind, d), settings) for (kind, d), settings in groups if d is not None or full_width]
+    for (kind, d), settings in tqdm(groups, desc=desc, disable=desc is None):
+        nlist = round(2 * math.sqrt(len(data))) if kind == "ivf" else None  # fewer lists than 4 sqrt(N): faster k-means
+        index = PrefixIndex(data, d or width, kind=kind, nlist=nlist)
+        for _, _, n, effort in settings:
+            name = f"{kind} on {index.d} dims" + (f", re-rank {n}" if index.d < width else " (full width)")
+            rows.append(measure(partial(index.search, k=k, shortlist=n, effort=effort), index=name, kind=kind,
+                                d=index.d, shortlist=n, effort=effort, **sizes(index)))  # fmt: skip
+    return rows
+
+
+def best_at(rows: list[dict], target: float) -> dict | None:
+    """The fastest prefix index (HNSW or IVF, re-ranked) in a :func:`serving_table` with recall >= ``target``,
+    with ``speedup`` over exact search and, where the same index type at full width reached at least its
+    recall, ``rigid`` (that fastest full-width row) and ``speedup_over_rigid``; ``None`` if none reached it.
+
+    Example:
+        >>> rows = [dict(kind="flat", d=8, median_ms=10.0, recall=1.0), dict(kind="hnsw", d=2, median_ms=0.5,
+        ...         recall=0.96), dict(kind="hnsw", d=2, median_ms=0.2, recall=0.9),
+        ...         dict(kind="hnsw", d=8, median_ms=1.0, recall=0.97)]
+        >>> best = best_at(rows, 0.95)
+        >>> best["median_ms"], best["speedup"], best["speedup_over_rigid"]
+        (0.5, 20.0, 2.0)
+    """
+    exact, width = rows[0], rows[0]["d"]
+    prefix = [r for r in rows if r["kind"] in ("hnsw", "ivf") and r["d"] < width and r["recall"] >= target]
+    if not prefix:
+        return None
+    best = dict(min(prefix, key=lambda r: r["median_ms"]))
+    best["speedup"] = exact["median_ms"] / best["median_ms"]
+    rigid = [r for r in rows if r["kind"] == best["kind"] and r["d"] == width and r["recall"] >= best["recall"]]
+    if rigid:
+        best["rigid"] = min(rigid, key=lambda r: r["median_ms"])
+        best["speedup_over_rigid"] = best["rigid"]["median_ms"] / best["median_ms"]
+    return best
+
+
+def describe_best(rows: list[dict], target: float) -> str:
+    """One line: the fastest prefix index at relative recall >= target, against exact search and full width."""
+    best = best_at(rows, target)
+    if best is None:
+        return f"no prefix index reached relative recall@10 >= {target}"
+    line = (f">= {target}: {best['index']} (effort {best['effort']}): recall {best['recall']:.3f}, "
+            f"{best['median_ms']:.2f} ms, {best['speedup']:.1f}x faster than exact")  # fmt: skip
+    if "rigid" not in best:
+        return line + f"; no {best['kind']} index at full width measured at that recall"
+    rigid = best["rigid"]
+    return line + (f", {best['speedup_over_rigid']:.1f}x faster than {rigid['index']} (effort {rigid['effort']}, "
+                   f"recall {rigid['recall']:.3f})")  # fmt: skip

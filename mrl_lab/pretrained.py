@@ -410,6 +410,31 @@ def fine_tune(
     return out
 
 
+def served_vectors(s: Setup, news, rows: int | None = None, queries: int = 200) -> tuple[dict, dict]:
+    """Vectors to serve from an index: a corpus of AG News descriptions and held-out headlines as queries.
+
+    The MRL and normal fine-tunes of ``s`` (from the cache, or trained now), and, as the post-hoc
+    control, the normal vectors rotated by PCA fitted on the corpus. The corpus is every description
+    of ``news`` (train, validation and test; ``rows``: the first ``rows`` of them); the queries are
+    the first ``queries`` held-out titles, which no model trained on.
+
+    Returns:
+        ``(corpus, queries)``: ``{"MRL" | "normal" | "normal + PCA": (N, 384) or (queries, 384)}``.
+    """
+    corpus = (news.train.descriptions + news.val.descriptions + news.test.descriptions)[:rows]
+    tuned = fine_tune(s, only=["MRL", "normal"], keep=("MRL", "normal"))
+    db, q = {}, {}
+    for name in ("MRL", "normal"):
+        db[name] = embed(tuned[name]["model"], corpus, tuned[name]["key"])
+        q[name] = tuned[name]["vectors"]["titles"][:queries]
+    del tuned
+    gc.collect()
+    give_freed_memory_back()
+    rotate = pca_rotation(db["normal"])
+    db["normal + PCA"], q["normal + PCA"] = rotate(db["normal"]), rotate(q["normal"])
+    return db, q
+
+
 # ----------------------------------------------------------------------------- post-hoc methods
 
 

@@ -151,10 +151,11 @@ def rerank(q: torch.Tensor, full: torch.Tensor, shortlist: torch.Tensor, n: int,
     out = []
     for i in range(0, len(q), block):
         rows = shortlist[i : i + block]
-        candidates = full[rows.clamp_min(0), :d]  # (block, shortlist, d)
+        # index_select on the flat row list: the same rows as full[rows], several times faster on a CPU
+        candidates = full.index_select(0, rows.clamp_min(0).flatten()).view(*rows.shape, -1)[..., :d]
         if d < full.shape[1]:
             candidates = F.normalize(candidates, dim=2)  # a prefix of a unit vector is not unit length
-        scores = torch.einsum("md,mnd->mn", q[i : i + block], candidates)
+        scores = (candidates @ q[i : i + block, :, None]).squeeze(2)  # (block, shortlist) cosines
         scores[rows < 0] = -math.inf
         out.append(rows.gather(1, scores.topk(n, dim=1).indices))
     return torch.cat(out)

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mrl_lab.ann import PrefixIndex, clustered_like, latency
+from mrl_lab.ann import PrefixIndex, best_at, clustered_like, describe_best, latency, serving_table
 from mrl_lab.metrics import search, topk_overlap
 from mrl_lab.retrieval import rerank
 
@@ -77,3 +77,33 @@ def test_latency_times_each_query_alone_and_the_batch():
     figures = latency(lambda q: index.search(q, 10, shortlist=100), QUERIES[:20])
     assert set(figures) == {"median_ms", "p95_ms", "batch_qps"}
     assert 0 < figures["median_ms"] <= figures["p95_ms"] and figures["batch_qps"] > 0
+
+
+def test_the_serving_table_measures_exact_search_first_and_every_setting_against_it():
+    configs = [("hnsw", 16, n, n) for n in (20, 400)] + [("hnsw", None, 10, 16)]
+    rows = serving_table(DB, QUERIES[:20], configs=configs, brute_force=[(16, 400)])
+    assert [r["kind"] for r in rows] == ["flat", "torch", "hnsw", "hnsw", "hnsw"]
+    assert rows[0]["recall"] == 1.0 and rows[0]["d"] == 64
+    short, long = rows[2], rows[3]  # the same prefix index, a shortlist of 20 and of 400
+    assert long["recall"] > short["recall"] and long["recall"] > 0.9
+    assert all(r["median_ms"] > 0 and r["p95_ms"] >= r["median_ms"] for r in rows)
+    rigid_skipped = serving_table(DB, QUERIES[:5], configs=configs, brute_force=[], full_width=False)
+    assert [r["d"] for r in rigid_skipped] == [64, 16, 16]
+
+
+def test_best_at_picks_the_fastest_prefix_index_that_reaches_the_target_and_compares_like_with_like():
+    rows = [
+        dict(kind="flat", d=64, median_ms=20.0, recall=1.0),
+        dict(kind="torch", d=16, median_ms=0.1, recall=0.99),  # not an index: never picked
+        dict(kind="hnsw", d=16, median_ms=1.0, recall=0.97),
+        dict(kind="hnsw", d=16, median_ms=0.5, recall=0.90),  # fast but below the target
+        dict(kind="ivf", d=64, median_ms=0.2, recall=0.99),  # another index type: not its rigid baseline
+        dict(kind="hnsw", d=64, median_ms=0.8, recall=0.96),  # full width, lower recall: not comparable
+        dict(kind="hnsw", d=64, median_ms=3.0, recall=0.98),
+    ]
+    rows = [dict(r, index=f"{r['kind']} on {r['d']} dims", effort=None) for r in rows]
+    best = best_at(rows, 0.95)
+    assert (best["d"], best["median_ms"], best["speedup"]) == (16, 1.0, 20.0)
+    assert best["rigid"]["median_ms"] == 3.0 and best["speedup_over_rigid"] == 3.0
+    assert "3.0x faster than" in describe_best(rows, 0.95)
+    assert best_at(rows, 0.999) is None and "no prefix index" in describe_best(rows, 0.999)
