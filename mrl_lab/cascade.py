@@ -5,14 +5,22 @@ least ``threshold``), stop there; otherwise go up one size. Easy inputs are answ
 dims, hard ones get the full vector. Sweeping the threshold traces accuracy against the *expected*
 size per input, which can be compared with the fixed-size curve.
 
+One threshold serves every head only if "0.9 confident" means about the same at every size. Heads
+trained with label smoothing are under-confident (and each by its own amount), so first calibrate:
+divide each head's logits by a temperature fitted on held-out validation data
+(:func:`fit_temperature`, Guo et al. 2017), then pick the threshold on that validation data
+(:func:`pick_threshold`) and report it on test data the choice never saw.
+
 References:
     Kusupati et al., "Matryoshka Representation Learning", NeurIPS 2022, section 4.2.1
-    ("Adaptive Classification": the accuracy of a 512-dim model at an expected 37 dims on ImageNet).
+    ("Adaptive Classification": the accuracy of a 512-dim model at an expected 37 dims on ImageNet);
+    Guo et al., "On Calibration of Modern Neural Networks", ICML 2017 (temperature scaling).
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from .nesting import check_dims
 
@@ -79,3 +87,41 @@ def cascade_curve(logits, labels: torch.Tensor, dims, thresholds) -> list[dict]:
             )
         )
     return points
+
+
+def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, grid=None) -> float:
+    """The temperature ``T`` that makes ``softmax(logits / T)`` best calibrated on held-out data.
+
+    Temperature scaling: the ``T`` (from ``grid``, default 0.05 to 20, log-spaced) with the lowest
+    cross-entropy of ``logits / T`` against ``labels``. ``T > 1`` softens an over-confident head,
+    ``T < 1`` sharpens an under-confident one (label smoothing makes them so); predictions do not
+    change, only the confidence the cascade reads. Fit it on validation data, never on the test set.
+
+    Example:
+        >>> _ = torch.manual_seed(0)
+        >>> labels = torch.randint(0, 4, (2000,))
+        >>> sharp = 4 * torch.nn.functional.one_hot(labels, 4).float() + torch.randn(2000, 4)
+        >>> fit_temperature(sharp / 4, labels) < 0.5  # logits divided by 4 are under-confident: sharpen them
+        True
+    """
+    if len(logits) != len(labels) or len(labels) == 0:
+        raise ValueError(f"fit_temperature: {len(logits)} rows of logits for {len(labels)} labels; pass one per row")
+    grid = torch.logspace(-1.3, 1.3, 105) if grid is None else torch.as_tensor(grid, dtype=torch.float)
+    losses = [F.cross_entropy(logits.float() / t, labels).item() for t in grid]
+    return float(grid[min(range(len(grid)), key=losses.__getitem__)])
+
+
+def pick_threshold(curve: list[dict], min_accuracy: float) -> dict | None:
+    """The point of a :func:`cascade_curve` with the fewest expected dims whose accuracy is at least
+    ``min_accuracy`` (choose on validation data, then report that threshold on test data); ``None``
+    if no threshold reaches it.
+
+    Example:
+        >>> curve = [dict(threshold=0.5, accuracy=0.80, expected_dims=10.0),
+        ...          dict(threshold=0.9, accuracy=0.86, expected_dims=20.0),
+        ...          dict(threshold=1.01, accuracy=0.87, expected_dims=64.0)]
+        >>> pick_threshold(curve, 0.865)["threshold"]
+        1.01
+    """
+    good = [p for p in curve if p["accuracy"] >= min_accuracy]
+    return min(good, key=lambda p: p["expected_dims"]) if good else None

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from mrl_lab.cascade import cascade, cascade_curve
+from mrl_lab.cascade import cascade, cascade_curve, fit_temperature, pick_threshold
 from mrl_lab.metrics import search, topk_overlap
 from mrl_lab.retrieval import AdaptiveIndex, _top_k
 
@@ -127,3 +127,21 @@ def test_synthetic_rows_match_the_real_covariance():
     fake = synthetic_like(real, 20000, seed=1)
     assert torch.allclose(torch.cov(fake.T), torch.cov(real.T), atol=0.1)
     assert torch.equal(fake, synthetic_like(real, 20000, seed=1))  # seeded
+
+
+def test_temperature_scaling_recovers_a_known_temperature():
+    g = torch.Generator().manual_seed(0)
+    calibrated = 2 * torch.randn(4000, 5, generator=g)
+    labels = torch.multinomial(calibrated.softmax(dim=1), 1, generator=g).squeeze(1)  # drawn as the logits say
+    for true_t in (0.5, 2.0):
+        t = fit_temperature(calibrated * true_t, labels)  # logits made over- (2.0) or under-confident (0.5)
+        assert abs(t / true_t - 1) < 0.1
+    with pytest.raises(ValueError, match="fit_temperature"):
+        fit_temperature(calibrated[:10], labels)
+
+
+def test_pick_threshold_takes_the_cheapest_point_that_reaches_the_accuracy():
+    points = [(0.5, 0.80, 10.0), (0.8, 0.86, 30.0), (0.9, 0.86, 20.0), (1.01, 0.87, 64.0)]
+    curve = [dict(threshold=t, accuracy=a, expected_dims=d) for t, a, d in points]
+    assert pick_threshold(curve, 0.855)["threshold"] == 0.9
+    assert pick_threshold(curve, 0.9) is None
