@@ -42,7 +42,7 @@ def _memory(pid: int, pss: bool) -> float:
     return total
 
 
-def run(path: Path, timeout: int) -> dict:
+def run(path: Path, timeout: int, executed: Path | None = None) -> dict:
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(
         nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
@@ -82,6 +82,9 @@ def run(path: Path, timeout: int) -> dict:
     finally:
         done.set()
         sampler.join()
+        if executed is not None:  # the run's outputs, to read its numbers (never into notebooks/: they stay stripped)
+            executed.mkdir(parents=True, exist_ok=True)
+            nbformat.write(nb, executed / path.name)
     return {"notebook": path.name, "seconds": time.perf_counter() - start, "peak_pss_gb": peak[0] / 1e9,
             "peak_rss_gb": peak[1] / 1e9, "cells": cells}  # fmt: skip
 
@@ -94,6 +97,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
     parser.add_argument("--json", help="also write the figures to this JSON file")
     parser.add_argument("--slowest", type=int, default=5, help="print this many slowest cells (time, peak RSS)")
+    parser.add_argument("--executed", type=Path, help="also save each executed notebook, with its outputs, here")
     args = parser.parse_args()
     os.environ["MRL_LAB_BUDGET"] = args.budget
     if args.empty_cache:
@@ -101,7 +105,7 @@ def main() -> None:
     print(f"budget {args.budget}; cache {os.environ.get('MRL_LAB_CACHE', 'the default')}")
     results = []
     for path in args.notebooks:
-        result = run(path.resolve(), args.timeout)
+        result = run(path.resolve(), args.timeout, args.executed)
         results.append(result)
         minutes, seconds = divmod(round(result["seconds"]), 60)
         rss, pss = result["peak_rss_gb"], result["peak_pss_gb"]

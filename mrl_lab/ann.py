@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from .metrics import check_embeddings, topk_overlap
 from .nesting import check_count, truncate
-from .retrieval import AdaptiveIndex, rerank
+from .retrieval import AdaptiveIndex, rerank, unit_rows
 
 KINDS = ("flat", "hnsw", "ivf")
 
@@ -68,8 +68,8 @@ class PrefixIndex:
             raise ValueError(f"PrefixIndex: kind={kind!r}; choose one of {KINDS}")
         n, width = vectors.shape
         self.d, self.kind = check_count(d, "d", "PrefixIndex", high=width), kind
-        self.full = F.normalize(vectors.float(), dim=1)  # what the shortlist is re-ranked on
-        prefix = np.ascontiguousarray(truncate(self.full, self.d).numpy())
+        self.full = unit_rows(vectors)  # what the shortlist is re-ranked on (shared when already unit length)
+        prefix = self.full.numpy() if self.d == width else np.ascontiguousarray(truncate(self.full, self.d).numpy())
         start = time.perf_counter()
         if kind == "flat":
             self.index = faiss.IndexFlatIP(self.d)
@@ -127,6 +127,7 @@ def clustered_like(vectors: torch.Tensor, n: int, clusters: int = 64, seed: int 
     over everything (:func:`~mrl_lab.retrieval.synthetic_like`) loses the topics. Here each new row
     picks a cluster with the real rows' frequencies and is drawn around its centre with the
     within-cluster covariance (pooled over clusters, so it is well estimated in high dimensions).
+    Unit-length real rows give unit-length new rows (what cosine search would make of them anyway).
 
     Example:
         >>> _ = torch.manual_seed(0)
@@ -148,8 +149,13 @@ def clustered_like(vectors: torch.Tensor, n: int, clusters: int = 64, seed: int 
     factor = np.linalg.cholesky(cov).T
     rng = np.random.default_rng(seed)
     picks = rng.choice(clusters, size=n, p=np.bincount(labels, minlength=clusters) / len(x))
-    rows = centres[picks] + rng.standard_normal((n, x.shape[1])) @ factor
-    return torch.from_numpy(rows.astype(np.float32))
+    rows = np.empty((n, x.shape[1]), dtype=np.float32)
+    for i in range(0, n, 65_536):  # in blocks: float64 temporaries for all n rows would be 3x the result
+        block = picks[i : i + 65_536]
+        rows[i : i + len(block)] = centres[block] + rng.standard_normal((len(block), x.shape[1])) @ factor
+    rows = torch.from_numpy(rows)
+    unit = torch.allclose(vectors.float().norm(dim=1), torch.ones(len(vectors)), atol=1e-5)
+    return F.normalize(rows, dim=1, out=rows) if unit else rows  # unit rows stay unit: cosine search needs no copy
 
 
 def latency(search, queries: torch.Tensor, repeats: int = 1) -> dict:
@@ -206,6 +212,7 @@ def serving_table(data: torch.Tensor, queries: torch.Tensor, configs=SERVING, fu
         ``median_ms``, ``p95_ms``, ``batch_qps``, ``build_s`` and ``index_mb``.
     """
     width = data.shape[1]
+    data = unit_rows(data)  # once: every index below shares these unit vectors
     exact = PrefixIndex(data, width, kind="flat")
     truth = exact.search(queries, k)
 
@@ -217,11 +224,13 @@ def serving_table(data: torch.Tensor, queries: torch.Tensor, configs=SERVING, fu
 
     rows = [measure(partial(exact.search, k=k), index="exact (flat, full width)", kind="flat", d=width,
                     shortlist=k, effort=None, **sizes(exact))]  # fmt: skip
+    del exact  # each index is freed before the next is built: memory stays at one index and the vectors
     funnel = AdaptiveIndex(data, coarse_dims=sorted({d for d, _ in brute_force}))
     for d, n in brute_force:
         rows.append(measure(partial(funnel.search, k=k, stages=[(d, n)]), index=f"torch brute force on {d} dims, "
                             f"re-rank {n}", kind="torch", d=d, shortlist=n, effort=None, build_s=0.0,
                             index_mb=len(data) * d * 4 / 2**20))  # fmt: skip
+    del funnel
     groups = [(key, list(group)) for key, group in groupby(configs, key=lambda c: c[:2])]
     groups = [((kind, d), settings) for (kind, d), settings in groups if d is not None or full_width]
     for (kind, d), settings in tqdm(groups, desc=desc, disable=desc is None):
@@ -231,6 +240,7 @@ def serving_table(data: torch.Tensor, queries: torch.Tensor, configs=SERVING, fu
             name = f"{kind} on {index.d} dims" + (f", re-rank {n}" if index.d < width else " (full width)")
             rows.append(measure(partial(index.search, k=k, shortlist=n, effort=effort), index=name, kind=kind,
                                 d=index.d, shortlist=n, effort=effort, **sizes(index)))  # fmt: skip
+        del index
     return rows
 
 

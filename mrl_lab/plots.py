@@ -1,9 +1,11 @@
-"""Plotly charts of a score against the embedding size. Plotly only: no Jupyter needed."""
+"""Plotly charts: a score against the embedding size, and serving (recall against latency). Plotly only: no Jupyter."""
 
 from __future__ import annotations
 
 import pandas as pd
 import plotly.graph_objects as go
+
+_PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"]
 
 
 def curves_table(curves: dict[str, dict[int, float]]) -> pd.DataFrame:
@@ -72,45 +74,74 @@ def plot_vs_size(
     return fig
 
 
-def plot_speedup(rows: list[dict], full_dim: int, chosen: dict | None = None, title: str | None = None) -> go.Figure:
-    """Speed-up over exact search against relative recall, one point per funnel (hover: its stages).
+def plot_serving(rows: list[dict], chosen: dict | None = None, title: str | None = None) -> go.Figure:
+    """Relative recall@10 against the latency of one query (log scale), one point per search setting.
 
-    Each coarse size ``d_s`` gets its own colour and a dotted line at its physical limit
-    ``full_dim / d_s`` (the ratio of arithmetic in the coarse pass; real speed-ups stay below it).
+    One colour per model; one marker per way of searching, filled for a prefix re-ranked at full
+    width, open for the same index at full width, a cross for the torch brute-force funnel. Exact
+    search is the dotted line.
 
     Args:
-        rows: from :func:`mrl_lab.retrieval.measure` (the exact-search row is skipped).
-        full_dim: the full width ``D``; chosen: one row to ring as the operating point.
+        rows: :func:`mrl_lab.ann.serving_table` rows, each with a ``"model"`` key added.
+        chosen: one row to ring as the operating point.
 
     Example:
-        >>> rows = [{"stages": [], "speedup": 1.0, "relative_recall": 1.0},
-        ...         {"stages": [[8, 200]], "speedup": 9.0, "relative_recall": 0.98}]
-        >>> [t.name for t in plot_speedup(rows, full_dim=256).data]
-        ['d_s = 8']
+        >>> rows = [dict(model="MRL", index="exact", kind="flat", d=64, median_ms=9.0, recall=1.0, effort=None),
+        ...         dict(model="MRL", index="hnsw on 16", kind="hnsw", d=16, median_ms=0.5, recall=0.96, effort=64)]
+        >>> [t.name for t in plot_serving(rows).data]
+        ['MRL: hnsw on a prefix, re-ranked']
     """
-    fig = go.Figure()
-    by_size: dict[int, list[dict]] = {}
+    fig, colours, named = go.Figure(), {}, set()
+    symbols = {"hnsw": "circle", "ivf": "square", "torch": "x"}
     for r in rows:
-        if r["stages"]:
-            by_size.setdefault(r["stages"][0][0], []).append(r)
-    for d, group in sorted(by_size.items()):
-        labels = [" -> ".join(f"({a}, {b})" for a, b in r["stages"]) for r in group]
+        if r["kind"] == "flat":
+            fig.add_vline(x=r["median_ms"], line_dash="dot", line_color="grey", opacity=0.6)
+            continue
+        prefix = r["d"] < max(x["d"] for x in rows if x["model"] == r["model"])
+        family = f"{r['kind']} on a prefix, re-ranked" if prefix else f"{r['kind']} at full width"
+        name = f"{r['model']}: {'torch brute force on a prefix, re-ranked' if r['kind'] == 'torch' else family}"
+        colour = colours.setdefault(r["model"], _PALETTE[len(colours) % len(_PALETTE)])
         fig.add_trace(
             go.Scatter(
-                x=[r["relative_recall"] for r in group], y=[r["speedup"] for r in group], mode="markers",
-                name=f"d_s = {d}", text=labels,
-                hovertemplate="%{text}<br>relative recall@10 %{x:.3f}<br>speed-up %{y:.1f}x<extra></extra>",
+                x=[r["median_ms"]], y=[r["recall"]], mode="markers", name=name, legendgroup=name,
+                showlegend=name not in named, text=[f"{r['model']}: {r['index']}, effort {r['effort']}"],
+                marker=dict(symbol=symbols[r["kind"]] + ("" if prefix else "-open"), color=colour, size=10),
+                hovertemplate="%{text}<br>%{x:.2f} ms per query<br>relative recall@10 %{y:.3f}<extra></extra>",
             )
         )  # fmt: skip
-        fig.add_hline(y=full_dim / d, line_dash="dot", line_color="grey", opacity=0.5)
+        named.add(name)
     if chosen is not None:
         fig.add_trace(
             go.Scatter(
-                x=[chosen["relative_recall"]], y=[chosen["speedup"]], mode="markers", name="operating point",
-                marker=dict(size=18, symbol="circle-open", color="black", line=dict(width=2)),
+                x=[chosen["median_ms"]], y=[chosen["recall"]], mode="markers", name="operating point",
+                marker=dict(size=20, symbol="circle-open", color="black", line=dict(width=2)),
             )
         )  # fmt: skip
-    fig.update_xaxes(title="relative recall@10 (share of the exact top 10 found)")
-    fig.update_yaxes(title="speed-up over exact full-width search (x)", type="log")
-    fig.update_layout(title=title, template="plotly_white", height=440, legend_title="coarse size")
+    fig.update_xaxes(title="median latency of one query, ms (log scale; dotted: exact search)", type="log")
+    fig.update_yaxes(title="relative recall@10 (share of the exact top 10 found)")
+    fig.update_layout(title=title, template="plotly_white", height=480)
+    return fig
+
+
+def plot_funnel(rows: int, d: int, shortlist: int, full_dim: int, k: int = 10) -> go.Figure:
+    """The served funnel as a diagram (schematic: the widths are not to scale).
+
+    Example:
+        >>> len(plot_funnel(100_000, 64, 400, 384).data[0].y)
+        4
+    """
+    stages = [
+        f"database: {rows:,} stored vectors of {full_dim} dims",
+        f"ANN index on their first {d} dims: visits a small part",
+        f"shortlist: {shortlist:,} candidates, re-scored with all {full_dim} dims",
+        f"answer: the top {k}",
+    ]
+    fig = go.Figure(
+        go.Funnel(
+            y=stages, x=[4, 3, 2, 1], textinfo="none", hoverinfo="y", connector=dict(line=dict(width=0)),
+            marker=dict(color=["#cfd8dc", "#90caf9", "#42a5f5", "#1565c0"]),
+        )
+    )  # fmt: skip
+    fig.update_layout(title="Adaptive retrieval as it is served (schematic, not to scale)", template="plotly_white",
+                      height=300, margin=dict(l=360), xaxis=dict(visible=False))  # fmt: skip
     return fig

@@ -70,6 +70,19 @@ def _top_k_plain(queries: torch.Tensor, rows: torch.Tensor, k: int, chunk: int) 
     return best_idx
 
 
+def unit_rows(vectors: torch.Tensor) -> torch.Tensor:
+    """``vectors`` as float32 rows of unit length: the same tensor when they already are (no copy of a
+    large database), else a normalised copy.
+
+    Example:
+        >>> z = torch.nn.functional.normalize(torch.randn(3, 4), dim=1)
+        >>> unit_rows(z) is z, bool(torch.allclose(unit_rows(2 * z), z))
+        (True, True)
+    """
+    full = vectors.float()
+    return full if torch.allclose(full.norm(dim=1), torch.ones(len(full)), atol=1e-5) else F.normalize(full, dim=1)
+
+
 class AdaptiveIndex:
     """A database of Matryoshka vectors searchable exactly or through a funnel of growing sizes.
 
@@ -96,7 +109,7 @@ class AdaptiveIndex:
     def __init__(self, vectors: torch.Tensor, coarse_dims=(), chunk: int = 4096):
         check_embeddings(vectors, "vectors")
         self.dim = vectors.shape[1]
-        self.full = F.normalize(vectors.float(), dim=1)
+        self.full = unit_rows(vectors)
         self.prefix = {
             d: F.normalize(self.full[:, :d], dim=1).contiguous() for d in check_dims(coarse_dims or [self.dim])
         }
