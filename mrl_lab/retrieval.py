@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from .metrics import check_embeddings
-from .nesting import check_count, check_dims
+from .nesting import check_dims
 
 
 def _top_k(queries: torch.Tensor, rows: torch.Tensor, k: int, chunk: int, group: int = 16) -> torch.Tensor:
@@ -172,68 +172,3 @@ def rerank(q: torch.Tensor, full: torch.Tensor, shortlist: torch.Tensor, n: int,
         scores[rows < 0] = -math.inf
         out.append(rows.gather(1, scores.topk(n, dim=1).indices))
     return torch.cat(out)
-
-
-def synthetic_like(vectors: torch.Tensor, n: int, seed: int = 0) -> torch.Tensor:
-    """``n`` vectors drawn from a Gaussian with the mean and covariance of ``vectors``.
-
-    For databases larger than the real corpus: every dimension keeps its real mean and spread, and
-    pairs of dimensions their real correlation, so the prefixes carry as much of the variance as
-    the real vectors' prefixes do. (Real documents have more structure than a Gaussian: clusters
-    and near-duplicates. Report which rows were real.)
-
-    Example:
-        >>> _ = torch.manual_seed(0)
-        >>> real = torch.randn(500, 4) * torch.tensor([3.0, 1.0, 0.5, 0.1])
-        >>> fake = synthetic_like(real, 2000)
-        >>> fake.shape, torch.allclose(fake.std(dim=0), real.std(dim=0), rtol=0.1)
-        (torch.Size([2000, 4]), True)
-    """
-    check_embeddings(vectors, "synthetic_like: vectors")
-    check_count(n, "n", "synthetic_like")
-    if len(vectors) < 2:
-        raise ValueError("synthetic_like: a covariance needs at least 2 vectors; got 1")
-    x = vectors.double()
-    mean = x.mean(dim=0)
-    cov = torch.cov(x.T) + 1e-6 * torch.eye(x.shape[1], dtype=torch.float64)  # a tiny ridge keeps it positive definite
-    factor = torch.linalg.cholesky(cov).T.float()  # statistics in float64, the n draws in float32 (half the memory)
-    g = torch.Generator().manual_seed(seed)
-    return mean.float() + torch.randn(n, x.shape[1], generator=g) @ factor
-
-
-def measure(index: AdaptiveIndex, queries: torch.Tensor, configs, k: int = 10, repeats: int = 3) -> list[dict]:
-    """Wall-clock and relative recall@k of each funnel in ``configs`` against exact full-width search.
-
-    Args:
-        index: the database; queries: ``(M, D)``.
-        configs: a list of ``stages`` lists (see :meth:`AdaptiveIndex.search`).
-        k: results compared; repeats: each timing is the best of this many runs.
-
-    Returns:
-        One dict per config (the first row is exact search): ``stages``, ``seconds`` per query batch,
-        ``speedup`` over exact search and ``relative_recall``, the share of the exact top-``k``
-        that the funnel returns (1.0 = identical results).
-    """
-    import time
-
-    from .metrics import topk_overlap
-
-    def timed(stages):
-        best, found = float("inf"), None
-        for _ in range(repeats):
-            start = time.perf_counter()
-            found = index.search(queries, k, stages)
-            best = min(best, time.perf_counter() - start)
-        return best, found
-
-    exact_seconds, exact = timed(())
-    rows = [dict(stages=[], seconds=exact_seconds, speedup=1.0, relative_recall=1.0)]
-    for stages in configs:
-        seconds, found = timed(stages)
-        rows.append(
-            dict(
-                stages=[list(s) for s in stages], seconds=seconds, speedup=exact_seconds / seconds,
-                relative_recall=topk_overlap(exact, found, k),
-            )
-        )  # fmt: skip
-    return rows

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 import mrl_lab
-from mrl_lab import MRLHead, adaptor, cascade, knee, metrics, quantize, retrieval, text, tokenizer
+from mrl_lab import MRLHead, adaptor, cascade, knee, metrics, quantize, text, tokenizer
 
 
 def test_a_head_given_wider_embeddings_than_it_was_built_for_refuses_instead_of_cutting():
@@ -194,7 +194,6 @@ CASES = {
     "cascade labels": (
         lambda: cascade.cascade_curve([torch.randn(20, 4)] * 2, Y[:5], [8, 16], [0.5]), ValueError,
         "cascade_curve: 5 labels for 20 inputs"),
-    "no synthetic rows": (lambda: retrieval.synthetic_like(Z, 0), ValueError, "synthetic_like: n=0"),
     "adaptor of another width": (
         lambda: adaptor.adapt(adaptor.MatryoshkaAdaptor(16), Z[:, :8]), ValueError,
         r"adapt: the adaptor takes \(N, 16\)"),
