@@ -124,9 +124,9 @@ def clustered_like(vectors: torch.Tensor, n: int, clusters: int = 64, seed: int 
 
     Databases larger than the real corpus need more rows. Copies of real rows (plus a little
     noise) would tie with their originals, so the exact top 10 would be arbitrary; one Gaussian
-    over everything loses the topics. Here each new row
-    picks a cluster with the real rows' frequencies and is drawn around its centre with the
-    within-cluster covariance (pooled over clusters, so it is well estimated in high dimensions).
+    over everything loses the topics. Here each new row picks a cluster with the real rows'
+    frequencies and is drawn around its centre with the within-cluster covariance (pooled over
+    clusters, so it is well estimated in high dimensions).
     Unit-length real rows give unit-length new rows (what cosine search would make of them anyway).
 
     Example:
