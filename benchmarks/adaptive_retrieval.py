@@ -92,7 +92,8 @@ def gpu_rows(db: dict, queries: dict, n: int) -> list[dict]:
     rows = []
     for model in db:
         real = db[model]
-        data = torch.cat([real, clustered_like(real, max(0, n - len(real)))]).cuda()
+        extra = clustered_like(real, n - len(real)) if n > len(real) else real[:0]  # clustered_like(n=0) raises
+        data = torch.cat([real, extra]).cuda()
         index, q = AdaptiveIndex(data), queries[model].cuda()
 
         def search(x, index=index):
