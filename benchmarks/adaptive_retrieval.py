@@ -7,7 +7,8 @@ Vectors: notebook 05's fine-tunes of all-MiniLM-L6-v2 (trained here if not cache
 control, normal, plus the normal vectors rotated by PCA fitted on the corpus. The corpus is every
 AG News description of the offline copy (7,600); where a database is larger, the other rows are
 drawn around the real vectors' k-means centres (``mrl_lab.ann.clustered_like``: topics kept, no
-copies). Queries are real held-out headlines. The first database is the real rows alone.
+copies, about as many local dimensions as the real rows: printed). Queries are real held-out
+headlines. The first database is the real rows alone.
 
 Per model and database size it measures exact full-width search (FAISS ``IndexFlatIP``: the
 baseline), the lab's torch brute-force funnel (``mrl_lab.retrieval.AdaptiveIndex``: the readable
@@ -28,7 +29,7 @@ import torch
 
 import mrl_lab
 from mrl_lab import pretrained
-from mrl_lab.ann import clustered_like, describe_best, latency, serving_table
+from mrl_lab.ann import clustered_like, describe_best, latency, local_dimension, serving_table
 from mrl_lab.retrieval import AdaptiveIndex
 
 SIZES = {"smoke": [10_000], "cpu": [100_000, 1_000_000], "gpu": [100_000, 1_000_000]}
@@ -62,6 +63,9 @@ def main() -> None:
             n_rows = n or len(real)
             extra = clustered_like(real, n_rows - len(real)) if n_rows > len(real) else real[:0]
             data = torch.cat([real, extra])[:n_rows]
+            if len(extra):  # is the fill as hard to search as real data? (a fog is much harder)
+                real_lid, fill_lid = local_dimension(real), local_dimension(extra[: len(real)])
+                print(f"\n{model}: local intrinsic dimension, real rows {real_lid:.1f}, drawn rows {fill_lid:.1f}")
             table = serving_table(data, queries[model], full_width=model != "normal + PCA")
             table = [dict(r, model=model, rows=n_rows, real_rows=min(n_rows, len(real))) for r in table]
             print_table(table)
