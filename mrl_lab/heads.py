@@ -19,8 +19,9 @@ class MRLHead(nn.Module):
     - ``efficient=False`` (MRL): a separate ``nn.Linear(d, num_classes)`` per size.
     - ``efficient=True`` (MRL-E, the paper's weight-tied variant): one weight matrix ``W`` of shape
       ``(num_classes, in_dim)``; size ``d`` uses ``W[:, :d]``. About half the head's parameters,
-      at some cost in accuracy at the smallest sizes. Each size keeps its own bias, as in the
-      paper's code.
+      at some cost in accuracy at the smallest sizes. As in the paper's code
+      (``SingleHeadNestedLinear`` / ``MRL_Linear_Layer(efficient=True)``), that layer's one bias
+      is added at every size: the weights are nested, the bias is shared whole.
 
     With ``dims=[in_dim]`` this is an ordinary linear classifier: the "normal" model.
 
@@ -54,9 +55,8 @@ class MRLHead(nn.Module):
         self.dims = check_dims(dims, in_dim, where="MRLHead")
         self.in_dim, self.efficient = in_dim, efficient
         if efficient:
-            self.weight = nn.Parameter(torch.empty(num_classes, in_dim))
-            nn.init.kaiming_uniform_(self.weight, a=5**0.5)  # nn.Linear's default init
-            self.biases = nn.Parameter(torch.zeros(len(self.dims), num_classes))
+            full = nn.Linear(in_dim, num_classes)  # one layer, initialised as usual; size d reads W[:, :d]
+            self.weight, self.bias = full.weight, full.bias
         else:
             self.heads = nn.ModuleList(nn.Linear(d, num_classes) for d in self.dims)
 
@@ -64,8 +64,8 @@ class MRLHead(nn.Module):
         if z.ndim != 2 or z.shape[1] != self.in_dim:  # a wider input would be cut silently
             raise ValueError(f"MRLHead: built for (batch, {self.in_dim}) embeddings, got {tuple(z.shape)}")
         if self.efficient:
-            return tuple(z[:, :d] @ self.weight[:, :d].T + b for d, b in zip(self.dims, self.biases))
+            return tuple(z[:, :d] @ self.weight[:, :d].T + self.bias for d in self.dims)
         return tuple(head(z[:, :d]) for d, head in zip(self.dims, self.heads))
 
     def extra_repr(self) -> str:
-        return f"dims={self.dims}, efficient={self.efficient}"
+        return f"dims={self.dims}, efficient={self.efficient}" + (", one shared bias" if self.efficient else "")

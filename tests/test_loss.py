@@ -80,10 +80,10 @@ def test_mrl_e_uses_one_weight_matrix_for_every_size():
     dims = [2, 4, 8]
     head = MRLHead(8, 3, dims, efficient=True)
     z = torch.randn(5, 8)
-    for d, logits, bias in zip(dims, head(z), head.biases):
-        assert torch.allclose(logits, z[:, :d] @ head.weight[:, :d].T + bias)
-    weight_params = [p for n, p in head.named_parameters() if "weight" in n]
-    assert len(weight_params) == 1 and weight_params[0].shape == (3, 8)
+    for d, logits in zip(dims, head(z)):  # one bias for every size, as in the paper's code
+        assert torch.allclose(logits, z[:, :d] @ head.weight[:, :d].T + head.bias)
+    shapes = {n: tuple(p.shape) for n, p in head.named_parameters()}
+    assert shapes == {"weight": (3, 8), "bias": (3,)}
     before = head(z)
     with torch.no_grad():
         head.weight[:, 0] += 1.0  # column 0 is read by every size
