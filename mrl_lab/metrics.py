@@ -1,5 +1,5 @@
-"""Metrics that work on any embeddings: search, 1-NN and linear-probe accuracy, recall@k, the
-recall check (top-k overlap) and the knee of a size/score curve."""
+"""Metrics that work on any embeddings: search, 1-NN and linear-probe accuracy (with bootstrap
+intervals), recall@k, the recall check (top-k overlap) and the knee of a size/score curve."""
 
 from __future__ import annotations
 
@@ -104,23 +104,44 @@ def search(
     return torch.cat(out)
 
 
-def knn_accuracy(train_z, train_y, test_z, test_y, k: int = 1, normalize: bool = True) -> float:
-    """Accuracy of ``k``-nearest-neighbour classification (majority vote).
+def knn_correct(train_z, train_y, test_z, test_y, k: int = 1, normalize: bool = True) -> torch.Tensor:
+    """Which test rows ``k``-nearest-neighbour classification (majority vote) gets right: a bool tensor.
 
     The paper's 1-NN metric: needs no training at any size, so it measures the vectors themselves.
     Cosine similarity by default; ``normalize=False`` ranks by raw dot product (see :func:`search`).
+    Per-row results, not just their mean, are what an interval needs (:func:`accuracy_interval`).
 
     Example:
         >>> train_z, train_y = torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([0, 1])
-        >>> knn_accuracy(train_z, train_y, torch.tensor([[0.9, 0.2], [0.1, 0.8]]), torch.tensor([0, 0]))
-        0.5
+        >>> knn_correct(train_z, train_y, torch.tensor([[0.9, 0.2], [0.1, 0.8]]), torch.tensor([0, 0]))
+        tensor([ True, False])
     """
     neighbours = search(test_z, train_z, k, normalize=normalize)
     check_labels(train_y, len(train_z), "train_y", "knn_accuracy")
     check_labels(test_y, len(test_z), "test_y", "knn_accuracy")
     votes = train_y[neighbours]
     pred = votes[:, 0] if k == 1 else torch.mode(votes, dim=1).values
-    return (pred == test_y).float().mean().item()
+    return pred == test_y
+
+
+def knn_accuracy(train_z, train_y, test_z, test_y, k: int = 1, normalize: bool = True) -> float:
+    """Accuracy of ``k``-nearest-neighbour classification: the mean of :func:`knn_correct`.
+
+    Example:
+        >>> train_z, train_y = torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([0, 1])
+        >>> knn_accuracy(train_z, train_y, torch.tensor([[0.9, 0.2], [0.1, 0.8]]), torch.tensor([0, 0]))
+        0.5
+    """
+    return knn_correct(train_z, train_y, test_z, test_y, k, normalize).float().mean().item()
+
+
+def head_correct(logits, labels: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
+    """Which rows the logits classify right (bool); for a tuple of logits, a list, one per size."""
+    if isinstance(logits, (tuple, list)):
+        return [head_correct(one, labels) for one in logits]
+    check_embeddings(logits, "head_accuracy: logits")
+    check_labels(labels, len(logits), "labels", "head_accuracy")
+    return logits.argmax(dim=1) == labels
 
 
 def head_accuracy(logits, labels: torch.Tensor) -> list[float] | float:
@@ -132,20 +153,118 @@ def head_accuracy(logits, labels: torch.Tensor) -> list[float] | float:
     """
     if isinstance(logits, (tuple, list)):
         return [head_accuracy(one, labels) for one in logits]
-    check_embeddings(logits, "head_accuracy: logits")
-    check_labels(labels, len(logits), "labels", "head_accuracy")
-    return (logits.argmax(dim=1) == labels).float().mean().item()
+    return head_correct(logits, labels).float().mean().item()
 
 
-def linear_probe_accuracy(train_z, train_y, test_z, test_y, max_iter: int = 1000) -> float:
-    """Fit a logistic-regression probe (scikit-learn) on training embeddings; test accuracy.
+def accuracy_interval(correct, baseline=None, level: float = 0.95, resamples: int = 2000, seed: int = 0):
+    """An accuracy, or its lead over a baseline on the same test rows, with a bootstrap interval.
+
+    The bootstrap redraws the test set (as many rows, with replacement) and recomputes the figure;
+    the middle ``level`` of the redrawn figures is the interval: how much the number could move
+    with another test set of the same size. For right/wrong results a redraw needs no loop over
+    rows: the number of right answers in it is binomial. For a lead, both methods are judged on
+    the same redrawn rows (a *paired* bootstrap): only the rows where exactly one is right count,
+    so the interval of a difference is much tighter than the two accuracies' own intervals.
+
+    Args:
+        correct: bool ``(N,)``, which test rows a method gets right.
+        baseline: bool ``(N,)`` for another method on the same rows; then the figure is
+            ``accuracy(correct) - accuracy(baseline)``.
+        level: the interval's coverage; resamples: redrawn test sets; seed: for the redraws.
+
+    Returns:
+        ``(figure, low, high)`` as fractions (``0.012`` is 1.2 points).
+
+    Example:
+        >>> right = torch.arange(1000) % 10 < 7  # 70 % right
+        >>> acc, low, high = accuracy_interval(right)
+        >>> acc, 0.66 < low < 0.68, 0.72 < high < 0.74  # about +-2.8 points on 1,000 rows
+        (0.7, True, True)
+        >>> accuracy_interval(right, baseline=right)  # the same method: no lead, no doubt
+        (0.0, 0.0, 0.0)
+    """
+    import numpy as np
+
+    correct = _check_correct(correct, "correct")
+    n, rng = len(correct), np.random.default_rng(seed)
+    if not 0 < level < 1:
+        raise ValueError(f"accuracy_interval: level={level}; use a coverage between 0 and 1, e.g. 0.95")
+    if baseline is None:
+        figure = correct.sum().item() / n
+        redrawn = rng.binomial(n, figure, size=resamples) / n
+    else:
+        baseline = _check_correct(baseline, "baseline")
+        if len(baseline) != n:
+            raise ValueError(f"accuracy_interval: baseline has {len(baseline)} rows, correct has {n}; "
+                             "judge both methods on the same test rows")  # fmt: skip
+        only_a, only_b = (correct & ~baseline).sum().item(), (~correct & baseline).sum().item()
+        figure = (only_a - only_b) / n
+        counts = rng.multinomial(n, [only_a / n, only_b / n, 1 - (only_a + only_b) / n], size=resamples)
+        redrawn = (counts[:, 0] - counts[:, 1]) / n
+    low, high = np.quantile(redrawn, [(1 - level) / 2, (1 + level) / 2])
+    return figure, float(low), float(high)
+
+
+def interval_curves(correct: dict, level: float = 0.95) -> dict:
+    """:func:`accuracy_interval` for whole curves: ``{method: {size: (low, high)}}``.
+
+    Args:
+        correct: ``{method: {size: bool tensor}}``, which test rows each method gets right.
+
+    Example:
+        >>> right = {"MRL": {8: torch.arange(1000) % 10 < 7}}
+        >>> low, high = interval_curves(right)["MRL"][8]
+        >>> 0.05 < high - low < 0.06  # about 2 x 2.8 points on 1,000 rows
+        True
+    """
+    return {m: {d: accuracy_interval(c, level=level)[1:] for d, c in curve.items()} for m, curve in correct.items()}
+
+
+def lead_curves(correct: dict, baseline: str, methods=None, level: float = 0.95) -> tuple[dict, dict]:
+    """Each method's lead over ``baseline`` at the sizes both have, with paired bootstrap intervals.
+
+    Args:
+        correct: ``{method: {size: bool tensor}}`` on the same test rows.
+        baseline: the method to subtract; methods: the ones to compare (default: all others).
+
+    Returns:
+        ``(leads, intervals)``: ``{method: {size: lead}}`` and ``{method: {size: (low, high)}}``,
+        as fractions, ready for :func:`~mrl_lab.plots.plot_vs_size`.
+
+    Example:
+        >>> a, b = torch.tensor([True, True, False, True]), torch.tensor([True, False, False, True])
+        >>> leads, _ = lead_curves({"a": {8: a}, "b": {8: b}}, baseline="b")
+        >>> leads  # a is right on one row more, of 4
+        {'a': {8: 0.25}}
+    """
+    if baseline not in correct:
+        raise ValueError(f"lead_curves: baseline={baseline!r} is not one of {sorted(correct)}")
+    base = correct[baseline]
+    leads, intervals = {}, {}
+    for m in methods or [m for m in correct if m != baseline]:
+        figures = {d: accuracy_interval(c, base[d], level=level) for d, c in correct[m].items() if d in base}
+        leads[m] = {d: f[0] for d, f in figures.items()}
+        intervals[m] = {d: f[1:] for d, f in figures.items()}
+    return leads, intervals
+
+
+def _check_correct(x, name: str) -> torch.Tensor:
+    x = torch.as_tensor(x)
+    if x.ndim != 1 or len(x) == 0 or x.dtype != torch.bool:
+        raise ValueError(f"accuracy_interval: {name} must be a non-empty 1-D bool tensor (which rows are right); "
+                         f"got dtype {x.dtype}, shape {tuple(x.shape)}")  # fmt: skip
+    return x
+
+
+def linear_probe_correct(train_z, train_y, test_z, test_y, max_iter: int = 1000) -> torch.Tensor:
+    """Fit a logistic-regression probe (scikit-learn) on training embeddings; which test rows it gets right.
 
     The embeddings are L2-normalised and standardised first.
 
     Example:
         >>> z = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
-        >>> linear_probe_accuracy(z, torch.tensor([0, 0, 1, 1]), z, torch.tensor([0, 0, 1, 1]))
-        1.0
+        >>> linear_probe_correct(z, torch.tensor([0, 0, 1, 1]), z, torch.tensor([0, 0, 1, 1])).tolist()
+        [True, True, True, True]
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -161,7 +280,12 @@ def linear_probe_accuracy(train_z, train_y, test_z, test_y, max_iter: int = 1000
     check_labels(test_y, len(test_z), "test_y", "linear_probe_accuracy")
     probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter))
     probe.fit(F.normalize(train_z.float(), dim=1).numpy(), train_y.numpy())
-    return float(probe.score(F.normalize(test_z.float(), dim=1).numpy(), test_y.numpy()))
+    return torch.from_numpy(probe.predict(F.normalize(test_z.float(), dim=1).numpy())) == test_y
+
+
+def linear_probe_accuracy(train_z, train_y, test_z, test_y, max_iter: int = 1000) -> float:
+    """Test accuracy of a logistic-regression probe: the mean of :func:`linear_probe_correct`."""
+    return linear_probe_correct(train_z, train_y, test_z, test_y, max_iter).float().mean().item()
 
 
 def recall_at_k(neighbours: torch.Tensor, targets: torch.Tensor, k: int) -> float:

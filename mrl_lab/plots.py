@@ -8,11 +8,13 @@ import plotly.graph_objects as go
 _PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"]
 
 
-def curves_table(curves: dict[str, dict[int, float]]) -> pd.DataFrame:
+def curves_table(curves: dict[str, dict[int, float]], intervals: dict | None = None) -> pd.DataFrame:
     """The numbers behind a chart: one row per size, one column per method.
 
     Args:
         curves: ``{method: {size: score}}``.
+        intervals: ``{method: {size: (low, high)}}``; then each cell reads ``"score [low, high]"``
+            in percent (e.g. from :func:`~mrl_lab.metrics.interval_curves`).
 
     Example:
         >>> curves_table({"MRL": {8: 0.5, 16: 0.6}, "normal": {8: 0.3, 16: 0.55}})  # doctest: +NORMALIZE_WHITESPACE
@@ -20,7 +22,12 @@ def curves_table(curves: dict[str, dict[int, float]]) -> pd.DataFrame:
         size
         8     0.5    0.30
         16    0.6    0.55
+        >>> curves_table({"MRL": {8: 0.5}}, {"MRL": {8: (0.48, 0.52)}}).loc[8, "MRL"]
+        '50.0 [48.0, 52.0]'
     """
+    if intervals is not None:
+        curves = {m: {d: f"{100 * v:.1f} [{100 * intervals[m][d][0]:.1f}, {100 * intervals[m][d][1]:.1f}]"
+                      for d, v in curve.items()} for m, curve in curves.items()}  # fmt: skip
     table = pd.DataFrame(curves).sort_index()
     table.index.name = "size"
     return table
@@ -32,10 +39,12 @@ def plot_vs_size(
     title: str | None = None,
     highlight: int | None = None,
     percent: bool = True,
+    intervals: dict | None = None,
 ) -> go.Figure:
     """One line per method of ``metric`` against embedding size, on a log2 size axis.
 
-    Hovering shows each point's numbers. ``highlight`` draws a vertical line at one size.
+    Hovering shows each point's numbers. ``highlight`` draws a vertical line at one size;
+    ``intervals`` draws error bars.
 
     Args:
         curves: ``{method: {size: score}}``, e.g. ``{"MRL": {8: 0.52, 16: 0.58}}``.
@@ -43,22 +52,32 @@ def plot_vs_size(
         title: the chart's title.
         highlight: a size to mark with a vertical line (e.g. the slider's value).
         percent: show scores as percentages.
+        intervals: ``{method: {size: (low, high)}}`` (e.g. 95 % bootstrap intervals), for any
+            methods and sizes; the bars span low to high.
 
     Example:
-        >>> fig = plot_vs_size({"MRL": {8: 0.5, 16: 0.6}, "normal": {8: 0.3, 16: 0.55}}, highlight=8)
-        >>> [trace.name for trace in fig.data]
-        ['MRL', 'normal']
+        >>> fig = plot_vs_size({"MRL": {8: 0.5, 16: 0.6}, "normal": {8: 0.3, 16: 0.55}}, highlight=8,
+        ...                    intervals={"MRL": {8: (0.45, 0.55), 16: (0.57, 0.62)}})
+        >>> [trace.name for trace in fig.data], list(fig.data[0].error_y.array)
+        (['MRL', 'normal'], [0.05, 0.02])
     """
     fig = go.Figure()
     sizes = sorted({d for curve in curves.values() for d in curve})
     for name, curve in curves.items():
         xs = sorted(curve)
+        bars = None
+        if intervals and name in intervals:
+            span = [intervals[name].get(d, (curve[d], curve[d])) for d in xs]
+            bars = dict(type="data", symmetric=False, thickness=1, width=2,
+                        array=[round(high - curve[d], 6) for d, (_, high) in zip(xs, span)],
+                        arrayminus=[round(curve[d] - low, 6) for d, (low, _) in zip(xs, span)])  # fmt: skip
         fig.add_trace(
             go.Scatter(
                 x=xs,
                 y=[curve[d] for d in xs],
                 name=name,
                 mode="lines+markers",
+                error_y=bars,
                 hovertemplate=f"{name}<br>size %{{x}}<br>{metric} %{{y:{'.1%' if percent else '.3f'}}}<extra></extra>",
             )
         )

@@ -4,6 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mrl_lab import PCA, head_accuracy, knee, knn_accuracy, linear_probe_accuracy, recall_at_k, search, topk_overlap
+from mrl_lab.metrics import accuracy_interval, interval_curves, lead_curves
 
 NAN = float("nan")
 
@@ -139,3 +140,36 @@ def test_dot_product_search_ranks_by_length_too():
     q = torch.tensor([[1.0, 0.1]])
     assert search(q, db, 1).item() == 0  # cosine: the direction wins
     assert search(q, db, 1, normalize=False).item() == 1  # dot product: the long vector wins
+
+
+def test_accuracy_interval_covers_the_true_accuracy_about_95_times_in_100():
+    g = torch.Generator().manual_seed(0)
+    covered = 0
+    for seed in range(200):  # 200 test sets of 500 images from a method that is right 70 % of the time
+        right = torch.rand(500, generator=g) < 0.7
+        _, low, high = accuracy_interval(right, seed=seed)
+        covered += low <= 0.7 <= high
+    assert 180 <= covered <= 198  # 95 % of 200 is 190; a percentile bootstrap is close to it
+    _, low, high = accuracy_interval(torch.rand(4000, generator=g) < 0.7)
+    _, low_1k, high_1k = accuracy_interval(torch.rand(1000, generator=g) < 0.7)
+    assert (high - low) == pytest.approx((high_1k - low_1k) / 2, rel=0.2)  # 4x the rows, half the width
+
+
+def test_a_paired_lead_is_much_tighter_than_the_two_accuracies_intervals():
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(2000, generator=g) < 0.7
+    b = a.clone()
+    b[torch.randperm(2000, generator=g)[:60]] ^= True  # the two methods disagree on 3 % of the images
+    lead, low, high = accuracy_interval(a, baseline=b)
+    assert lead == pytest.approx(a.float().mean().item() - b.float().mean().item())
+    _, a_low, a_high = accuracy_interval(a)
+    assert high - low < (a_high - a_low) / 2
+    leads, spans = lead_curves({"a": {8: a}, "b": {8: b}}, baseline="b")
+    assert leads == {"a": {8: lead}} and spans == {"a": {8: (low, high)}}
+    assert interval_curves({"a": {8: a}}) == {"a": {8: (a_low, a_high)}}
+    with pytest.raises(ValueError, match="accuracy_interval: correct must be a non-empty 1-D bool tensor"):
+        accuracy_interval(a.float())
+    with pytest.raises(ValueError, match="baseline has 10 rows, correct has 2000"):
+        accuracy_interval(a, baseline=b[:10])
+    with pytest.raises(ValueError, match="lead_curves: baseline='c' is not one of"):
+        lead_curves({"a": {8: a}}, baseline="c")
