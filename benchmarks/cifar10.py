@@ -45,8 +45,7 @@ def main() -> None:
     print(f"{budget}\ndevice: {device}; torch {torch.__version__}; Python {platform.python_version()}")
 
     start = time.perf_counter()
-    train_set = mrl_lab.load_cifar10("train").subset(config["train_images"], seed=config["seed"])
-    test_set = mrl_lab.load_cifar10("test").subset(budget.cifar_test, seed=0)
+    train_set, test_set = cifar.load_data(config, budget)
     seconds = time.perf_counter() - start
     print(f"data: {len(train_set)} train / {len(test_set)} test images from {train_set.source} ({seconds:.1f} s)")
 

@@ -9,7 +9,7 @@ __version__ = "0.1.0"  # part of every model-cache key: bump it when a training 
 from .baselines import PCA
 from .budget import Budget, get_budget
 from .contrastive import InfoNCE
-from .data import DataNotFoundError, load_ag_news, load_cifar10, load_sts_benchmark, locate_datasets
+from .data import DataNotFoundError, load_ag_news, load_cifar10, load_cifar100, load_sts_benchmark, locate_datasets
 from .heads import MRLHead
 from .loss import MatryoshkaLoss
 from .metrics import head_accuracy, knee, knn_accuracy, linear_probe_accuracy, recall_at_k, search, topk_overlap
@@ -25,6 +25,7 @@ __all__ = [
     "DataNotFoundError",
     "load_ag_news",
     "load_cifar10",
+    "load_cifar100",
     "load_sts_benchmark",
     "locate_datasets",
     "MRLHead",

@@ -67,7 +67,7 @@ _SIZES = {
     ),
     "cpu": dict(
         cifar_train=10000,
-        cifar_test=2000,
+        cifar_test=10000,
         epochs=11,
         progressive=True,
         batch_size=128,

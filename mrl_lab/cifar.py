@@ -1,5 +1,8 @@
 """The CIFAR-10 experiment (notebook 01, ``benchmarks/cifar10.py``): one recipe, every model.
 
+CIFAR-100 runs the same experiment (``experiment_config(..., dataset="cifar100")``) where it
+can be downloaded.
+
 The models, all with the same encoder, data, augmentation, optimiser, epochs and seed:
 
 - ``normal``: a plain classifier on the full ``D``-dim embedding;
@@ -21,35 +24,56 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from .baselines import PCA
 from .budget import Budget
 from .checkpoints import checkpoint_path, load_or_train
+from .data import load_cifar10, load_cifar100
 from .heads import MRLHead
 from .loss import MatryoshkaLoss
+from .metrics import head_correct, knn_correct, linear_probe_correct
 from .models import Classifier, ConvNet
-from .nesting import nesting_dims
-from .train import default_device, random_crop_flip, seed_everything, train
+from .nesting import nesting_dims, truncate
+from .train import default_device, encode, random_crop_flip, seed_everything, train
 
 EMBED_DIM = 256
 # Which fixed-feature sizes get their own network at each budget (one network each is costly).
-PER_SIZE = {"smoke": [8], "cpu": [8], "gpu": None}  # None: every nesting size below D
+PER_SIZE = {"smoke": [4, 16, 64], "cpu": [4, 16, 64], "gpu": None}  # None: every nesting size below D
+DATASETS = {"cifar10": 10, "cifar100": 100}  # classes
 
 
-def experiment_config(budget: Budget, embed_dim: int = EMBED_DIM, smallest: int = 2) -> dict:
-    """Everything that decides the CIFAR-10 models' weights at this budget.
+def experiment_config(budget: Budget, embed_dim: int = EMBED_DIM, smallest: int = 2, dataset: str = "cifar10") -> dict:
+    """Everything that decides the CIFAR models' weights at this budget.
+
+    Args:
+        budget: from :func:`~mrl_lab.get_budget`.
+        embed_dim, smallest: the embedding width and the smallest nesting size.
+        dataset: ``"cifar10"`` or ``"cifar100"`` (downloaded when online: 100 classes, for the
+            ``gpu`` budget; the offline data here has no copy).
 
     Example:
         >>> from mrl_lab import get_budget
         >>> cfg = experiment_config(get_budget("smoke"))
-        >>> cfg["dims"], cfg["per_size"]
-        ([2, 4, 8, 16, 32, 64, 128, 256], [8])
+        >>> cfg["dims"], cfg["per_size"], cfg["num_classes"]
+        ([2, 4, 8, 16, 32, 64, 128, 256], [4, 16, 64], 10)
     """
+    if dataset not in DATASETS:
+        raise ValueError(f"experiment_config: dataset={dataset!r}; choose one of {sorted(DATASETS)}")
     dims = nesting_dims(embed_dim, smallest=smallest)
     per_size = PER_SIZE[budget.name]
     return dict(
-        embed_dim=embed_dim, dims=dims, per_size=dims[:-1] if per_size is None else per_size,
-        width=budget.width, train_images=budget.cifar_train, epochs=budget.epochs,
-        progressive=budget.progressive, batch_size=budget.batch_size, lr=3e-3, label_smoothing=0.1, seed=0,
+        dataset=dataset, num_classes=DATASETS[dataset], embed_dim=embed_dim, dims=dims,
+        per_size=dims[:-1] if per_size is None else per_size, width=budget.width, train_images=budget.cifar_train,
+        epochs=budget.epochs, progressive=budget.progressive, batch_size=budget.batch_size, lr=3e-3,
+        label_smoothing=0.1, seed=0,
     )  # fmt: skip
+
+
+def load_data(config: dict, budget: Budget):
+    """The training images ``config`` asks for (a class-balanced subset) and the budget's test images."""
+    load = {"cifar10": load_cifar10, "cifar100": load_cifar100}[config["dataset"]]
+    train_set = load("train").subset(config["train_images"], seed=config["seed"])
+    test_set = load("test")
+    return train_set, test_set if budget.cifar_test >= len(test_set) else test_set.subset(budget.cifar_test, seed=0)
 
 
 def methods(config: dict) -> list[str]:
@@ -66,7 +90,7 @@ def build(method: str, config: dict) -> Classifier:
     """An untrained model for ``method`` (see :func:`methods`).
 
     Example:
-        >>> cfg = {"embed_dim": 64, "dims": [8, 16, 32, 64], "width": 4}
+        >>> cfg = {"embed_dim": 64, "dims": [8, 16, 32, 64], "width": 4, "num_classes": 10}
         >>> build("FF-8", cfg).head.dims, build("FF-8", cfg).encoder.embed_dim, build("MRL-E", cfg).head.efficient
         ([8], 64, True)
     """
@@ -75,7 +99,8 @@ def build(method: str, config: dict) -> Classifier:
         dims = [int(method[3:])]  # one classifier on the first d features: trained for size d alone
     else:
         dims = {"normal": [full], "MRL": config["dims"], "MRL-E": config["dims"]}[method]
-    return Classifier(ConvNet(embed_dim=full, width=config["width"]), MRLHead(full, 10, dims, method == "MRL-E"))
+    head = MRLHead(full, config["num_classes"], dims, efficient=method == "MRL-E")
+    return Classifier(ConvNet(embed_dim=full, width=config["width"]), head)
 
 
 def small_images(images):
@@ -198,59 +223,100 @@ def dense_grid(full_dim: int) -> list[int]:
     return list(range(1, min(64, full_dim) + 1)) + list(range(80, full_dim + 1, 16))
 
 
+def centred(train_z: torch.Tensor, test_z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Subtract the training vectors' mean from both sets, then L2-normalise: "centred cosine".
+
+    A ConvNet's embeddings (max-pooled after a GELU) share one large mean direction; uncentred,
+    the cosine of two short prefixes is mostly that shared direction. PCA subtracts the mean by
+    construction, so comparing it with uncentred MRL prefixes would not be like for like.
+
+    Example:
+        >>> train, test = torch.tensor([[3.0, 1.0], [3.0, -1.0]]), torch.tensor([[4.0, 2.0]])
+        >>> centred(train, test)[1]  # the shared (3, 0) is gone: what is left points along y
+        tensor([[0.4472, 0.8944]])
+    """
+    mean = train_z.mean(dim=0)
+    return F.normalize(train_z - mean, dim=1), F.normalize(test_z - mean, dim=1)
+
+
 def evaluate(models: dict, train_set, test_set, config: dict) -> dict:
-    """Measure every method at every size on ``test_set``, with 1-NN against ``train_set``.
+    """Measure every method at every size on ``test_set``; 1-NN searches ``train_set``.
+
+    Every 1-NN figure uses the same preprocessing, :func:`centred` cosine: a method's ``d``-dim
+    vectors, minus their training mean, L2-normalised. The methods:
+
+    - ``MRL``, ``MRL-E``: the first ``d`` dims of each model's embedding;
+    - ``FF``: FF-d's first ``d`` dims, at the sizes that have an FF model (FF-D is the normal model);
+    - ``normal, cut``: the first ``d`` dims of the normal model's embedding;
+    - ``PCA of normal``: the normal embedding projected on its first ``d`` principal components
+      (fitted on the training embeddings);
+    - for the lessons on preprocessing: ``MRL, uncentred`` and ``normal, cut, uncentred`` (cut
+      and re-normalise, no centring) and ``normal, cut, no re-norm`` (the prefix of the stored
+      unit vector ranked by dot product, as an inner-product index would).
 
     Returns a dict:
 
-    - ``"head"``: ``{method: {size: accuracy}}`` of each model's own trained heads (the normal
-      model and each FF-d model have one size; ``FF`` gathers the FF models, with FF-D = normal);
-    - ``"knn"``: 1-NN (cosine) accuracy at the nesting sizes for MRL, MRL-E, FF, and the post-hoc
-      baselines built from the normal model: ``normal, cut`` (truncate and re-normalise),
-      ``normal, cut, no re-norm`` (keep the prefix of the stored unit vector and rank by dot
-      product, as an inner-product index would) and ``PCA of normal`` (fitted on its training
-      embeddings);
-    - ``"dense"``: 1-NN at the :func:`dense_grid` sizes, most of which were never trained;
-    - ``"vectors"``: ``{method: fn(d) -> (train_z, test_z) or None}``, each method's vectors at size d.
+    - ``"head"``: ``{method: {size: accuracy}}`` of the trained classifiers: MRL's and MRL-E's
+      heads, ``FF`` (each FF-d model's one head, the normal model's at D) and ``PCA + linear``
+      (the paper's SVD baseline: a logistic regression per size on the normal model's PCA
+      components of the training images);
+    - ``"knn"``: 1-NN accuracy at the nesting sizes, every method above;
+    - ``"dense"``: 1-NN at the :func:`dense_grid` sizes (most never trained) for MRL, MRL-E,
+      normal cut and PCA;
+    - ``"correct"``: the same three, with a bool tensor per size (which test images are right),
+      for intervals (:func:`~mrl_lab.metrics.accuracy_interval`);
+    - ``"vectors"``: ``{method: fn(d) -> (train_z, test_z) or None}``, the centred vectors;
+    - ``"explained"``: the share of the normal embedding's variance along each principal component.
     """
-    from .baselines import PCA
-    from .metrics import head_accuracy, knn_accuracy
-    from .nesting import truncate
-    from .train import encode
-
     full, dims = config["embed_dim"], config["dims"]
-    emb = {
-        m: (encode(model.encoder, train_set.images), encode(model.encoder, test_set.images))
-        for m, (model, _) in models.items()
-    }
-    unit = tuple(truncate(v, full) for v in emb["normal"])  # the normal model's vectors as stored: unit length
-    pca = PCA().fit(unit[0])
+    emb = {m: (encode(model.encoder, train_set.images), encode(model.encoder, test_set.images))
+           for m, (model, _) in models.items()}  # fmt: skip
+    pca = PCA().fit(emb["normal"][0])
 
-    def one_nn(train_z, test_z, normalize=True):
-        return knn_accuracy(train_z, train_set.labels, test_z, test_set.labels, normalize=normalize)
+    def prefix(name, d, centre=True):  # a model's first d dims, centred or only re-normalised
+        train_z, test_z = (v[:, :d] for v in emb[name])
+        return centred(train_z, test_z) if centre else (F.normalize(train_z, dim=1), F.normalize(test_z, dim=1))
 
-    def cut(name):  # a model's vectors, cut to d dims and re-normalised
-        return lambda d: tuple(truncate(v, d) for v in emb[name])
-
-    def ff_vectors(d):  # FF-d's vectors; at full width FF is the normal model
+    def ff(d):  # FF-d's vectors; at full width FF is the normal model
         name = "normal" if d == full else f"FF-{d}"
-        return cut(name)(d) if name in emb else None
+        return prefix(name, d) if name in emb else None
 
-    vectors = {"MRL": cut("MRL"), "MRL-E": cut("MRL-E"), "normal, cut": cut("normal"), "FF": ff_vectors}
-    vectors["PCA of normal"] = lambda d: tuple(pca.transform(v, d) for v in unit)
-
-    knn = {name: {d: one_nn(*fn(d)) for d in dims} for name, fn in vectors.items() if name != "FF"}
-    knn["normal, cut, no re-norm"] = {
-        d: one_nn(*(truncate(v, d, normalize=False) for v in unit), normalize=False) for d in dims
+    vectors = {
+        "MRL": lambda d: prefix("MRL", d),
+        "MRL-E": lambda d: prefix("MRL-E", d),
+        "FF": ff,
+        "normal, cut": lambda d: prefix("normal", d),
+        "PCA of normal": lambda d: tuple(F.normalize(pca.transform(v, d), dim=1) for v in emb["normal"]),
+        "MRL, uncentred": lambda d: prefix("MRL", d, centre=False),
+        "normal, cut, uncentred": lambda d: prefix("normal", d, centre=False),
     }
-    knn["FF"] = {d: one_nn(*v) for d in dims if (v := ff_vectors(d)) is not None}
-    dense = {
-        name: {d: one_nn(*vectors[name](d)) for d in dense_grid(full)}
-        for name in ("MRL", "MRL-E", "normal, cut", "PCA of normal")
-    }
+    stored = [truncate(v, full) for v in emb["normal"]]  # unit vectors, as an index stores them
+    vectors["normal, cut, no re-norm"] = lambda d: tuple(truncate(v, d, normalize=False) for v in stored)
 
-    head = {}  # each model's own heads, applied to the test embeddings computed above
-    for m, (model, _) in models.items():
-        head[m] = dict(zip(model.head.dims, head_accuracy(encode(model.head, emb[m][1]), test_set.labels)))
-    head["FF"] = {d: head.pop(f"FF-{d}")[d] for d in config["per_size"]} | {full: head["normal"][full]}
-    return dict(head=head, knn=knn, dense=dense, vectors=vectors)
+    def one_nn(pair, raw_dot=False):
+        train_z, test_z = pair
+        return knn_correct(train_z, train_set.labels, test_z, test_set.labels, normalize=not raw_dot)
+
+    correct = {"knn": {}, "dense": {}, "head": {}}
+    for name, fn in tqdm(vectors.items(), desc="1-NN at every nesting size"):
+        pairs = {d: fn(d) for d in dims}
+        correct["knn"][name] = {d: one_nn(p, name.endswith("no re-norm")) for d, p in pairs.items() if p is not None}
+    for name in tqdm(["MRL", "MRL-E", "normal, cut", "PCA of normal"], desc="1-NN on the dense grid"):
+        correct["dense"][name] = {d: one_nn(vectors[name](d)) for d in dense_grid(full)}
+
+    for m, (model, _) in models.items():  # each model's own heads, on the test embeddings above
+        correct["head"][m] = dict(zip(model.head.dims, head_correct(encode(model.head, emb[m][1]), test_set.labels)))
+    ff_heads = {d: correct["head"][f"FF-{d}"][d] for d in config["per_size"] if f"FF-{d}" in correct["head"]}
+    correct["head"] = {m: c for m, c in correct["head"].items() if not m.startswith("FF-")}
+    correct["head"]["FF"] = ff_heads | {full: correct["head"]["normal"][full]}
+    correct["head"]["PCA + linear"] = {
+        d: linear_probe_correct(pca.transform(emb["normal"][0], d), train_set.labels,
+                                pca.transform(emb["normal"][1], d), test_set.labels)
+        for d in tqdm(dims, desc="PCA + linear classifier per size")
+    }  # fmt: skip
+
+    def accuracy(curves):
+        return {name: {d: c.float().mean().item() for d, c in curve.items()} for name, curve in curves.items()}
+
+    return dict(**{kind: accuracy(curves) for kind, curves in correct.items()}, correct=correct,
+                vectors=vectors, explained=pca.explained_variance_ratio)  # fmt: skip

@@ -1,4 +1,4 @@
-"""Real datasets for the lab: CIFAR-10, AG News and STS-B.
+"""Real datasets for the lab: CIFAR-10 (and CIFAR-100, online), AG News and STS-B.
 
 Where files are looked for, in this order:
 
@@ -37,6 +37,10 @@ CIFAR10_MD5 = {  # of the files in the original archive, as torchvision publishe
     "data_batch_1": "c99cafc152244af753f735de768cd75f", "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
     "data_batch_3": "54ebc095f3ab1f0389bbae665268c751", "data_batch_4": "634d18415352ddfa80567beed471001a",
     "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb", "test_batch": "40351d587109b95175f43aff81a1287e",
+}  # fmt: skip
+CIFAR100_MD5 = {  # the original archive's files, as torchvision publishes them
+    "train": "16019d7e3df5f24257cddd939b257f8d", "test": "f0ef6b0ae62326f3e7ffdfab6717acfc",
+    "meta": "7973b15100ade9c7d40fb424638fde48",
 }  # fmt: skip
 AG_NEWS_MD5 = {"train": "b1a00f826fdfbd249f79597b59e1dc12", "test": "d52ea96a97a2d943681189a97654912d"}
 STSB_URL = "http://ixa2.si.ehu.es/stswiki/images/4/48/Stsbenchmark.tar.gz"
@@ -214,13 +218,7 @@ def _read_cifar_pickles(folder: Path, split: str):
     names = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
     xs, ys = [], []
     for name in names:
-        if (found := file_digest(folder / name, "md5")) != CIFAR10_MD5[name]:
-            raise ValueError(
-                f"load_cifar10: {folder / name} is not the published CIFAR-10 file (md5 {found}, expected "
-                f"{CIFAR10_MD5[name]}), so it is not unpickled; delete {folder} and download again"
-            )
-        with open(folder / name, "rb") as f:
-            batch = pickle.load(f, encoding="latin1")
+        batch = _read_checked_pickle(folder / name, CIFAR10_MD5[name], "load_cifar10")
         xs.append(np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
         ys.extend(batch["labels"])
     return np.concatenate(xs), np.asarray(ys, dtype=np.int64), str(folder.resolve())
@@ -340,6 +338,60 @@ def load_cifar10(split: str = "train", root=None, download: bool = True) -> Imag
     reader, path = _find_or_download(f"CIFAR-10 ({split} split)", roots, find, fetch, download)
     x, y, source = reader(path, split)
     return ImageData(torch.from_numpy(x), torch.from_numpy(y), list(CIFAR10_CLASSES), source)
+
+
+def _read_checked_pickle(path: Path, md5: str, where: str) -> dict:
+    """Unpickle ``path`` only if its md5 is the published one (a pickle can run code while loading)."""
+    if (found := file_digest(path, "md5")) != md5:
+        raise ValueError(f"{where}: {path} is not the published file (md5 {found}, expected {md5}), so it is "
+                         f"not unpickled; delete {path.parent} and download again")  # fmt: skip
+    with open(path, "rb") as f:
+        return pickle.load(f, encoding="latin1")
+
+
+def load_cifar100(split: str = "train", root=None, download: bool = True, labels: str = "fine") -> ImageData:
+    """Load a CIFAR-100 split: uint8 images ``(N, 3, 32, 32)``, int64 labels, 100 (or 20) classes.
+
+    The same 60,000 tiny images as CIFAR-10's size and format, in 100 classes of 600 ("fine"),
+    grouped into 20 superclasses ("coarse"). With 10 times the classes a good embedding needs
+    more directions, so small prefixes are harder and post-hoc PCA has less of a shortcut (see
+    notebook 01). Reads the original archive's layout (``cifar-100-python/{train,test,meta}``,
+    each file checked against its published md5 before it is unpickled); downloads it with
+    torchvision (161 MB) when it is not found. The offline data here has no copy.
+
+    Args:
+        split: ``"train"`` (50,000 images) or ``"test"`` (10,000).
+        root: a folder to look in (and download into) instead of ``$MRL_LAB_DATA`` and the cache.
+        download: fetch the original archive if no copy is found.
+        labels: ``"fine"`` (100 classes) or ``"coarse"`` (20 superclasses).
+
+    Example:
+        >>> test = load_cifar100("test")  # doctest: +SKIP
+        >>> test.images.shape, len(test.classes), test.classes[:2]  # doctest: +SKIP
+        (torch.Size([10000, 3, 32, 32]), 100, ['apple', 'aquarium_fish'])
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"load_cifar100: split={split!r} is not 'train' or 'test'")
+    if labels not in ("fine", "coarse"):
+        raise ValueError(f"load_cifar100: labels={labels!r} is not 'fine' (100 classes) or 'coarse' (20)")
+    roots = data_roots(root)
+
+    def find(roots):
+        tried = [r / "cifar-100-python" for r in roots]
+        return next((t for t in tried if (t / split).exists() and (t / "meta").exists()), None), tried
+
+    def fetch(folder):
+        from torchvision.datasets import CIFAR100
+
+        CIFAR100(root=folder, train=split == "train", download=True)
+
+    folder = _find_or_download(f"CIFAR-100 ({split} split)", roots, find, fetch, download)
+    batch = _read_checked_pickle(folder / split, CIFAR100_MD5[split], "load_cifar100")
+    meta = _read_checked_pickle(folder / "meta", CIFAR100_MD5["meta"], "load_cifar100")
+    x = np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+    y = np.asarray(batch[f"{labels}_labels"], dtype=np.int64)
+    classes = list(meta[f"{labels}_label_names"])
+    return ImageData(torch.from_numpy(x), torch.from_numpy(y), classes, str(folder.resolve()))
 
 
 # ----------------------------------------------------------------------------- AG News

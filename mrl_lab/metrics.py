@@ -284,7 +284,13 @@ def linear_probe_correct(train_z, train_y, test_z, test_y, max_iter: int = 1000)
 
 
 def linear_probe_accuracy(train_z, train_y, test_z, test_y, max_iter: int = 1000) -> float:
-    """Test accuracy of a logistic-regression probe: the mean of :func:`linear_probe_correct`."""
+    """Test accuracy of a logistic-regression probe: the mean of :func:`linear_probe_correct`.
+
+    Example:
+        >>> z = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
+        >>> linear_probe_accuracy(z, torch.tensor([0, 0, 1, 1]), z, torch.tensor([0, 0, 1, 1]))
+        1.0
+    """
     return linear_probe_correct(train_z, train_y, test_z, test_y, max_iter).float().mean().item()
 
 

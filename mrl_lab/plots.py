@@ -30,7 +30,7 @@ def curves_table(curves: dict[str, dict[int, float]], intervals: dict | None = N
                       for d, v in curve.items()} for m, curve in curves.items()}  # fmt: skip
     table = pd.DataFrame(curves).sort_index()
     table.index.name = "size"
-    return table
+    return table if intervals is None else table.fillna("")  # sizes a method lacks: blank, not "NaN"
 
 
 def plot_vs_size(

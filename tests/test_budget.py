@@ -21,7 +21,7 @@ def test_unset_budget_is_cpu_without_cuda_and_gpu_with_it(monkeypatch):
 def test_budgets_grow_from_smoke_to_gpu():
     smoke, cpu, gpu = (get_budget(n) for n in ("smoke", "cpu", "gpu"))
     assert smoke.cifar_train < cpu.cifar_train <= gpu.cifar_train == 50000
-    assert gpu.cifar_test == 10000
+    assert cpu.cifar_test == gpu.cifar_test == 10000  # every CIFAR-10 test image from the cpu budget up
 
 
 def test_unknown_budget_names_the_value_and_the_choices(monkeypatch):

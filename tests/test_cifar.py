@@ -5,12 +5,13 @@ import mrl_lab
 from mrl_lab import cifar
 from mrl_lab.checkpoints import config_key, load_or_train
 from mrl_lab.data import ImageData
+from mrl_lab.metrics import knn_accuracy
 
 
 def tiny_config():
     return dict(
-        embed_dim=16, dims=[2, 4, 8, 16], per_size=[4], width=4, train_images=40, epochs=3,
-        progressive=True, batch_size=20, lr=3e-3, label_smoothing=0.1, seed=0,
+        dataset="cifar10", num_classes=10, embed_dim=16, dims=[2, 4, 8, 16], per_size=[4], width=4,
+        train_images=40, epochs=3, progressive=True, batch_size=20, lr=3e-3, label_smoothing=0.1, seed=0,
     )  # fmt: skip
 
 
@@ -27,6 +28,7 @@ def test_every_budget_trains_normal_mrl_mrl_e_and_a_stated_per_size_subset():
         assert cifar.methods(config)[:3] == ["normal", "MRL", "MRL-E"] and config["per_size"]
     gpu = cifar.experiment_config(mrl_lab.get_budget("gpu"))
     assert gpu["per_size"] == gpu["dims"][:-1]  # at gpu every size gets its own network
+    assert len(cifar.experiment_config(mrl_lab.get_budget("cpu"))["per_size"]) >= 3  # MRL vs FF at 3 sizes or more
 
 
 def test_models_differ_only_in_their_heads():
@@ -84,14 +86,35 @@ def test_evaluate_measures_every_method_and_baseline(tmp_cache):
     models = cifar.train_models(config, train_set, progress=False)
     results = cifar.evaluate(models, train_set, test_set, config)
     knn = results["knn"]
-    assert set(knn) == {"MRL", "MRL-E", "normal, cut", "PCA of normal", "normal, cut, no re-norm", "FF"}
+    assert set(knn) == {"MRL", "MRL-E", "FF", "normal, cut", "PCA of normal", "MRL, uncentred",
+                        "normal, cut, uncentred", "normal, cut, no re-norm"}  # fmt: skip
     assert set(knn["MRL"]) == {2, 4, 8, 16} and set(knn["FF"]) == {4, 16}
     assert knn["FF"][16] == knn["normal, cut"][16]  # FF at full width is the normal model
-    assert knn["normal, cut, no re-norm"][16] == knn["normal, cut"][16]  # unit vectors: no difference at full width
+    # unit vectors: re-normalising makes no difference at full width
+    assert knn["normal, cut, no re-norm"][16] == knn["normal, cut, uncentred"][16]
     assert set(results["dense"]["MRL"]) == set(range(1, 17))
-    assert set(results["head"]["FF"]) == {4, 16} and set(results["head"]["MRL"]) == {2, 4, 8, 16}
+    head = results["head"]
+    assert set(head) == {"normal", "MRL", "MRL-E", "FF", "PCA + linear"}
+    assert set(head["FF"]) == {4, 16} and set(head["MRL"]) == set(head["PCA + linear"]) == {2, 4, 8, 16}
     assert results["vectors"]["FF"](8) is None and results["vectors"]["FF"](4)[0].shape == (40, 4)
-    assert all(0 <= a <= 1 for curve in knn.values() for a in curve.values())
+    train_z, test_z = results["vectors"]["MRL"](8)  # centred cosine: training mean 0, unit length
+    assert train_z.mean(0).abs().max() < 0.2 and torch.allclose(test_z.norm(dim=1), torch.ones(20))
+    for kind in ("knn", "dense", "head"):  # the accuracies are the means of the per-image results
+        for name, curve in results["correct"][kind].items():
+            assert {d: c.float().mean().item() for d, c in curve.items()} == results[kind][name]
+            assert all(c.dtype == torch.bool and c.shape == (20,) for c in curve.values())
+    assert len(results["explained"]) == 16 and results["explained"].sum() == pytest.approx(1.0)
+
+
+def test_centring_removes_a_shared_direction_that_dominates_short_prefixes():
+    torch.manual_seed(0)
+    classes = torch.arange(200) % 2
+    z = 10 * torch.ones(200, 4) + torch.randn(200, 4)  # a large shared mean (as after GELU and max-pooling)
+    z[:, 0] += 1.5 * (2 * classes - 1)  # the class sits in a small offset along dim 0
+    train, test = (z[:100], classes[:100]), (z[100:], classes[100:])
+    raw = knn_accuracy(train[0], train[1], test[0], test[1])
+    train_c, test_c = cifar.centred(train[0], test[0])
+    assert knn_accuracy(train_c, train[1], test_c, test[1]) > raw + 0.05  # 0.91 vs 0.82
 
 
 def test_dense_grid_covers_every_small_size():

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import mrl_lab.data as data
-from mrl_lab import DataNotFoundError, load_ag_news, load_cifar10, load_sts_benchmark, locate_datasets
+from mrl_lab import DataNotFoundError, load_ag_news, load_cifar10, load_cifar100, load_sts_benchmark, locate_datasets
 from mrl_lab.data import CIFAR10_CLASSES
 
 
@@ -162,3 +162,44 @@ def test_subset_rejects_sizes_outside_the_dataset(shared_data):
     assert len(test) == 1379
     with pytest.raises(ValueError, match="n=0 is outside 1..5320"):
         news.train.subset(0)
+
+
+def write_cifar100_pickles(root, monkeypatch, n=30):
+    """A miniature CIFAR-100 in the original archive's layout (cifar-100-python/train, test, meta),
+    with its md5 sums standing in for the published ones."""
+    folder = root / "cifar-100-python"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    fine_names = [f"fine{i}" for i in range(100)]
+    coarse_names = [f"coarse{i}" for i in range(20)]
+    files = {"meta": {"fine_label_names": fine_names, "coarse_label_names": coarse_names}}
+    for split in ("train", "test"):
+        fine = rng.integers(0, 100, n)
+        pixels = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
+        files[split] = {"data": pixels, "fine_labels": fine.tolist(), "coarse_labels": (fine // 5).tolist()}
+    for name, content in files.items():
+        with open(folder / name, "wb") as f:
+            pickle.dump(content, f)
+        monkeypatch.setitem(data.CIFAR100_MD5, name, data.file_digest(folder / name, "md5"))
+    return files
+
+
+def test_cifar100_reads_the_original_pickle_layout_with_fine_or_coarse_labels(tmp_path, monkeypatch):
+    files = write_cifar100_pickles(tmp_path, monkeypatch)
+    train = load_cifar100("train", root=tmp_path, download=False)
+    assert train.images.shape == (30, 3, 32, 32) and train.images.dtype == torch.uint8
+    assert torch.equal(train.images[0], torch.from_numpy(files["train"]["data"][0].reshape(3, 32, 32)))
+    assert train.labels.tolist() == files["train"]["fine_labels"] and len(train.classes) == 100
+    coarse = load_cifar100("test", root=tmp_path, download=False, labels="coarse")
+    assert coarse.labels.tolist() == files["test"]["coarse_labels"] and coarse.classes[3] == "coarse3"
+
+
+def test_cifar100_refuses_files_that_are_not_the_published_ones(tmp_path, monkeypatch):
+    write_cifar100_pickles(tmp_path, monkeypatch)
+    monkeypatch.setitem(data.CIFAR100_MD5, "test", "0" * 32)
+    with pytest.raises(ValueError, match="load_cifar100: .*test is not the published file"):
+        load_cifar100("test", root=tmp_path, download=False)
+    with pytest.raises(ValueError, match="labels='medium'"):
+        load_cifar100("test", root=tmp_path, labels="medium")
+    with pytest.raises(DataNotFoundError, match="CIFAR-100"):
+        load_cifar100("test", root=tmp_path / "empty", download=False)

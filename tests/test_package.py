@@ -20,6 +20,7 @@ PUBLIC = [
     "knee",
     "search",
     "load_cifar10",
+    "load_cifar100",
     "load_ag_news",
     "load_sts_benchmark",
     "get_budget",
