@@ -35,6 +35,7 @@ from mrl_lab.retrieval import AdaptiveIndex
 SIZES = {"smoke": [10_000], "cpu": [100_000, 1_000_000], "gpu": [100_000, 1_000_000]}
 CORPUS_ROWS = {"smoke": 1_000, "cpu": None, "gpu": None}  # real descriptions embedded (None: all 7,600)
 TARGETS = (0.95, 0.99)
+MODELS = ("MRL", "normal", "normal + PCA")  # the vectors pretrained.served_vectors gives
 
 
 def main() -> None:
@@ -42,6 +43,7 @@ def main() -> None:
     parser.add_argument("--budget", choices=mrl_lab.budget.BUDGETS, default=None, help="which fine-tunes and sizes")
     parser.add_argument("--sizes", type=int, nargs="+", help="database rows after the real ones (default: per budget)")
     parser.add_argument("--queries", type=int, default=200, help="real queries, each searched alone")
+    parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS), help="which vectors to serve")
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args()
 
@@ -58,7 +60,7 @@ def main() -> None:
     print(f"data: {note}")
     rows = []
     for n in [None] + (args.sizes or SIZES[budget.name]):  # None: the real rows alone
-        for model in db:
+        for model in args.models:
             real = db[model]
             n_rows = n or len(real)
             extra = clustered_like(real, n_rows - len(real)) if n_rows > len(real) else real[:0]
@@ -71,7 +73,7 @@ def main() -> None:
             print_table(table)
             rows += table
     if torch.cuda.is_available():  # the GPU row: the torch brute force, exact, on the GPU
-        rows += gpu_rows(db, queries, n_rows)
+        rows += gpu_rows({m: db[m] for m in args.models}, queries, n_rows)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(dict(budget=budget.name, data=note, rows=rows), f, indent=1)

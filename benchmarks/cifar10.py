@@ -20,6 +20,7 @@ import torch
 
 import mrl_lab
 from mrl_lab import cifar
+from mrl_lab.metrics import head_correct, interval_curves
 from mrl_lab.plots import curves_table
 
 
@@ -62,19 +63,23 @@ def main() -> None:
         timing[method] = dict(seconds=meta["seconds"], images_per_s=meta["examples_per_s"], seconds_per_epoch=per_epoch)
         print(f"{method:7s} {meta['examples_per_s']:5.0f} images/s {per_epoch:6.1f} s/epoch {meta['seconds']:6.1f} s")
 
-    heads = {}
+    heads, correct = {}, {}
     for method, (model, _) in config_models.items():
         logits = mrl_lab.encode(model, test_set.images)
-        heads[method] = dict(zip(model.head.dims, mrl_lab.head_accuracy(logits, test_set.labels)))
-    print(
-        "\ntrained-head test accuracy:\n" + curves_table(heads).to_string(float_format=lambda a: f"{a:.1%}", na_rep="")
-    )
+        correct[method] = dict(zip(model.head.dims, head_correct(logits, test_set.labels)))
+        heads[method] = {d: c.float().mean().item() for d, c in correct[method].items()}
+    spans = interval_curves(correct)
+    print(f"\ntrained-head test accuracy in % on {len(test_set):,} images [95 % bootstrap interval]:")
+    print(curves_table(heads, spans).to_string())
     result = dict(budget=budget.name, device=device, data=train_set.source, config=config, timing=timing, head=heads)
-    result.update(training_seconds=training_seconds, processes=args.processes)
+    result.update(training_seconds=training_seconds, processes=args.processes, head_interval=spans)
     if args.all:
-        knn = cifar.evaluate(config_models, train_set, test_set, config)["knn"]
-        print("\n1-NN test accuracy:\n" + curves_table(knn).to_string(float_format=lambda a: f"{a:.1%}", na_rep=""))
-        result["knn"] = knn
+        evaluation = cifar.evaluate(config_models, train_set, test_set, config)
+        for kind in ("head", "knn"):
+            spans = interval_curves(evaluation["correct"][kind])
+            print(f"\n{kind} test accuracy in % (1-NN: centred cosine) [95 % bootstrap interval]:")
+            print(curves_table(evaluation[kind], spans).to_string())
+            result[f"evaluate_{kind}"], result[f"evaluate_{kind}_interval"] = evaluation[kind], spans
     result["wall_seconds"] = time.perf_counter() - start
     print(f"\nwall time, data to final table: {result['wall_seconds']:.1f} s")
     if args.json:

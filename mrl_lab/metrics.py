@@ -124,6 +124,48 @@ def knn_correct(train_z, train_y, test_z, test_y, k: int = 1, normalize: bool = 
     return pred == test_y
 
 
+def nearest_by_prefix(train_z: torch.Tensor, test_z: torch.Tensor, sizes, chunk: int = QUERY_CHUNK) -> dict:
+    """For every size ``d``: each test row's nearest training row by cosine of the first ``d`` dims.
+
+    The same as :func:`search` with ``k=1`` on ``truncate(z, d)`` at each size, in one pass over
+    the dims: the dot product over the first ``d`` dims is the one over the first ``d'`` dims plus
+    the dims in between, and the cut training rows' lengths are running sums of squares. So a
+    dense grid of 70 sizes costs about one full-width search, not 70. (The query's own length
+    does not change which training row is nearest, so it is never computed.)
+
+    Args:
+        train_z, test_z: ``(N, D)`` and ``(M, D)``, already centred if wanted (cutting commutes
+            with subtracting a mean, not with normalising: pass un-normalised vectors).
+        sizes: increasing sizes ``<= D``.
+
+    Returns:
+        ``{d: (M,) int64 index of the nearest training row}``.
+
+    Example:
+        >>> train = torch.tensor([[1.0, 0.0, 0.0], [0.6, 0.0, 0.8]])
+        >>> nearest_by_prefix(train, torch.tensor([[1.0, 0.1, 0.9]]), [1, 3])
+        {1: tensor([0]), 3: tensor([1])}
+    """
+    check_embeddings(train_z, "nearest_by_prefix: train_z")
+    check_embeddings(test_z, "nearest_by_prefix: test_z")
+    if train_z.shape[1] != test_z.shape[1]:
+        raise ValueError(f"nearest_by_prefix: train_z has {train_z.shape[1]} dims but test_z has {test_z.shape[1]}")
+    sizes = check_dims(sizes, train_z.shape[1], where="nearest_by_prefix")
+    train_z, test_z = train_z.float(), test_z.float()
+    inverse_lengths = (
+        train_z.pow(2).cumsum(dim=1).sqrt().clamp_min(1e-12).reciprocal().T.contiguous()
+    )  # row d-1: size d
+    found = {d: [] for d in sizes}
+    for start in range(0, len(test_z), chunk):
+        q, done = test_z[start : start + chunk], 0
+        dots, scores = torch.zeros(len(q), len(train_z)), torch.empty(len(q), len(train_z))
+        for d in sizes:
+            dots.addmm_(q[:, done:d], train_z[:, done:d].T)  # add the dims between the last size and this one
+            done = d
+            found[d].append(torch.mul(dots, inverse_lengths[d - 1], out=scores).argmax(dim=1))
+    return {d: torch.cat(parts) for d, parts in found.items()}
+
+
 def knn_accuracy(train_z, train_y, test_z, test_y, k: int = 1, normalize: bool = True) -> float:
     """Accuracy of ``k``-nearest-neighbour classification: the mean of :func:`knn_correct`.
 

@@ -11,7 +11,8 @@ from mrl_lab.metrics import knn_accuracy
 def tiny_config():
     return dict(
         dataset="cifar10", num_classes=10, embed_dim=16, dims=[2, 4, 8, 16], per_size=[4], width=4,
-        train_images=40, epochs=3, progressive=True, batch_size=20, lr=3e-3, label_smoothing=0.1, seed=0,
+        train_images=40, epochs=3, progressive=True, small_share=0.4, batch_size=20, lr=3e-3,
+        label_smoothing=0.1, seed=0,
     )  # fmt: skip
 
 
@@ -134,12 +135,13 @@ def test_a_checkpoint_is_never_loaded_into_a_different_architecture(tmp_path):
 
 def test_the_progressive_schedule_shrinks_images_first_and_ends_at_full_size():
     x = torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8)
-    sizes = [tuple(f(x).shape[2:]) for f in cifar.augmentations(10, progressive=True)]
+    sizes = [tuple(f(x).shape[2:]) for f in cifar.augmentations(10, progressive=True, small_share=0.4)]
     assert sizes == [(16, 16)] * 4 + [(24, 24)] * 5 + [(32, 32)]
     assert cifar.augmentations(10, progressive=False) == [mrl_lab.random_crop_flip] * 10
     for budget in ("smoke", "cpu", "gpu"):  # every budget ends on full-size images, as the test sees them
         config = cifar.experiment_config(mrl_lab.get_budget(budget))
-        assert cifar.augmentations(config["epochs"], config["progressive"])[-1] is mrl_lab.random_crop_flip
+        last = cifar.augmentations(config["epochs"], config["progressive"], config["small_share"])[-1]
+        assert last is mrl_lab.random_crop_flip
     # 16x16 images are the 2x2 means of a shifted, flipped image: their pixel values stay in 0..255
     small = cifar.small_images(x)
     assert small.dtype == torch.float32 and 0 <= small.min() and small.max() <= 255

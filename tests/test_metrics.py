@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mrl_lab import PCA, head_accuracy, knee, knn_accuracy, linear_probe_accuracy, recall_at_k, search, topk_overlap
-from mrl_lab.metrics import accuracy_interval, interval_curves, lead_curves
+from mrl_lab.metrics import accuracy_interval, interval_curves, lead_curves, nearest_by_prefix
 
 NAN = float("nan")
 
@@ -173,3 +173,15 @@ def test_a_paired_lead_is_much_tighter_than_the_two_accuracies_intervals():
         accuracy_interval(a, baseline=b[:10])
     with pytest.raises(ValueError, match="lead_curves: baseline='c' is not one of"):
         lead_curves({"a": {8: a}}, baseline="c")
+
+
+def test_nearest_by_prefix_agrees_with_a_search_at_each_size():
+    g = torch.Generator().manual_seed(0)
+    train, test = torch.randn(300, 32, generator=g), torch.randn(50, 32, generator=g)
+    sizes = [2, 5, 8, 20, 32]  # not 1: at one dim every row of the same sign ties (cosine 1 or -1)
+    found = nearest_by_prefix(train, test, sizes, chunk=16)  # several query chunks
+    for d in sizes:
+        expected = search(test[:, :d], train[:, :d], k=1)[:, 0]  # cosine of the re-normalised prefix
+        assert (found[d] == expected).float().mean() >= 0.98, d  # float sums in another order may flip a near-tie
+    with pytest.raises(ValueError, match="nearest_by_prefix"):
+        nearest_by_prefix(train, test, [8, 4])
