@@ -68,7 +68,7 @@ _SIZES = {
     "cpu": dict(
         cifar_train=10000,
         cifar_test=10000,
-        epochs=8,
+        epochs=7,
         progressive=True,
         batch_size=128,
         width=16,

@@ -156,9 +156,10 @@ def nearest_by_prefix(train_z: torch.Tensor, test_z: torch.Tensor, sizes, chunk:
         train_z.pow(2).cumsum(dim=1).sqrt().clamp_min(1e-12).reciprocal().T.contiguous()
     )  # row d-1: size d
     found = {d: [] for d in sizes}
+    block, scores = torch.empty(chunk, len(train_z)), torch.empty(chunk, len(train_z))  # reused: no allocator churn
     for start in range(0, len(test_z), chunk):
         q, done = test_z[start : start + chunk], 0
-        dots, scores = torch.zeros(len(q), len(train_z)), torch.empty(len(q), len(train_z))
+        dots, scores = block[: len(q)].zero_(), scores[: len(q)]
         for d in sizes:
             dots.addmm_(q[:, done:d], train_z[:, done:d].T)  # add the dims between the last size and this one
             done = d
