@@ -122,11 +122,11 @@ def augmentations(epochs: int, progressive: bool, small_share: float = SMALL_SHA
     of pixels ("progressive resizing", as in fast.ai's DAWNBench entries): the first
     ``small_share`` of the epochs see 16x16 images, the next ones random 24x24 crops, and the
     last epoch the full 32x32 images, as the test does. A 16x16 epoch cost a quarter of a 32x32
-    one here, a 24x24 epoch 0.6. At the ``cpu`` budget (8 epochs: 5 small, 2 cropped, 1 full) one
-    model trains in about 2.5 min on one core, so the six models of notebook 01 fit, two at a time,
-    in about 7.5 min; 11 epochs with 40 % small (the earlier recipe) took 3.7 min per model and
-    scored 3.9 points more (MRL's 256-dim head, 70.7 % vs 66.8 % on the 10,000 test images,
-    measured 2026-11-28 on a 2-core CPU).
+    one here, a 24x24 epoch 0.6. At the ``cpu`` budget (7 epochs: 4 small, 2 cropped, 1 full) one
+    model trains in about 2.2 min on one core, so the six models of notebook 01 fit, two at a
+    time, in about 7 min. The earlier recipe (11 epochs, 40 % small) took 3.7 min per model and
+    scored 5.6 points more (MRL's 256-dim head on the 10,000 test images: 70.7 % vs 65.1 %; 8
+    epochs: 66.8 %; measured 2026-11-28 on a 2-core CPU).
 
     Example:
         >>> [f.__name__ for f in augmentations(5, progressive=True, small_share=0.4)]
