@@ -77,7 +77,8 @@ def main() -> None:
         evaluation = cifar.evaluate(config_models, train_set, test_set, config)
         for kind in ("head", "knn"):
             spans = interval_curves(evaluation["correct"][kind])
-            print(f"\n{kind} test accuracy in % (1-NN: centred cosine) [95 % bootstrap interval]:")
+            what = {"head": "trained classifiers (with PCA + linear)", "knn": "1-NN, centred cosine"}[kind]
+            print(f"\n{what}: test accuracy in % [95 % bootstrap interval]:")
             print(curves_table(evaluation[kind], spans).to_string())
             result[f"evaluate_{kind}"], result[f"evaluate_{kind}_interval"] = evaluation[kind], spans
     result["wall_seconds"] = time.perf_counter() - start
