@@ -129,9 +129,10 @@ def nearest_by_prefix(train_z: torch.Tensor, test_z: torch.Tensor, sizes, chunk:
 
     The same as :func:`search` with ``k=1`` on ``truncate(z, d)`` at each size, in one pass over
     the dims: the dot product over the first ``d`` dims is the one over the first ``d'`` dims plus
-    the dims in between, and the cut training rows' lengths are running sums of squares. So a
-    dense grid of 70 sizes costs about one full-width search, not 70. (The query's own length
-    does not change which training row is nearest, so it is never computed.)
+    the dims in between, and the cut training rows' lengths are running sums of squares. So the
+    matrix products of a dense grid add up to one full-width product; what each size still costs
+    is one pass over the scores (46 sizes, 10,000 x 10,000: about 9 s on 2 cores, 2026-11-28).
+    (The query's own length does not change which training row is nearest: never computed.)
 
     Args:
         train_z, test_z: ``(N, D)`` and ``(M, D)``, already centred if wanted (cutting commutes
@@ -152,9 +153,8 @@ def nearest_by_prefix(train_z: torch.Tensor, test_z: torch.Tensor, sizes, chunk:
         raise ValueError(f"nearest_by_prefix: train_z has {train_z.shape[1]} dims but test_z has {test_z.shape[1]}")
     sizes = check_dims(sizes, train_z.shape[1], where="nearest_by_prefix")
     train_z, test_z = train_z.float(), test_z.float()
-    inverse_lengths = (
-        train_z.pow(2).cumsum(dim=1).sqrt().clamp_min(1e-12).reciprocal().T.contiguous()
-    )  # row d-1: size d
+    lengths = train_z.pow(2).cumsum(dim=1).sqrt().clamp_min(1e-12)  # column d-1: each row's length over d dims
+    inverse_lengths = lengths.reciprocal().T.contiguous()  # row d-1, for size d
     found = {d: [] for d in sizes}
     block, scores = torch.empty(chunk, len(train_z)), torch.empty(chunk, len(train_z))  # reused: no allocator churn
     for start in range(0, len(test_z), chunk):
