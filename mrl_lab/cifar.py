@@ -303,11 +303,14 @@ def evaluate(models: dict, train_set, test_set, config: dict) -> dict:
 
     # 1-NN at every size in one pass over the dims per method (metrics.nearest_by_prefix): each
     # method's full-width vectors whose first d dims, re-normalised, are its d-dim vectors.
-    mean = {m: emb[m][0].mean(dim=0) for m in ("MRL", "MRL-E", "normal")}
+    def minus_mean(name):  # centred() without the normalising, which must wait until after the cut
+        mean = emb[name][0].mean(dim=0)
+        return [v - mean for v in emb[name]]
+
     full_width = {
-        "MRL": [v - mean["MRL"] for v in emb["MRL"]],
-        "MRL-E": [v - mean["MRL-E"] for v in emb["MRL-E"]],
-        "normal, cut": [v - mean["normal"] for v in emb["normal"]],
+        "MRL": minus_mean("MRL"),
+        "MRL-E": minus_mean("MRL-E"),
+        "normal, cut": minus_mean("normal"),
         "PCA of normal": [pca.transform(v, full) for v in emb["normal"]],
         "MRL, uncentred": emb["MRL"],
         "normal, cut, uncentred": emb["normal"],
