@@ -7,7 +7,9 @@ Runs each notebook top to bottom with nbclient (in ``notebooks/``, as Jupyter do
 the memory of the kernel and of every process it starts: their resident sizes every 0.1 s (the
 peak of their sum, shared pages counted in every process), and their proportional set sizes
 (shared pages counted once, as the operating system does) every 2 s, since reading those costs a
-core's time at a high rate. ``--empty-cache`` points ``MRL_LAB_CACHE``
+core's time at a high rate. It also times how long each cell stays *silent*: the longest stretch with
+no new output (a printed line, a chart, a progress-bar update), from the cell's start to its end.
+``--empty-cache`` points ``MRL_LAB_CACHE``
 at a new folder first, so the notebooks train and encode everything they need; without it they
 use your cache. Notebooks given together run in that order, sharing one cache.
 """
@@ -42,21 +44,36 @@ def _memory(pid: int, pss: bool) -> float:
     return total
 
 
+# What a learner sees change: printed text, results, charts, and widget updates (tqdm's bars in Jupyter).
+VISIBLE = {"stream", "display_data", "execute_result", "update_display_data", "clear_output", "comm_msg", "error"}
+
+
+class TimedClient(NotebookClient):
+    """A NotebookClient that notes when each visible output of the running cell arrives."""
+
+    def process_message(self, msg, cell, cell_index):
+        if msg["msg_type"] in VISIBLE:
+            self.output_times.append(time.perf_counter())
+        return super().process_message(msg, cell, cell_index)
+
+
 def run(path: Path, timeout: int, executed: Path | None = None) -> dict:
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(
-        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
-    )
+    client = TimedClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+    client.output_times = []
     peak, done = [0.0, 0.0], threading.Event()
-    cells, current = [], {}  # per code cell: its wall time and the peak RSS sum while it ran
+    cells, current = [], {}  # per code cell: its wall time, the peak RSS sum while it ran, its longest silence
 
     def cell_started(cell, cell_index, **_):
         current.update(cell=cell_index, first_line=cell.source.split("\n")[0], start=time.perf_counter(), rss=0.0)
+        client.output_times.clear()
 
     def cell_finished(cell, cell_index, **_):
-        seconds = time.perf_counter() - current["start"]
-        cells.append({"cell": cell_index, "first_line": current["first_line"], "seconds": seconds,
-                      "peak_rss_gb": current["rss"] / 1e9})  # fmt: skip
+        end = time.perf_counter()
+        moments = [current["start"], *client.output_times, end]
+        silent = max(later - earlier for earlier, later in zip(moments, moments[1:]))
+        cells.append({"cell": cell_index, "first_line": current["first_line"], "seconds": end - current["start"],
+                      "peak_rss_gb": current["rss"] / 1e9, "longest_silence_s": silent})  # fmt: skip
 
     client.on_cell_execute, client.on_cell_executed = cell_started, cell_finished
 
@@ -113,6 +130,9 @@ def main() -> None:
         for cell in sorted(result["cells"], key=lambda c: -c["seconds"])[: args.slowest]:
             seconds, gb, line = cell["seconds"], cell["peak_rss_gb"], cell["first_line"][:60]
             print(f"  cell {cell['cell']:2d}: {seconds:6.1f} s, peak {gb:.2f} GB  {line}")
+        quiet = max(result["cells"], key=lambda c: c["longest_silence_s"])
+        where = f"cell {quiet['cell']} ({quiet['first_line'][:50]})"
+        print(f"  longest silence: {quiet['longest_silence_s']:.1f} s in {where}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
 

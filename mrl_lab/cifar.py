@@ -17,7 +17,9 @@ The models, all with the same encoder, data, augmentation, optimiser, epochs and
 from __future__ import annotations
 
 import multiprocessing
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import time
+from concurrent.futures import ProcessPoolExecutor
+from queue import Empty
 
 import torch
 import torch.nn.functional as F
@@ -140,7 +142,7 @@ def augmentations(epochs: int, progressive: bool, small_share: float = SMALL_SHA
     return [small_images] * small + [crops_24] * (epochs - small - 1) + [random_crop_flip]
 
 
-def _job(method: str, config: dict, train_set, device, progress: bool):
+def _job(method: str, config: dict, train_set, device, progress: bool, report=None):
     """What :func:`~mrl_lab.checkpoints.load_or_train` needs for one model: its config, build, fit."""
     shared = {k: v for k, v in config.items() if k != "per_size"}
     model_config = dict(shared, name=f"cifar10-{method}", source=train_set.source)
@@ -155,15 +157,50 @@ def _job(method: str, config: dict, train_set, device, progress: bool):
             model, loss, train_set.images, train_set.labels, epochs=config["epochs"],
             batch_size=config["batch_size"], lr=config["lr"],
             augment=augmentations(config["epochs"], config["progressive"], config["small_share"]),
-            device=device, seed=config["seed"], desc=method, progress=progress,
+            device=device, seed=config["seed"], desc=method, progress=progress, report=report,
         )  # fmt: skip
 
     return model_config, build_seeded, fit
 
 
-def _train_in_worker(method: str, config: dict, train_set, threads: int) -> None:
+_reports = None  # in a worker process: the queue its progress goes to (set by _start_worker)
+
+
+def _start_worker(reports, threads: int) -> None:
+    global _reports
+    _reports = reports
     torch.set_num_threads(threads)
-    load_or_train(*_job(method, config, train_set, "cpu", progress=False), retrain=True)  # saves it to the cache
+
+
+def _train_in_worker(method: str, config: dict, train_set) -> None:
+    last = [0.0]
+
+    def report(step, total, line):  # every epoch's line, and the step count at most twice a second
+        if line is not None or step == total or time.monotonic() - last[0] > 0.5:
+            last[0] = time.monotonic()
+            _reports.put((method, step, total, line))
+
+    load_or_train(*_job(method, config, train_set, "cpu", progress=False, report=report), retrain=True)  # saves it
+
+
+def _follow(futures: list, reports, methods: list[str], steps: int, progress: bool) -> None:
+    """Draw one progress bar per model from the workers' reports until all are done; re-raise any error."""
+    bars = {m: tqdm(total=steps, desc=f"{m} (in a worker)", disable=not progress) for m in methods}
+    pending = set(futures)
+    while True:
+        try:  # wait for a report, at most half a second
+            method, step, total, line = reports.get(timeout=0.5)
+            bars[method].update(step - bars[method].n)
+            if line is not None:
+                bars[method].write(line)
+        except Empty:
+            pending = {f for f in pending if not f.done()}
+            if not pending:
+                break
+    for bar in bars.values():
+        bar.close()
+    for future in futures:
+        future.result()  # re-raises a worker's error here
 
 
 def train_models(
@@ -209,11 +246,13 @@ def train_models(
     if len(todo) > 1:
         threads = max(1, torch.get_num_threads() // processes)
         context = multiprocessing.get_context("spawn")  # a fresh interpreter: safe with threads, Jupyter, macOS
-        with ProcessPoolExecutor(processes, mp_context=context) as pool:
-            futures = {pool.submit(_train_in_worker, m, config, train_set, threads): m for m in todo}
-            desc = f"training {len(todo)} models, {processes} at a time"
-            for future in tqdm(as_completed(futures), total=len(futures), desc=desc, disable=not progress):
-                future.result()  # re-raises a worker's error here
+        reports = context.Queue()  # the workers' progress, drawn here as one bar per model
+        steps = config["train_images"] // config["batch_size"] * config["epochs"]
+        if progress:
+            print(f"training {len(todo)} models, {processes} at a time in worker processes")
+        with ProcessPoolExecutor(processes, context, _start_worker, (reports, threads)) as pool:
+            futures = [pool.submit(_train_in_worker, m, config, train_set) for m in todo]
+            _follow(futures, reports, todo, steps, progress)
         out = {m: load_or_train(*jobs[m], device=device) for m in chosen}
         return {m: (model, dict(meta, cached=m not in todo)) for m, (model, meta) in out.items()}
     return {m: load_or_train(*jobs[m], retrain=retrain, device=device) for m in chosen}

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 AG_NEWS_CLASSES = ["World", "Sports", "Business", "Sci/Tech"]
@@ -237,7 +238,7 @@ def _decode_image_folder(files: list[Path], labels: list[int]):
     from PIL import Image, UnidentifiedImageError
 
     images = np.empty((len(files), 3, 32, 32), dtype=np.uint8)  # filled in place: one copy of the split in memory
-    for i, path in enumerate(files):
+    for i, path in enumerate(tqdm(files, desc="decoding the JPEGs once (then cached)", unit="image")):
         try:
             with Image.open(path) as im:
                 pixels = np.asarray(im.convert("RGB"))

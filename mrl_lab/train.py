@@ -117,6 +117,7 @@ def train(
     check_every: int = 20,
     desc: str = "training",
     progress: bool = True,
+    report=None,
 ) -> TrainLog:
     """Train ``model`` in place to minimise ``loss_fn(model(x), y)``; return a :class:`TrainLog`.
 
@@ -140,7 +141,11 @@ def train(
         device: default CUDA when available, else CPU.
         seed: seeds everything (see :func:`seed_everything`), so runs repeat.
         check_every: steps between loss read-outs (progress bar, NaN/inf check).
-        desc: label of the progress bar; progress: show it.
+        desc: label of the progress bar; progress: show it (one bar per run, updated every step,
+            and a line per epoch with its mean loss and the time so far).
+        report: optional ``report(step, total, line)``, called after every step with ``line=None``
+            and after each epoch with that epoch's line; it lets a process that trains in the
+            background show its progress elsewhere (see ``cifar.train_models``).
 
     Raises:
         FloatingPointError: the loss became NaN or infinite; training stops at once.
@@ -188,6 +193,7 @@ def train(
     model.train()
     with tqdm(total=total, desc=desc, disable=not progress, leave=True) as bar:
         for epoch in range(epochs):
+            epoch_loss = torch.zeros((), device=device)
             order = torch.randperm(len(inputs), device=inputs.device)
             augment_now = augment[epoch] if per_epoch else augment
             for i in range(steps_per_epoch):
@@ -205,6 +211,7 @@ def train(
                 optimizer.step()
                 schedule.step()
                 running += loss.detach().float()
+                epoch_loss += loss.detach().float()
                 step = epoch * steps_per_epoch + i + 1
                 if step % check_every == 0 or step == total:
                     mean = running.item() / (check_every if step % check_every == 0 else step % check_every)
@@ -217,8 +224,16 @@ def train(
                         )
                     log.steps.append(step)
                     log.losses.append(mean)
-                    bar.set_postfix(epoch=epoch + 1, loss=f"{mean:.3f}")
-                    bar.update(step - bar.n)
+                    bar.set_postfix(epoch=epoch + 1, loss=f"{mean:.3f}", refresh=False)
+                bar.update(1)
+                if report is not None:
+                    report(step, total, None)
+            seconds, mean = time.perf_counter() - start, epoch_loss.item() / steps_per_epoch
+            line = f"{desc}: epoch {epoch + 1}/{epochs}, mean loss {mean:.3f}, {seconds:.0f} s"
+            if progress:
+                bar.write(line)
+            if report is not None:
+                report(step, total, line)
     if cuda:
         torch.cuda.synchronize(device)
     log.seconds = time.perf_counter() - start

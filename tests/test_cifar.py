@@ -147,13 +147,18 @@ def test_the_progressive_schedule_shrinks_images_first_and_ends_at_full_size():
     assert small.dtype == torch.float32 and 0 <= small.min() and small.max() <= 255
 
 
-def test_a_model_is_the_same_whichever_order_or_process_trains_it(tmp_cache):
+def test_a_model_is_the_same_whichever_order_or_process_trains_it(tmp_cache, capsys):
     config, data = tiny_config(), tiny_data(40, 0)
     together = cifar.train_models(config, data, progress=False)  # normal, MRL, MRL-E, FF-4 in one process
     alone = cifar.train_models(config, data, only=["MRL-E"], retrain=True, progress=False)
     x = data.images[:4]
     assert torch.equal(mrl_lab.encode(together["MRL-E"][0], x)[-1], mrl_lab.encode(alone["MRL-E"][0], x)[-1])
-    side_by_side = cifar.train_models(config, data, retrain=True, progress=False, processes=2)
+    capsys.readouterr()
+    side_by_side = cifar.train_models(config, data, retrain=True, processes=2)
+    shown = "".join(capsys.readouterr())  # the workers' progress reaches this process: a line per model and epoch
+    for method in ["normal", "MRL", "MRL-E", "FF-4"]:
+        for epoch in range(1, config["epochs"] + 1):
+            assert f"{method}: epoch {epoch}/{config['epochs']}, mean loss" in shown
     assert list(side_by_side) == ["normal", "MRL", "MRL-E", "FF-4"]
     assert not any(meta["cached"] for _, meta in side_by_side.values())
     for method, (model, _) in side_by_side.items():  # worker processes use 1 thread: float sums may differ a bit

@@ -99,7 +99,8 @@ def test_encode_concatenates_tuple_outputs():
 
 
 def test_the_loop_reads_the_loss_only_every_check_every_steps(monkeypatch):
-    # On a GPU, each .item() waits for the device; the trainer must not do it every step.
+    # On a GPU, each .item() waits for the device; the trainer must not do it every step (once per
+    # epoch is fine: that epoch's mean loss is printed).
     # (AdamW's own .item() reads its step counter, which lives on the CPU: no device wait.)
     import sys
 
@@ -114,7 +115,7 @@ def test_the_loop_reads_the_loss_only_every_check_every_steps(monkeypatch):
     monkeypatch.setattr(torch.Tensor, "item", counting_item)
     x, y = torch.randn(400, 4), torch.randint(0, 2, (400,))
     train(nn.Linear(4, 2), nn.CrossEntropyLoss(), x, y, epochs=2, batch_size=10, check_every=20, progress=False)
-    assert len(reads) == 80 // 20  # 80 steps, one read per 20
+    assert len(reads) == 80 // 20 + 2  # 80 steps: one read per 20, and one per epoch for its line
 
 
 def test_the_dataset_moves_to_the_training_device_once(monkeypatch):
@@ -137,3 +138,22 @@ def test_the_dataset_moves_to_the_training_device_once(monkeypatch):
 
     train(model, loss_fn, x, y, epochs=3, batch_size=16, augment=random_crop_flip, progress=False, device="cpu")
     assert len(moved) == 2  # inputs and targets, once, not per batch
+
+
+def test_training_prints_a_line_per_epoch_and_reports_every_step(capsys):
+    x, y = torch.randn(40, 4), torch.randint(0, 2, (40,))
+    calls = []
+    train(
+        nn.Linear(4, 2),
+        nn.CrossEntropyLoss(),
+        x,
+        y,
+        epochs=2,
+        batch_size=10,
+        desc="tiny",
+        report=lambda *a: calls.append(a),
+    )
+    lines = [line for line in "".join(capsys.readouterr()).splitlines() if line.startswith("tiny: epoch")]
+    assert [line.split(",")[0] for line in lines] == ["tiny: epoch 1/2", "tiny: epoch 2/2"]
+    assert [c[0] for c in calls if c[2] is None] == list(range(1, 9))  # every step, of 8
+    assert [(c[0], c[1]) for c in calls if c[2] is not None] == [(4, 8), (8, 8)] and calls[-1][2] == lines[-1]
