@@ -359,7 +359,7 @@ def evaluate(models: dict, train_set, test_set, config: dict) -> dict:
     correct = {"knn": {}, "dense": {}, "head": {}}
     for name, (train_z, test_z) in tqdm(full_width.items(), desc="1-NN at every size"):
         sizes = grid if name in ("MRL", "MRL-E", "normal, cut", "PCA of normal") else dims
-        found = nearest_by_prefix(train_z, test_z, sizes)
+        found = nearest_by_prefix(train_z, test_z, sizes, desc=name)
         right = {d: train_set.labels[nn] == test_set.labels for d, nn in found.items()}
         correct["knn"][name] = {d: right[d] for d in dims}
         if sizes is grid:
@@ -368,7 +368,7 @@ def evaluate(models: dict, train_set, test_set, config: dict) -> dict:
         pairs = {d: vectors[name](d) for d in dims}
         correct["knn"][name] = {
             d: knn_correct(p[0], train_set.labels, p[1], test_set.labels, normalize=not raw_dot)
-            for d, p in pairs.items() if p is not None
+            for d, p in tqdm(pairs.items(), desc=f"1-NN per size: {name}") if p is not None
         }  # fmt: skip
 
     for m, (model, _) in models.items():  # each model's own heads, on the test embeddings above

@@ -7,6 +7,7 @@ import math
 
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
 from .nesting import check_dims
 from .train import default_device
@@ -124,7 +125,9 @@ def knn_correct(train_z, train_y, test_z, test_y, k: int = 1, normalize: bool = 
     return pred == test_y
 
 
-def nearest_by_prefix(train_z: torch.Tensor, test_z: torch.Tensor, sizes, chunk: int = QUERY_CHUNK) -> dict:
+def nearest_by_prefix(
+    train_z: torch.Tensor, test_z: torch.Tensor, sizes, chunk: int = QUERY_CHUNK, desc: str | None = None
+) -> dict:
     """For every size ``d``: each test row's nearest training row by cosine of the first ``d`` dims.
 
     The same as :func:`search` with ``k=1`` on ``truncate(z, d)`` at each size, in one pass over
@@ -138,6 +141,7 @@ def nearest_by_prefix(train_z: torch.Tensor, test_z: torch.Tensor, sizes, chunk:
         train_z, test_z: ``(N, D)`` and ``(M, D)``, already centred if wanted (cutting commutes
             with subtracting a mean, not with normalising: pass un-normalised vectors).
         sizes: increasing sizes ``<= D``.
+        chunk: test rows per block; desc: if given, a progress bar over the blocks, so named.
 
     Returns:
         ``{d: (M,) int64 index of the nearest training row}``.
@@ -157,7 +161,7 @@ def nearest_by_prefix(train_z: torch.Tensor, test_z: torch.Tensor, sizes, chunk:
     inverse_lengths = lengths.reciprocal().T.contiguous()  # row d-1, for size d
     found = {d: [] for d in sizes}
     block, scores = torch.empty(chunk, len(train_z)), torch.empty(chunk, len(train_z))  # reused: no allocator churn
-    for start in range(0, len(test_z), chunk):
+    for start in tqdm(range(0, len(test_z), chunk), desc=desc, disable=desc is None, leave=False):
         q, done = test_z[start : start + chunk], 0
         dots, scores = block[: len(q)].zero_(), scores[: len(q)]
         for d in sizes:

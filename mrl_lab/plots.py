@@ -1,4 +1,5 @@
-"""Plotly charts: a score against the embedding size, and serving (recall against latency). Plotly only: no Jupyter."""
+"""Plotly charts: a score against the embedding size, serving (recall against latency), and two diagrams
+(which features each head reads; the served funnel). Plotly only: no Jupyter."""
 
 from __future__ import annotations
 
@@ -163,4 +164,34 @@ def plot_funnel(rows: int, d: int, shortlist: int, full_dim: int, k: int = 10) -
     )  # fmt: skip
     fig.update_layout(title="Adaptive retrieval as it is served (schematic, not to scale)", template="plotly_white",
                       height=300, margin=dict(l=360), xaxis=dict(visible=False))  # fmt: skip
+    return fig
+
+
+def plot_nesting(dims: list[int]) -> go.Figure:
+    """Which features each head of a Matryoshka model reads: a staircase, one row per size.
+
+    Columns are the blocks of features between consecutive sizes (features 1-8, 9-16, ...); the
+    head of size ``d`` reads every block up to ``d``, so the first block is read by every head and
+    the last only by the full one. That is why training pushes the most useful features forward.
+
+    Example:
+        >>> [list(row) for row in plot_nesting([2, 4, 8]).data[0].z]  # rows: sizes 2, 4, 8
+        [[1, 0, 0], [1, 1, 0], [1, 1, 1]]
+    """
+    starts = [1] + [d + 1 for d in dims[:-1]]
+    blocks = [f"{a}" if a == b else f"{a}-{b}" for a, b in zip(starts, dims)]
+    rows = [f"head on the first {d}" for d in dims]
+    seen = [[int(j <= i) for j in range(len(dims))] for i in range(len(dims))]
+    readers = [f"read by {len(dims) - j} of {len(dims)} heads" for j in range(len(dims))]
+    fig = go.Figure(
+        go.Heatmap(
+            z=seen, x=blocks, y=rows, colorscale=[[0, "#f5f5f5"], [1, "#1f77b4"]], showscale=False,
+            xgap=3, ygap=3, customdata=[readers] * len(dims),
+            hovertemplate="%{y} reads features %{x}: %{z}<br>features %{x} are %{customdata}<extra></extra>",
+        )
+    )  # fmt: skip
+    fig.update_xaxes(title="features of the embedding (blocks between nesting sizes)", type="category")
+    fig.update_yaxes(autorange="reversed", type="category")
+    title = "Which features each head reads (one loss per row, summed): the first block is in every row"
+    fig.update_layout(title=title, template="plotly_white", height=80 + 40 * len(dims))
     return fig

@@ -175,8 +175,23 @@ def train_models(
     return out
 
 
+def recall_hits(encoder, tok: Tokenizer, test_set: TextData, sizes) -> dict[int, torch.Tensor]:
+    """Which test titles find their own description in the top 10 (bool per title), at each size.
+
+    The search is among the test descriptions, with vectors cut to each size and re-normalised.
+    Per-title results, so two models can be compared with a paired interval
+    (:func:`~mrl_lab.metrics.accuracy_interval`); their means are recall@10 (:func:`recall_curve`).
+    """
+    from .metrics import target_ranks
+    from .nesting import truncate
+
+    q, db = embed(encoder, tok, test_set.titles), embed(encoder, tok, test_set.descriptions)
+    targets = torch.arange(len(test_set))
+    return {d: target_ranks(truncate(q, d), truncate(db, d), targets) <= 10 for d in sizes}
+
+
 def recall_curve(encoder, tok: Tokenizer, test_set: TextData, sizes) -> dict[int, float]:
-    """Title -> description recall@10 among the test descriptions at each size (cut and re-normalised).
+    """Title -> description recall@10 among the test descriptions at each size (see :func:`recall_hits`).
 
     Example:
         >>> from mrl_lab.models import TextEncoder
@@ -185,12 +200,7 @@ def recall_curve(encoder, tok: Tokenizer, test_set: TextData, sizes) -> dict[int
         >>> recall_curve(TextEncoder(tok.vocab_size, 8, 4), tok, data, [2, 8])
         {2: 1.0, 8: 1.0}
     """
-    from .metrics import target_ranks
-    from .nesting import truncate
-
-    q, db = embed(encoder, tok, test_set.titles), embed(encoder, tok, test_set.descriptions)
-    targets = torch.arange(len(test_set))
-    return {d: (target_ranks(truncate(q, d), truncate(db, d), targets) <= 10).float().mean().item() for d in sizes}
+    return {d: hits.float().mean().item() for d, hits in recall_hits(encoder, tok, test_set, sizes).items()}
 
 
 def embed(encoder, tok: Tokenizer, texts) -> torch.Tensor:

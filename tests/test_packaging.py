@@ -72,6 +72,18 @@ def test_notebooks_are_stripped_short_celled_and_shaped_like_a_lesson(path):
     assert "get_budget()" in "".join(code[0]["source"]), "the first cell says which budget and device"
 
 
+@pytest.mark.parametrize("path", notebooks(), ids=lambda p: p.name)
+def test_every_notebook_asks_for_predictions_before_the_cells_that_answer_them(path):
+    cells = json.loads(path.read_text())["cells"]
+    asks = [
+        i for i, c in enumerate(cells) if c["cell_type"] == "markdown" and "**Predict first.**" in "".join(c["source"])
+    ]
+    assert len(asks) >= 2, f"{path.name}: {len(asks)} predict-first prompts; ask at least 2 (> **Predict first.** ...)"
+    for i in asks:
+        after = cells[i + 1] if i + 1 < len(cells) else None
+        assert after is not None and after["cell_type"] == "code", f"{path.name}: cell {i} asks; the next cell answers"
+
+
 def test_ruff_is_clean():
     result = subprocess.run([sys.executable, "-m", "ruff", "check", str(REPO)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
