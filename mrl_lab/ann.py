@@ -32,6 +32,7 @@ from .nesting import check_count, truncate
 from .retrieval import AdaptiveIndex, rerank, unit_rows
 
 KINDS = ("flat", "hnsw", "ivf")
+ADD_BLOCK = 20_000  # rows added to an index at a time, so that a large build can show progress
 
 
 class PrefixIndex:
@@ -45,6 +46,8 @@ class PrefixIndex:
             (exact scan of the prefix: the brute-force funnel, in FAISS).
         m, ef_construction: HNSW's links per row and build-time search width.
         nlist: IVF's lists (default ``4 * sqrt(N)``, FAISS's rule of thumb).
+        seed: IVF's k-means seed; report: optional ``report(rows_added, N)``, called after each
+            block of ``ADD_BLOCK`` rows is added (for a progress bar).
 
     Attributes:
         build_seconds: time to train and fill the index; index_bytes: the index's size (its
@@ -60,7 +63,7 @@ class PrefixIndex:
     """
 
     def __init__(self, vectors: torch.Tensor, d: int, kind: str = "hnsw", m: int = 32, ef_construction: int = 40,
-                 nlist: int | None = None, seed: int = 0):  # fmt: skip
+                 nlist: int | None = None, seed: int = 0, report=None):  # fmt: skip
         import faiss
 
         check_embeddings(vectors, "PrefixIndex: vectors")
@@ -81,7 +84,10 @@ class PrefixIndex:
             self.index = faiss.IndexIVFFlat(faiss.IndexFlatIP(self.d), self.d, nlist, faiss.METRIC_INNER_PRODUCT)
             self.index.cp.seed = seed
             self.index.train(prefix)
-        self.index.add(prefix)
+        for start in range(0, n, ADD_BLOCK):  # in blocks, so that a caller can show a large build's progress
+            self.index.add(prefix[start : start + ADD_BLOCK])
+            if report is not None:
+                report(min(start + ADD_BLOCK, n), n)
         self.build_seconds = time.perf_counter() - start
         self.index_bytes = int(faiss.serialize_index(self.index).nbytes)
 
@@ -240,7 +246,8 @@ def serving_table(data: torch.Tensor, queries: torch.Tensor, configs=SERVING, fu
     brute-force funnel (:class:`~mrl_lab.retrieval.AdaptiveIndex`, every row scanned at the prefix)
     for each ``(d, shortlist)`` in ``brute_force``, then each ``(kind, d, shortlist, effort)`` of
     ``configs`` (``d=None``: full width; skipped when ``full_width=False``). Each index is built
-    once and searched at all its settings; ``desc`` names a progress bar over the indexes.
+    once and searched at all its settings; ``desc`` names a progress bar over the settings (it also
+    says which index is being built, and how far).
 
     Returns:
         dicts with ``index`` (a readable name), ``kind``, ``d``, ``shortlist``, ``effort``, ``recall``,
@@ -257,25 +264,35 @@ def serving_table(data: torch.Tensor, queries: torch.Tensor, configs=SERVING, fu
     def sizes(index):  # what building an index cost
         return dict(build_s=index.build_seconds, index_mb=index.index_bytes / 2**20)
 
+    groups = [(key, list(group)) for key, group in groupby(configs, key=lambda c: c[:2])]
+    groups = [((kind, d), settings) for (kind, d), settings in groups if d is not None or full_width]
+    bar = tqdm(total=1 + len(brute_force) + sum(len(s) for _, s in groups), desc=desc, disable=desc is None)
     rows = [measure(partial(exact.search, k=k), index="exact (flat, full width)", kind="flat", d=width,
                     shortlist=k, effort=None, **sizes(exact))]  # fmt: skip
+    bar.update(1)
     del exact  # each index is freed before the next is built: memory stays at one index and the vectors
     funnel = AdaptiveIndex(data, coarse_dims=sorted({d for d, _ in brute_force}))
     for d, n in brute_force:
         rows.append(measure(partial(funnel.search, k=k, stages=[(d, n)]), index=f"torch brute force on {d} dims, "
                             f"re-rank {n}", kind="torch", d=d, shortlist=n, effort=None, build_s=0.0,
                             index_mb=len(data) * d * 4 / 2**20))  # fmt: skip
+        bar.update(1)
     del funnel
-    groups = [(key, list(group)) for key, group in groupby(configs, key=lambda c: c[:2])]
-    groups = [((kind, d), settings) for (kind, d), settings in groups if d is not None or full_width]
-    for (kind, d), settings in tqdm(groups, desc=desc, disable=desc is None):
+    for (kind, d), settings in groups:
         nlist = round(2 * math.sqrt(len(data))) if kind == "ivf" else None  # fewer lists than 4 sqrt(N): faster k-means
-        index = PrefixIndex(data, d or width, kind=kind, nlist=nlist)
+
+        def building(done, n, what=f"building {kind} on {d or width} dims"):
+            bar.set_postfix_str(f"{what}: {done:,} of {n:,} rows")
+
+        index = PrefixIndex(data, d or width, kind=kind, nlist=nlist, report=building)
         for _, _, n, effort in settings:
             name = f"{kind} on {index.d} dims" + (f", re-rank {n}" if index.d < width else " (full width)")
+            bar.set_postfix_str(f"searching {name}, effort {effort}")
             rows.append(measure(partial(index.search, k=k, shortlist=n, effort=effort), index=name, kind=kind,
                                 d=index.d, shortlist=n, effort=effort, **sizes(index)))  # fmt: skip
+            bar.update(1)
         del index
+    bar.close()
     return rows
 
 
