@@ -8,7 +8,8 @@ the memory of the kernel and of every process it starts: their resident sizes ev
 peak of their sum, shared pages counted in every process), and their proportional set sizes
 (shared pages counted once, as the operating system does) every 2 s, since reading those costs a
 core's time at a high rate. It also times how long each cell stays *silent*: the longest stretch with
-no new output (a printed line, a chart, a progress-bar update), from the cell's start to its end.
+no new output (a printed line, a chart, a progress-bar update), from the cell's start to its end; and
+it adds up the time per section (per "## " heading), for the workshop guide.
 ``--empty-cache`` points ``MRL_LAB_CACHE``
 at a new folder first, so the notebooks train and encode everything they need; without it they
 use your cache. Notebooks given together run in that order, sharing one cache.
@@ -57,6 +58,24 @@ class TimedClient(NotebookClient):
         return super().process_message(msg, cell, cell_index)
 
 
+def sections(nb, cells: list[dict]) -> list[dict]:
+    """Sum the cells' times per section (a markdown "## " heading; before the first, "setup")."""
+    heading, of_cell = "setup", {}
+    for i, cell in enumerate(nb.cells):
+        found = [line[3:].strip() for line in cell.source.splitlines() if line.startswith("## ")]
+        if cell.cell_type == "markdown" and found:
+            heading = found[-1]
+        of_cell[i] = heading
+    out = {}
+    for c in cells:
+        row = out.setdefault(
+            of_cell[c["cell"]], {"section": of_cell[c["cell"]], "seconds": 0.0, "longest_silence_s": 0.0}
+        )
+        row["seconds"] += c["seconds"]
+        row["longest_silence_s"] = max(row["longest_silence_s"], c["longest_silence_s"])
+    return list(out.values())
+
+
 def run(path: Path, timeout: int, executed: Path | None = None) -> dict:
     nb = nbformat.read(path, as_version=4)
     client = TimedClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
@@ -103,7 +122,7 @@ def run(path: Path, timeout: int, executed: Path | None = None) -> dict:
             executed.mkdir(parents=True, exist_ok=True)
             nbformat.write(nb, executed / path.name)
     return {"notebook": path.name, "seconds": time.perf_counter() - start, "peak_pss_gb": peak[0] / 1e9,
-            "peak_rss_gb": peak[1] / 1e9, "cells": cells}  # fmt: skip
+            "peak_rss_gb": peak[1] / 1e9, "cells": cells, "sections": sections(nb, cells)}  # fmt: skip
 
 
 def main() -> None:
@@ -133,6 +152,9 @@ def main() -> None:
         quiet = max(result["cells"], key=lambda c: c["longest_silence_s"])
         where = f"cell {quiet['cell']} ({quiet['first_line'][:50]})"
         print(f"  longest silence: {quiet['longest_silence_s']:.1f} s in {where}")
+        for row in result["sections"]:
+            name, quiet = row["section"][:60], row["longest_silence_s"]
+            print(f"  section {name:60s} {row['seconds']:6.1f} s (silent at most {quiet:.1f} s)")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
 

@@ -2,8 +2,10 @@
 
 Starts JupyterLab on a free loopback port (token on, settings and runtime files in a temporary
 folder) on copies of the notebooks (Lab saves what it runs), opens each in Debian's Chromium
-through Playwright, runs it with Run > Run All Cells, checks that no cell shows an error, moves one
-slider of each dashboard and checks that the numbers and the chart change. Screenshots go to
+through Playwright, runs it with Run > Run All Cells, checks that no cell shows an error, photographs
+the diagrams and the exercise checker, solves 00's first exercise as a learner would (the checker
+then says "correct"), moves one slider of each dashboard and checks that the numbers and the chart
+change. Screenshots go to
 ``test-artifacts/browser/``. Lab is stopped by its PID at the end. Runs at the budget in
 ``MRL_LAB_BUDGET`` (``./lab test`` sets ``smoke``).
 """
@@ -35,6 +37,15 @@ DASHBOARDS = {
     "02_text.ipynb": "of its full-width top-5",
     "05_pretrained_text.ipynb": "of its full-width top-5",
 }
+
+# Outputs to find and photograph: (a text the output shows, the screenshot's name). Plotly draws
+# titles as SVG text, which counts.
+FIGURES = {
+    "00_quickstart.ipynb": [("Which features each head reads", "nesting-diagram"), ("truncate: not yet.", "checker")],
+    "03_adaptive.ipynb": [("Adaptive retrieval as it is served", "funnel-diagram")],
+}
+# What a learner types into 00's first scaffold; the checker must then say "correct".
+SOLUTION = "def my_truncate(z, d):\n    return F.normalize(z[:, :d], dim=1)\n\n\ncheck_truncate(my_truncate)"
 
 
 def _free_port() -> int:
@@ -161,6 +172,12 @@ def test_the_notebook_runs_in_a_browser_and_its_dashboard_responds(lab, browser,
             if "Error" in e.inner_text() or "Traceback" in e.inner_text()
         ]
         assert not errors, f"{name}: a cell shows an error:\n" + "\n---\n".join(t[-1500:] for t in errors)
+        for text, shot in FIGURES.get(name, []):
+            output = page.locator(".jp-OutputArea-output", has_text=text).first
+            output.scroll_into_view_if_needed(timeout=30_000)
+            output.screenshot(path=str(ARTIFACTS / f"{Path(name).stem}-{shot}.png"))
+        if name == "00_quickstart.ipynb":
+            _solve_the_first_exercise(page)
         if name not in DASHBOARDS:
             page.screenshot(path=str(ARTIFACTS / f"{Path(name).stem}.png"))
             return
@@ -187,3 +204,15 @@ def test_the_notebook_runs_in_a_browser_and_its_dashboard_responds(lab, browser,
     finally:
         page.close()
         _shut_down_kernels(url, token)
+
+
+def _solve_the_first_exercise(page) -> None:
+    """Type the solution into the scaffold, as a learner would, run the cell: the checker says correct."""
+    cell = page.locator(".jp-CodeCell", has_text="def my_truncate").first
+    cell.scroll_into_view_if_needed(timeout=30_000)
+    cell.locator(".cm-content").click()
+    page.keyboard.press("Control+A")
+    page.keyboard.insert_text(SOLUTION)  # inserted as is: no auto-indent
+    page.keyboard.press("Shift+Enter")
+    cell.locator(".jp-OutputArea-output", has_text="truncate: correct.").wait_for(timeout=60_000)
+    cell.screenshot(path=str(ARTIFACTS / "00_quickstart-checker-solved.png"))

@@ -1,7 +1,6 @@
 """The quickstart's checkers pass the package's own functions and name the usual mistakes."""
 
 import pytest
-import torch
 import torch.nn.functional as F
 
 from mrl_lab import truncate
