@@ -39,9 +39,7 @@ def main() -> None:
 
     start = time.perf_counter()
     news, sts = mrl_lab.load_ag_news(), mrl_lab.load_sts_benchmark("test")
-    train_set = text.training_pairs(news, budget)
-    config = text.experiment_config(budget, train_rows=len(train_set))
-    tok = text.tokenizer(config, train_set)
+    train_set, config, tok = text.setup(budget, news)
     print(f"data: {len(train_set)} training pairs, {len(news.test)} test pairs; {news.note}\n{tok}")
 
     encoders = text.train_models(config, train_set, tok, device=budget.device, retrain=True)

@@ -33,6 +33,13 @@ from .retrieval import AdaptiveIndex, rerank, unit_rows
 
 KINDS = ("flat", "hnsw", "ivf")
 ADD_BLOCK = 20_000  # rows added to an index at a time, so that a large build can show progress
+# The served database per budget (notebook 03): rows in all, real AG News descriptions among them
+# (None: all 7,600; the rest drawn by clustered_like) and real held-out headlines searched.
+DATABASES = {
+    "smoke": dict(rows=10_000, real_rows=300, queries=30),
+    "cpu": dict(rows=100_000, real_rows=None, queries=200),
+    "gpu": dict(rows=1_000_000, real_rows=None, queries=200),
+}
 
 
 class PrefixIndex:

@@ -12,7 +12,7 @@ Unset, it is ``gpu`` when CUDA is available and ``cpu`` otherwise.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import torch
 
@@ -21,71 +21,27 @@ BUDGETS = ("smoke", "cpu", "gpu")
 
 @dataclass(frozen=True)
 class Budget:
-    """The sizes a notebook uses at one budget, and the device it runs on.
+    """Which budget a run uses, the device it runs on, and why.
+
+    What a budget means for an experiment (how many images, epochs, ...) lives in that experiment's
+    settings table: :data:`mrl_lab.cifar.SETTINGS`, :data:`mrl_lab.text.SETTINGS`,
+    :data:`mrl_lab.pretrained.SETTINGS`, each with one row per budget.
 
     Attributes:
         name: ``"smoke"``, ``"cpu"`` or ``"gpu"``.
         device: where models train (``cuda`` when available, else ``cpu``).
         reason: why this budget and device were chosen, in words.
-        cifar_train, cifar_test: CIFAR-10 images used for training and for evaluation.
-        epochs: passes over the CIFAR-10 training images.
-        progressive: train the CIFAR-10 models on smaller images first (16x16, then 24x24 crops,
-            the last epoch at full size): cheaper epochs, so more of them fit in the time.
-        batch_size: training batch size.
-        width: base channel width of the convolutional networks.
-        text_train: AG News training pairs (``None``: all available).
-        text_epochs: passes over the text pairs.
+        processes: CIFAR models trained side by side, each in its own process: 2 on a CPU (small
+            networks keep two cores busier that way), 1 on a GPU.
     """
 
     name: str
     device: torch.device
     reason: str
-    cifar_train: int
-    cifar_test: int
-    epochs: int
-    progressive: bool
-    batch_size: int
-    width: int
-    text_train: int | None
-    text_epochs: int
+    processes: int
 
     def __str__(self) -> str:
-        sizes = ", ".join(f"{f.name}={getattr(self, f.name)}" for f in fields(self)[3:])
-        return f"budget={self.name} on device={self.device} ({self.reason}); {sizes}"
-
-
-_SIZES = {
-    "smoke": dict(
-        cifar_train=800,
-        cifar_test=400,
-        epochs=2,
-        progressive=True,
-        batch_size=100,
-        width=16,
-        text_train=2000,
-        text_epochs=2,
-    ),
-    "cpu": dict(
-        cifar_train=10000,
-        cifar_test=10000,
-        epochs=7,
-        progressive=True,
-        batch_size=128,
-        width=16,
-        text_train=10000,
-        text_epochs=20,
-    ),
-    "gpu": dict(
-        cifar_train=50000,
-        cifar_test=10000,
-        epochs=10,
-        progressive=False,
-        batch_size=512,
-        width=64,
-        text_train=None,
-        text_epochs=20,
-    ),
-}
+        return f"budget={self.name} on device={self.device} ({self.reason}); processes={self.processes}"
 
 
 def get_budget(name: str | None = None) -> Budget:
@@ -100,8 +56,8 @@ def get_budget(name: str | None = None) -> Budget:
 
     Example:
         >>> b = get_budget("smoke")
-        >>> b.name, b.cifar_train
-        ('smoke', 800)
+        >>> b.name, b.device.type in ("cpu", "cuda")
+        ('smoke', True)
         >>> get_budget("huge")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
@@ -120,8 +76,27 @@ def get_budget(name: str | None = None) -> Budget:
             f"unknown budget {name!r}; choose one of 'smoke', 'cpu', 'gpu' "
             "(or unset MRL_LAB_BUDGET to pick automatically)"
         )
-    device = torch.device("cuda" if cuda else "cpu")
+    device = default_device()
     reason = source
     if name == "gpu" and not cuda:
         reason += "; no CUDA GPU, so the full-size run will be very slow on the CPU"
-    return Budget(name=name, device=device, reason=reason, **_SIZES[name])
+    return Budget(name=name, device=device, reason=reason, processes=2 if device.type == "cpu" else 1)
+
+
+def default_device() -> torch.device:
+    """``cuda`` when a CUDA GPU is available, else ``cpu``."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def settings_at(table: dict, budget: Budget, changes: dict, where: str) -> dict:
+    """An experiment's settings at ``budget`` (its row of ``table``), with ``changes`` applied.
+
+    Example:
+        >>> settings_at({"smoke": {"epochs": 2, "lr": 0.1}}, get_budget("smoke"), {"epochs": 3}, "demo")
+        {'epochs': 3, 'lr': 0.1}
+    """
+    row = table[budget.name]
+    unknown = sorted(set(changes) - set(row))
+    if unknown:
+        raise ValueError(f"{where}: unknown settings {unknown}; the settings are {sorted(row)}")
+    return dict(row, **changes)

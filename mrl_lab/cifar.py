@@ -16,10 +16,7 @@ The models, all with the same encoder, data, augmentation, optimiser, epochs and
 
 from __future__ import annotations
 
-import multiprocessing
-import time
-from concurrent.futures import ProcessPoolExecutor
-from queue import Empty
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -28,31 +25,44 @@ from torch.fx.experimental.optimization import fuse
 from tqdm.auto import tqdm
 
 from .baselines import PCA
-from .budget import Budget
-from .checkpoints import checkpoint_path, load_or_train
+from .budget import Budget, default_device, settings_at
+from .checkpoints import checkpoint_path, load_or_train, train_side_by_side
 from .data import load_cifar10, load_cifar100
 from .heads import MRLHead
 from .loss import MatryoshkaLoss
 from .metrics import head_correct, knn_correct, linear_probe_correct, nearest_by_prefix
 from .models import Classifier, ConvNet
-from .nesting import nesting_dims, truncate
-from .train import default_device, encode, random_crop_flip, seed_everything, train
+from .nesting import dense_grid, nesting_dims, truncate
+from .train import encode, random_crop_flip, seed_everything, train
 
-EMBED_DIM = 256
-# Which fixed-feature sizes get their own network at each budget (one network each is costly).
-PER_SIZE = {"smoke": [4, 16, 64], "cpu": [4, 16, 64], "gpu": None}  # None: every nesting size below D
+# Every setting that decides the CIFAR models' weights, one row per budget: the experiment's one
+# table (as airbench keeps its hyperparameters). A model's cache key is its row with the nesting
+# sizes, the data's fingerprint and the architecture, so changing any value here trains anew.
+# fmt: off
+SETTINGS = {
+    "smoke": dict(train_images=800,    epochs=2,  progressive=True,  small_share=0.6, batch_size=100, width=16,
+                  embed_dim=256, smallest=2, per_size=[4, 16, 64], lr=3e-3, weight_decay=5e-4, warmup=0.25,
+                  label_smoothing=0.1, seed=0),
+    "cpu":   dict(train_images=10_000, epochs=7,  progressive=True,  small_share=0.6, batch_size=128, width=16,
+                  embed_dim=256, smallest=2, per_size=[4, 16, 64], lr=3e-3, weight_decay=5e-4, warmup=0.25,
+                  label_smoothing=0.1, seed=0),
+    "gpu":   dict(train_images=50_000, epochs=10, progressive=False, small_share=0.6, batch_size=512, width=64,
+                  embed_dim=256, smallest=2, per_size=None, lr=3e-3, weight_decay=5e-4, warmup=0.25,
+                  label_smoothing=0.1, seed=0),
+}  # per_size: the sizes that get a network of their own (FF-d); None: every nesting size below embed_dim
+# fmt: on
+TEST_IMAGES = {"smoke": 400, "cpu": 10_000, "gpu": 10_000}  # evaluation only: not part of the weights
 DATASETS = {"cifar10": 10, "cifar100": 100}  # classes
-SMALL_SHARE = 0.6  # with progressive resizing, the share of epochs on 16x16 images (see augmentations)
 
 
-def experiment_config(budget: Budget, embed_dim: int = EMBED_DIM, smallest: int = 2, dataset: str = "cifar10") -> dict:
-    """Everything that decides the CIFAR models' weights at this budget.
+def experiment_config(budget: Budget, dataset: str = "cifar10", **changes) -> dict:
+    """The CIFAR models' settings at this budget: the row of :data:`SETTINGS`, with the nesting sizes.
 
     Args:
         budget: from :func:`~mrl_lab.get_budget`.
-        embed_dim, smallest: the embedding width and the smallest nesting size.
         dataset: ``"cifar10"`` or ``"cifar100"`` (downloaded when online: 100 classes, for the
             ``gpu`` budget; the offline data here has no copy).
+        changes: settings to change, e.g. ``epochs=3`` (the models then train and cache anew).
 
     Example:
         >>> from mrl_lab import get_budget
@@ -62,14 +72,10 @@ def experiment_config(budget: Budget, embed_dim: int = EMBED_DIM, smallest: int 
     """
     if dataset not in DATASETS:
         raise ValueError(f"experiment_config: dataset={dataset!r}; choose one of {sorted(DATASETS)}")
-    dims = nesting_dims(embed_dim, smallest=smallest)
-    per_size = PER_SIZE[budget.name]
-    return dict(
-        dataset=dataset, num_classes=DATASETS[dataset], embed_dim=embed_dim, dims=dims,
-        per_size=dims[:-1] if per_size is None else per_size, width=budget.width, train_images=budget.cifar_train,
-        epochs=budget.epochs, progressive=budget.progressive, batch_size=budget.batch_size, lr=3e-3,
-        label_smoothing=0.1, small_share=SMALL_SHARE, seed=0,
-    )  # fmt: skip
+    config = settings_at(SETTINGS, budget, changes, "experiment_config")
+    dims = nesting_dims(config["embed_dim"], smallest=config["smallest"])
+    per_size = dims[:-1] if config["per_size"] is None else config["per_size"]
+    return dict(config, dataset=dataset, num_classes=DATASETS[dataset], dims=dims, per_size=per_size)
 
 
 def load_data(config: dict, budget: Budget):
@@ -77,7 +83,8 @@ def load_data(config: dict, budget: Budget):
     load = {"cifar10": load_cifar10, "cifar100": load_cifar100}[config["dataset"]]
     train_set = load("train").subset(config["train_images"], seed=config["seed"])
     test_set = load("test")
-    return train_set, test_set if budget.cifar_test >= len(test_set) else test_set.subset(budget.cifar_test, seed=0)
+    n = TEST_IMAGES[budget.name]
+    return train_set, test_set if n >= len(test_set) else test_set.subset(n, seed=0)
 
 
 def methods(config: dict) -> list[str]:
@@ -117,7 +124,7 @@ def crops_24(images):
     return random_crop_flip(images, pad=0, size=24)
 
 
-def augmentations(epochs: int, progressive: bool, small_share: float = SMALL_SHARE) -> list:
+def augmentations(epochs: int, progressive: bool, small_share: float = 0.6) -> list:
     """The augmentation of each training epoch: random shifts (or crops) and flips.
 
     With ``progressive`` the images start small, because a convolution's cost grows with the number
@@ -155,52 +162,13 @@ def _job(method: str, config: dict, train_set, device, progress: bool, report=No
         loss = MatryoshkaLoss(nn.CrossEntropyLoss(label_smoothing=config["label_smoothing"]), model.head.dims)
         return train(
             model, loss, train_set.images, train_set.labels, epochs=config["epochs"],
-            batch_size=config["batch_size"], lr=config["lr"],
+            batch_size=config["batch_size"], lr=config["lr"], weight_decay=config["weight_decay"],
+            warmup=config["warmup"],
             augment=augmentations(config["epochs"], config["progressive"], config["small_share"]),
             device=device, seed=config["seed"], desc=method, progress=progress, report=report,
         )  # fmt: skip
 
     return model_config, build_seeded, fit
-
-
-_reports = None  # in a worker process: the queue its progress goes to (set by _start_worker)
-
-
-def _start_worker(reports, threads: int) -> None:
-    global _reports
-    _reports = reports
-    torch.set_num_threads(threads)
-
-
-def _train_in_worker(method: str, config: dict, train_set) -> None:
-    last = [0.0]
-
-    def report(step, total, line):  # every epoch's line, and the step count at most twice a second
-        if line is not None or step == total or time.monotonic() - last[0] > 0.5:
-            last[0] = time.monotonic()
-            _reports.put((method, step, total, line))
-
-    load_or_train(*_job(method, config, train_set, "cpu", progress=False, report=report), retrain=True)  # saves it
-
-
-def _follow(futures: list, reports, methods: list[str], steps: int, progress: bool) -> None:
-    """Draw one progress bar per model from the workers' reports until all are done; re-raise any error."""
-    bars = {m: tqdm(total=steps, desc=f"{m} (in a worker)", disable=not progress) for m in methods}
-    pending = set(futures)
-    while True:
-        try:  # wait for a report, at most half a second
-            method, step, total, line = reports.get(timeout=0.5)
-            bars[method].update(step - bars[method].n)
-            if line is not None:
-                bars[method].write(line)
-        except Empty:
-            pending = {f for f in pending if not f.done()}
-            if not pending:
-                break
-    for bar in bars.values():
-        bar.close()
-    for future in futures:
-        future.result()  # re-raises a worker's error here
 
 
 def train_models(
@@ -244,28 +212,12 @@ def train_models(
     if processes > 1:
         todo = [m for m in chosen if retrain or not checkpoint_path(jobs[m][0], build(m, config)).exists()]
     if len(todo) > 1:
-        threads = max(1, torch.get_num_threads() // processes)
-        context = multiprocessing.get_context("spawn")  # a fresh interpreter: safe with threads, Jupyter, macOS
-        reports = context.Queue()  # the workers' progress, drawn here as one bar per model
         steps = config["train_images"] // config["batch_size"] * config["epochs"]
-        if progress:
-            print(f"training {len(todo)} models, {processes} at a time in worker processes")
-        with ProcessPoolExecutor(processes, context, _start_worker, (reports, threads)) as pool:
-            futures = [pool.submit(_train_in_worker, m, config, train_set) for m in todo]
-            _follow(futures, reports, todo, steps, progress)
+        job = partial(_job, config=config, train_set=train_set)
+        train_side_by_side(job, todo, processes, steps, progress)
         out = {m: load_or_train(*jobs[m], device=device) for m in chosen}
         return {m: (model, dict(meta, cached=m not in todo)) for m, (model, meta) in out.items()}
     return {m: load_or_train(*jobs[m], retrain=retrain, device=device) for m in chosen}
-
-
-def dense_grid(full_dim: int) -> list[int]:
-    """Every size from 1 to 64, then steps of 16 up to ``full_dim``: sizes mostly never trained.
-
-    Example:
-        >>> dense_grid(128)[-6:]
-        [63, 64, 80, 96, 112, 128]
-    """
-    return list(range(1, min(64, full_dim) + 1)) + list(range(80, full_dim + 1, 16))
 
 
 def centred(train_z: torch.Tensor, test_z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -310,77 +262,77 @@ def evaluate(models: dict, train_set, test_set, config: dict) -> dict:
       MRL, MRL-E, normal cut and PCA;
     - ``"correct"``: the same three, with a bool tensor per size (which test images are right),
       for intervals (:func:`~mrl_lab.metrics.accuracy_interval`);
-    - ``"vectors"``: ``{method: fn(d) -> (train_z, test_z) or None}``, the centred vectors;
+    - ``"vectors"``: ``vectors(method, d) -> {"train": ..., "test": ...}`` (or ``None`` where the
+      method has no ``d``-dim vectors), the vectors each 1-NN figure used;
     - ``"explained"``: the share of the normal embedding's variance along each principal component.
     """
     full, dims = config["embed_dim"], config["dims"]
     emb = {}
     for m, (model, _) in tqdm(models.items(), desc="embedding the training and test images"):
         encoder = fuse(model.encoder)  # each batch norm folded into its convolution: same outputs, 1.4x faster here
-        emb[m] = (encode(encoder, train_set.images), encode(encoder, test_set.images))
-    pca = PCA().fit(emb["normal"][0])
+        emb[m] = {part: encode(encoder, images.images, desc=f"{m}, {part}")
+                  for part, images in (("train", train_set), ("test", test_set))}  # fmt: skip
+    pca = PCA().fit(emb["normal"]["train"])
+    mean = {m: z["train"].mean(dim=0) for m, z in emb.items()}  # each model's training mean, for centring
 
-    def prefix(name, d, centre=True):  # a model's first d dims, centred or only re-normalised
-        train_z, test_z = (v[:, :d] for v in emb[name])
-        return centred(train_z, test_z) if centre else (F.normalize(train_z, dim=1), F.normalize(test_z, dim=1))
+    def full_width(method):  # the full-width vectors whose first d dims, re-normalised, are the method's
+        model = {"MRL": "MRL", "MRL-E": "MRL-E", "normal, cut": "normal", "PCA of normal": "normal",
+                 "MRL, uncentred": "MRL", "normal, cut, uncentred": "normal"}[method]  # fmt: skip
+        if method == "PCA of normal":
+            return {part: pca.transform(z, full) for part, z in emb[model].items()}
+        if method.endswith("uncentred"):
+            return emb[model]
+        return {part: z - mean[model] for part, z in emb[model].items()}  # centred: normalising waits for the cut
 
-    def ff(d):  # FF-d's vectors; at full width FF is the normal model
-        name = "normal" if d == full else f"FF-{d}"
-        return prefix(name, d) if name in emb else None
+    def vectors(method, d):
+        """``method``'s ``d``-dim training and test vectors, as every 1-NN figure compares them."""
+        if method == "FF":  # FF-d's own vectors; at full width FF is the normal model
+            model = "normal" if d == full else f"FF-{d}"
+            if model not in emb:
+                return None
+            train_z, test_z = centred(emb[model]["train"][:, :d], emb[model]["test"][:, :d])
+            return {"train": train_z, "test": test_z}
+        if method == "normal, cut, no re-norm":  # the stored unit vector's prefix, as an inner-product index has it
+            return {part: truncate(truncate(z, full), d, normalize=False) for part, z in emb["normal"].items()}
+        return {part: truncate(z, d) for part, z in full_width(method).items()}
 
-    vectors = {
-        "MRL": lambda d: prefix("MRL", d),
-        "MRL-E": lambda d: prefix("MRL-E", d),
-        "FF": ff,
-        "normal, cut": lambda d: prefix("normal", d),
-        "PCA of normal": lambda d: tuple(F.normalize(pca.transform(v, d), dim=1) for v in emb["normal"]),
-        "MRL, uncentred": lambda d: prefix("MRL", d, centre=False),
-        "normal, cut, uncentred": lambda d: prefix("normal", d, centre=False),
-    }
-    stored = [truncate(v, full) for v in emb["normal"]]  # unit vectors, as an index stores them
-    vectors["normal, cut, no re-norm"] = lambda d: tuple(truncate(v, d, normalize=False) for v in stored)
-
-    # 1-NN at every size in one pass over the dims per method (metrics.nearest_by_prefix): each
-    # method's full-width vectors whose first d dims, re-normalised, are its d-dim vectors.
-    def minus_mean(name):  # centred() without the normalising, which must wait until after the cut
-        mean = emb[name][0].mean(dim=0)
-        return [v - mean for v in emb[name]]
-
-    full_width = {
-        "MRL": minus_mean("MRL"),
-        "MRL-E": minus_mean("MRL-E"),
-        "normal, cut": minus_mean("normal"),
-        "PCA of normal": [pca.transform(v, full) for v in emb["normal"]],
-        "MRL, uncentred": emb["MRL"],
-        "normal, cut, uncentred": emb["normal"],
-    }
+    # 1-NN at every size in one pass over the dims per method (metrics.nearest_by_prefix)
     dense = [d for d in dense_grid(full) if d <= 32 or d % 16 == 0]  # every size to 32, then every 16th
     grid = sorted(set(dense) | set(dims))
     correct = {"knn": {}, "dense": {}, "head": {}}
-    for name, (train_z, test_z) in tqdm(full_width.items(), desc="1-NN at every size"):
-        sizes = grid if name in ("MRL", "MRL-E", "normal, cut", "PCA of normal") else dims
-        found = nearest_by_prefix(train_z, test_z, sizes, desc=name)
+    for method in tqdm(["MRL", "MRL-E", "normal, cut", "PCA of normal", "MRL, uncentred", "normal, cut, uncentred"],
+                       desc="1-NN at every size"):  # fmt: skip
+        z = full_width(method)
+        sizes = dims if method.endswith("uncentred") else grid
+        found = nearest_by_prefix(z["train"], z["test"], sizes, desc=method)
         right = {d: train_set.labels[nn] == test_set.labels for d, nn in found.items()}
-        correct["knn"][name] = {d: right[d] for d in dims}
-        if sizes is grid:
-            correct["dense"][name] = {d: right[d] for d in dense}
-    for name, raw_dot in (("FF", False), ("normal, cut, no re-norm", True)):  # a model per size; raw dot product
-        pairs = {d: vectors[name](d) for d in dims}
-        correct["knn"][name] = {
-            d: knn_correct(p[0], train_set.labels, p[1], test_set.labels, normalize=not raw_dot)
-            for d, p in tqdm(pairs.items(), desc=f"1-NN per size: {name}") if p is not None
-        }  # fmt: skip
+        correct["knn"][method] = {d: right[d] for d in dims}
+        if not method.endswith("uncentred"):
+            correct["dense"][method] = {d: right[d] for d in dense}
+    for method in ("FF", "normal, cut, no re-norm"):  # a model per size; the raw dot product
+        correct["knn"][method] = {}
+        for d in tqdm(dims, desc=f"1-NN per size: {method}"):
+            v = vectors(method, d)
+            if v is not None:
+                normalize = method != "normal, cut, no re-norm"
+                correct["knn"][method][d] = knn_correct(v["train"], train_set.labels, v["test"], test_set.labels,
+                                                        normalize=normalize)  # fmt: skip
 
     for m, (model, _) in models.items():  # each model's own heads, on the test embeddings above
-        correct["head"][m] = dict(zip(model.head.dims, head_correct(encode(model.head, emb[m][1]), test_set.labels)))
-    ff_heads = {d: correct["head"][f"FF-{d}"][d] for d in config["per_size"] if f"FF-{d}" in correct["head"]}
-    correct["head"] = {m: c for m, c in correct["head"].items() if not m.startswith("FF-")}
-    correct["head"]["FF"] = ff_heads | {full: correct["head"]["normal"][full]}
-    correct["head"]["PCA + linear"] = {
-        d: linear_probe_correct(pca.transform(emb["normal"][0], d), train_set.labels,
-                                pca.transform(emb["normal"][1], d), test_set.labels)
-        for d in tqdm(dims, desc="PCA + linear classifier per size")
-    }  # fmt: skip
+        if not m.startswith("FF-"):
+            correct["head"][m] = dict(
+                zip(model.head.dims, head_correct(encode(model.head, emb[m]["test"]), test_set.labels))
+            )
+    correct["head"]["FF"] = {full: correct["head"]["normal"][full]}
+    for d in config["per_size"]:  # each FF-d model's one head
+        if f"FF-{d}" in models:
+            logits = encode(models[f"FF-{d}"][0].head, emb[f"FF-{d}"]["test"])
+            correct["head"]["FF"][d] = head_correct(logits, test_set.labels)[0]
+    correct["head"]["FF"] = dict(sorted(correct["head"]["FF"].items()))
+    correct["head"]["PCA + linear"] = {}
+    for d in tqdm(dims, desc="PCA + linear classifier per size"):
+        train_z, test_z = (pca.transform(emb["normal"][part], d) for part in ("train", "test"))
+        correct["head"]["PCA + linear"][d] = linear_probe_correct(train_z, train_set.labels, test_z, test_set.labels)
 
     def accuracy(curves):
         return {name: {d: c.float().mean().item() for d, c in curve.items()} for name, curve in curves.items()}

@@ -21,7 +21,6 @@ import os
 import pickle
 import re
 import tempfile
-import time
 import warnings
 from dataclasses import dataclass, field
 from functools import partial
@@ -30,6 +29,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from tqdm.auto import tqdm
+
+from .cache import cache_dir, save_atomic
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 AG_NEWS_CLASSES = ["World", "Sports", "Business", "Sci/Tech"]
@@ -49,20 +50,6 @@ STSB_URL = "http://ixa2.si.ehu.es/stswiki/images/4/48/Stsbenchmark.tar.gz"
 
 class DataNotFoundError(FileNotFoundError):
     """Raised when a dataset is neither on disk nor downloadable; the message lists what was tried."""
-
-
-def cache_dir() -> Path:
-    """The per-user cache directory (``$MRL_LAB_CACHE`` if set, else the platform's user cache).
-
-    Example:
-        >>> cache_dir().name in ("mrl-lab", os.environ.get("MRL_LAB_CACHE", "mrl-lab").split(os.sep)[-1])
-        True
-    """
-    if os.environ.get("MRL_LAB_CACHE"):
-        return Path(os.environ["MRL_LAB_CACHE"]).expanduser()
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("mrl-lab", appauthor=False))
 
 
 def data_roots(root=None) -> list[Path]:
@@ -122,41 +109,6 @@ def _find_or_download(name: str, roots: list[Path], find, fetch, download: bool)
     if found is None:
         raise _not_found(name, tried, download_error)
     return found
-
-
-def save_atomic(path: Path, write) -> None:
-    """Call ``write(file)`` on a temporary file beside ``path``, then rename it to ``path``, so
-    readers never see half a file (the rename is atomic on one file system).
-
-    The data reaches the disk before the rename (``fsync``: a crash cannot leave an empty file
-    under the final name); the file gets the permissions of any new file (the umask: a shared
-    ``MRL_LAB_CACHE`` stays readable by others); temporary files that a killed writer left behind
-    for over an hour are removed.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob("*.tmp"):
-        try:
-            if time.time() - stale.stat().st_mtime > 3600:
-                stale.unlink()
-        except OSError:  # another process removed it first
-            pass
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes files private (0600)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)  # the only way to read it is to set it
-    os.umask(mask)
-    return mask
 
 
 # ----------------------------------------------------------------------------- CIFAR-10

@@ -9,7 +9,8 @@ import platform
 import torch
 
 from .budget import get_budget
-from .data import cache_dir, data_roots, locate_datasets
+from .cache import cache_dir
+from .data import data_roots, locate_datasets
 
 PACKAGES = [
     "torch", "torchvision", "numpy", "scikit-learn", "sentence-transformers", "plotly", "pandas", "ipywidgets",

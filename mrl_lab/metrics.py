@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .nesting import check_dims
-from .train import default_device
+from .budget import default_device
+from .nesting import check_dims, truncate
 
 # Queries scored at a time by exact search. It bounds memory, and a score block that stays near
 # the CPU's caches is faster: 512 queries against 10,000 rows took half the time of 4,096 here.
@@ -321,24 +321,13 @@ def linear_probe_correct(train_z, train_y, test_z, test_y, max_iter: int = 1000)
     check_embeddings(test_z, "test_z")
     if train_z.shape[1] != test_z.shape[1]:
         raise ValueError(
-            f"linear_probe_accuracy: train_z has {train_z.shape[1]} features but test_z has {test_z.shape[1]}"
+            f"linear_probe_correct: train_z has {train_z.shape[1]} features but test_z has {test_z.shape[1]}"
         )
-    check_labels(train_y, len(train_z), "train_y", "linear_probe_accuracy")
-    check_labels(test_y, len(test_z), "test_y", "linear_probe_accuracy")
+    check_labels(train_y, len(train_z), "train_y", "linear_probe_correct")
+    check_labels(test_y, len(test_z), "test_y", "linear_probe_correct")
     probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter))
     probe.fit(F.normalize(train_z.float(), dim=1).numpy(), train_y.numpy())
     return torch.from_numpy(probe.predict(F.normalize(test_z.float(), dim=1).numpy())) == test_y
-
-
-def linear_probe_accuracy(train_z, train_y, test_z, test_y, max_iter: int = 1000) -> float:
-    """Test accuracy of a logistic-regression probe: the mean of :func:`linear_probe_correct`.
-
-    Example:
-        >>> z = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
-        >>> linear_probe_accuracy(z, torch.tensor([0, 0, 1, 1]), z, torch.tensor([0, 0, 1, 1]))
-        1.0
-    """
-    return linear_probe_correct(train_z, train_y, test_z, test_y, max_iter).float().mean().item()
 
 
 def recall_at_k(neighbours: torch.Tensor, targets: torch.Tensor, k: int) -> float:
@@ -392,6 +381,35 @@ def target_ranks(queries: torch.Tensor, database: torch.Tensor, targets: torch.T
         mine = scores.gather(1, targets[start : start + chunk, None])
         out.append((scores >= mine).sum(dim=1))
     return torch.cat(out)
+
+
+def retrieval_scores(ranks: torch.Tensor) -> dict[str, float]:
+    """recall@1, recall@10 and the mean reciprocal rank from each query's target rank (1 = best).
+
+    Example:
+        >>> retrieval_scores(torch.tensor([1, 2, 20]))
+        {'recall@1': 0.3333333432674408, 'recall@10': 0.6666666865348816, 'MRR': 0.5166666507720947}
+    """
+    return {
+        "recall@1": (ranks <= 1).float().mean().item(),
+        "recall@10": (ranks <= 10).float().mean().item(),
+        "MRR": (1.0 / ranks).mean().item(),
+    }
+
+
+def hits_by_size(queries: torch.Tensor, database: torch.Tensor, sizes, k: int = 10) -> dict[int, torch.Tensor]:
+    """Whether query ``i`` finds database row ``i`` among its top ``k`` (bool per query), at each size.
+
+    Both sides are cut to ``d`` dims and re-normalised. Per-query results, so two methods can be
+    compared with a paired interval (:func:`accuracy_interval`); their means are recall@k.
+
+    Example:
+        >>> z = torch.eye(4)
+        >>> {d: h.tolist() for d, h in hits_by_size(z, z, [1, 4], k=1).items()}
+        {1: [True, False, False, False], 4: [True, True, True, True]}
+    """
+    targets = torch.arange(len(queries))
+    return {d: target_ranks(truncate(queries, d), truncate(database, d), targets) <= k for d in sizes}
 
 
 def spearman(predicted, truth) -> float:
@@ -462,7 +480,9 @@ def knee(dims, scores, keep: float = 0.99) -> int:
     return next(d for d, s in zip(dims, scores) if s >= target)
 
 
-def recall_check(queries: torch.Tensor, corpus: torch.Tensor, sizes, k: int = 10) -> dict[int, float]:
+def recall_check(
+    queries: torch.Tensor, corpus: torch.Tensor, sizes, k: int = 10, desc: str | None = None
+) -> dict[int, float]:
     """The recall check on your own corpus: at each size, how much of the full-width top-``k`` survives.
 
     Searches ``corpus`` with full-width vectors once, then with the vectors cut to each size
@@ -472,7 +492,7 @@ def recall_check(queries: torch.Tensor, corpus: torch.Tensor, sizes, k: int = 10
     Args:
         queries: ``(M, D)`` full-width query embeddings; corpus: ``(N, D)`` full-width documents.
         sizes: the sizes to check (each <= D).
-        k: neighbours compared per query.
+        k: neighbours compared per query; desc: if given, a progress bar over the sizes, so named.
 
     Example:
         >>> _ = torch.manual_seed(0)
@@ -481,8 +501,7 @@ def recall_check(queries: torch.Tensor, corpus: torch.Tensor, sizes, k: int = 10
         >>> check[16], check[4] < 1.0
         (1.0, True)
     """
-    from .nesting import truncate
-
     sizes = check_dims(sizes, where="recall_check")
     full = search(queries, corpus, k)
-    return {d: topk_overlap(full, search(truncate(queries, d), truncate(corpus, d), k), k) for d in sizes}
+    cut = tqdm(sizes, desc=desc, disable=desc is None, leave=False)
+    return {d: topk_overlap(full, search(truncate(queries, d), truncate(corpus, d), k), k) for d in cut}

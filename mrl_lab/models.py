@@ -109,9 +109,6 @@ class Classifier(nn.Module):
     def forward(self, x):
         return self.head(self.encoder(x))
 
-    def embed(self, x):
-        return self.encoder(x)
-
 
 class TextEncoder(nn.Module):
     """A small text encoder: the mean of token embeddings, then a two-layer MLP.

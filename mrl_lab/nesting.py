@@ -141,3 +141,13 @@ def truncate(x: torch.Tensor, d: int, normalize: bool = True) -> torch.Tensor:
         raise ValueError(f"truncate: d={d} is outside 1..{width} (the embedding width); pick d in that range")
     out = x[..., :d]
     return F.normalize(out, dim=-1) if normalize else out
+
+
+def dense_grid(full_dim: int) -> list[int]:
+    """Every size from 1 to 64, then steps of 16 up to ``full_dim``: sizes mostly never trained.
+
+    Example:
+        >>> dense_grid(128)[-6:]
+        [63, 64, 80, 96, 112, 128]
+    """
+    return list(range(1, min(64, full_dim) + 1)) + list(range(80, full_dim + 1, 16))

@@ -29,19 +29,27 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
+from . import text
+from .adaptor import fit_adaptor
+from .baselines import PCA
+from .cache import cache_dir, save_atomic
 from .checkpoints import checkpoint_path, load_or_train
+from .contrastive import InfoNCE
 from .data import (
     DataNotFoundError,
     SentencePairs,
     TextData,
     _writable_root,
-    cache_dir,
     data_roots,
     file_digest,
-    save_atomic,
 )
-from .nesting import truncate
+from .loss import MatryoshkaLoss
+from .metrics import hits_by_size, retrieval_scores, spearman, target_ranks
+from .nesting import dense_grid, truncate
+from .text import loss_for
+from .train import train
 
 MODEL = "all-MiniLM-L6-v2"
 HUB_IDS = {MODEL: "sentence-transformers/all-MiniLM-L6-v2"}
@@ -52,8 +60,9 @@ SHARED = dict(
     model=MODEL,
     dims=[8, 16, 32, 64, 128, 256, 384],  # nesting sizes of the MRL fine-tune and the adaptors
     epochs=1,  # passes over the training pairs
-    lr=1e-4,  # peak learning rate (AdamW, warm-up over a quarter of the steps, then linear decay)
+    lr=1e-4,  # peak learning rate (AdamW, warm-up over the first `warmup` share of the steps, then linear decay)
     weight_decay=0.01,
+    warmup=0.25,
     temperature=0.05,  # InfoNCE; = sentence-transformers' MultipleNegativesRankingLoss(scale=20)
     seed=0,
     freeze_token_embeddings=True,  # the 30,522 x 384 token table, half the weights: saves its gradients and
@@ -195,9 +204,6 @@ def loss_cross_check(model, titles: list[str], descriptions: list[str], dims) ->
         from sentence_transformers.sentence_transformer import losses
     except ImportError:
         from sentence_transformers import losses
-
-    from .contrastive import InfoNCE
-    from .loss import MatryoshkaLoss
 
     was_training = model.training
     model.eval()
@@ -365,9 +371,6 @@ def fine_tune(
         keep}}``. The other models are freed once they have embedded the texts, so the fine-tunes
         never sit in memory together.
     """
-    from .text import loss_for
-    from .train import train
-
     config = s.config
     cfg = dict(config, embed_dim=384)
     out = {}
@@ -392,8 +395,8 @@ def fine_tune(
             ids = pair_ids(model.encoder.model, s.train, config["max_tokens"])
             return train(
                 model, loss, ids, None, epochs=config["epochs"], batch_size=config["batch_size"], lr=config["lr"],
-                weight_decay=config["weight_decay"], device=device, seed=config["seed"], desc=f"fine-tune {name}",
-                progress=progress,
+                weight_decay=config["weight_decay"], warmup=config["warmup"], device=device, seed=config["seed"],
+                desc=f"fine-tune {name}", progress=progress,
             )  # fmt: skip
 
         model, meta = load_or_train(model_config, build, fit, retrain=retrain, device="cpu")
@@ -444,8 +447,6 @@ def pca_rotation(fit_on: torch.Tensor):
     Cutting the rotated vector to ``d`` and re-normalising equals projecting on the first ``d``
     components: so PCA, like every other method here, becomes "a vector you cut".
     """
-    from .baselines import PCA
-
     pca = PCA().fit(fit_on)
     width = min(fit_on.shape)  # fewer rows than dims (the smoke budget) give only as many components
     return lambda z: pca.transform(z, width)
@@ -458,8 +459,6 @@ def fit_adaptors(s: Setup, base: dict, train_pairs: dict, progress: bool = True)
     PCA does; ``supervised`` starts from it and adds the ranking loss on the training pairs'
     frozen embeddings (``train_pairs["titles"]``, ``train_pairs["descriptions"]``).
     """
-    from .adaptor import fit_adaptor
-
     a, dims = dict(s.config["adaptor"], steps=s.config["adaptor_steps"]), s.config["dims"]
     ranking_weight = a.pop("ranking_weight")
     unsupervised = fit_adaptor(base["descriptions"], dims, seed=s.config["seed"], progress=progress, **a)
@@ -472,11 +471,7 @@ def fit_adaptors(s: Setup, base: dict, train_pairs: dict, progress: bool = True)
 
 def scratch_reference(budget, news, texts: dict[str, list[str]], device=None) -> dict[str, torch.Tensor]:
     """Notebook 02's MRL model, trained from scratch on AG News (from the cache when 02 ran), embedding ``texts``."""
-    from . import text
-
-    train_set = text.training_pairs(news, budget)
-    config = text.experiment_config(budget, train_rows=len(train_set))
-    tok = text.tokenizer(config, train_set)
+    train_set, config, tok = text.setup(budget, news)
     encoder = text.train_models(config, train_set, tok, device=device, only=["MRL"])["MRL"][0]
     vectors = {name: text.embed(encoder, tok, t) for name, t in texts.items()}
     del encoder
@@ -490,9 +485,6 @@ def scratch_reference(budget, news, texts: dict[str, list[str]], device=None) ->
 def scores(vectors: dict[str, torch.Tensor], sts_scores: torch.Tensor, d: int) -> dict:
     """recall@10, MRR and STS-B Spearman of one method's vectors cut to ``d`` dims, with the per-item
     numbers behind them (``ranks`` per query, ``sims`` per STS-B pair) for intervals."""
-    from .metrics import spearman, target_ranks
-    from .text import retrieval_scores
-
     q, db = truncate(vectors["titles"], d), truncate(vectors["descriptions"], d)
     ranks = target_ranks(q, db, torch.arange(len(q)))
     sims = (truncate(vectors["sts1"], d) * truncate(vectors["sts2"], d)).sum(dim=1)  # cut and re-normalised: cosine
@@ -511,7 +503,7 @@ def evaluate(vectors: dict[str, dict], sts_scores: torch.Tensor, sizes, only_at:
     """
     only_at = only_at or {}
     metrics, items = {}, {}
-    for method, v in vectors.items():
+    for method, v in tqdm(vectors.items(), desc="measuring every method at every size"):
         width = v["titles"].shape[1]
         for d in only_at.get(method, [d for d in sizes if d <= width]):
             result = scores(v, sts_scores, d)
@@ -565,7 +557,7 @@ def lead_table(items: dict, method: str, others, sizes, metric: str = "recall@10
     import pandas as pd
 
     rows = []
-    for other in others:
+    for other in tqdm(others, desc=f"{metric} leads with intervals", leave=False):
         for d in sizes:
             if d in items[method] and d in items.get(other, {}):
                 diff, low, high = difference(items, method, other, d, metric, sts_scores)
@@ -575,17 +567,11 @@ def lead_table(items: dict, method: str, others, sizes, metric: str = "recall@10
 
 def dense_recall(vectors: dict, methods, full_dim: int = 384) -> dict:
     """recall@10 at every size from 1 to 64, then every 16th (mostly sizes never trained)."""
-    from .cifar import dense_grid
-    from .metrics import target_ranks
-
     out = {}
     for name in methods:
         q, db = vectors[name]["titles"], vectors[name]["descriptions"]
-        targets = torch.arange(len(q))
-        out[name] = {
-            d: (target_ranks(truncate(q, d), truncate(db, d), targets) <= 10).float().mean().item()
-            for d in dense_grid(min(full_dim, q.shape[1]))
-        }
+        hits = hits_by_size(q, db, dense_grid(min(full_dim, q.shape[1])))
+        out[name] = {d: h.float().mean().item() for d, h in hits.items()}
     return out
 
 

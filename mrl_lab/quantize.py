@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import torch
 
-from .metrics import check_embeddings
-from .nesting import check_count
+from .metrics import check_embeddings, recall_at_k, search
+from .nesting import check_count, truncate
 
 PRECISIONS = {"float32": 32, "float16": 16, "int8": 8, "binary": 1}
 
@@ -76,8 +76,6 @@ def search_at(queries: torch.Tensor, corpus: torch.Tensor, precision: str, k: in
         >>> search_at(q, db, "float32", k=1), search_at(q, db, "binary", k=1)
         (tensor([[2]]), tensor([[2]]))
     """
-    from .metrics import search
-
     stored = quantize(corpus, precision)
     if precision != "binary":
         return search(queries.float(), stored, k, device="cpu")  # cosine similarity
@@ -101,8 +99,6 @@ def storage_table(queries, corpus, targets, sizes, k: int = 10) -> list[dict]:
         ``precision``, ``bytes``, ``MB per 1M``, ``recall@k`` and ``kept``, its share of the
         float32 full-width recall.
     """
-    from .nesting import truncate
-
     rows = []
     for d in sizes:
         q, db = truncate(queries, d), truncate(corpus, d)
@@ -113,7 +109,7 @@ def storage_table(queries, corpus, targets, sizes, k: int = 10) -> list[dict]:
                 {
                     "size": d, "precision": precision + (" + rescore" if rescore else ""),
                     "bytes": storage_bytes(1, d, precision), "MB per 1M": storage_bytes(10**6, d, precision) / 1e6,
-                    f"recall@{k}": (found == targets[:, None]).any(dim=1).float().mean().item(),
+                    f"recall@{k}": recall_at_k(found, targets, k),
                 }
             )  # fmt: skip
     best = max(r[f"recall@{k}"] for r in rows if r["size"] == max(sizes) and r["precision"] == "float32")

@@ -15,40 +15,59 @@ compares embeddings directly, with no head to tie.
 
 from __future__ import annotations
 
-import torch
+import re
 
-from .budget import Budget
+import torch
+from tqdm.auto import tqdm
+
+from .baselines import PCA
+from .budget import Budget, settings_at
 from .checkpoints import load_or_train
 from .contrastive import InfoNCE
 from .data import TextData
 from .loss import MatryoshkaLoss
+from .metrics import hits_by_size, knn_accuracy, retrieval_scores, spearman, target_ranks
 from .models import PairEncoder, TextEncoder
-from .nesting import nesting_dims
+from .nesting import dense_grid, nesting_dims, truncate
 from .tokenizer import Tokenizer
-from .train import train
+from .train import encode, train
 
-EMBED_DIM = 256
-# Which fixed-feature sizes get their own model at each budget (None: every nesting size below D).
-PER_SIZE = {"smoke": [32], "cpu": [32], "gpu": None}
-HIDDEN = {"smoke": 256, "cpu": 512, "gpu": 512}
+# Every setting that decides the text models' weights, one row per budget: the experiment's one
+# table. A model's cache key is its row with the nesting sizes, the rows actually trained on, the
+# data's fingerprint, the vocabulary size, the loss and the architecture.
+# fmt: off
+SETTINGS = {
+    "smoke": dict(max_pairs=2_000,  epochs=2,  hidden=256, per_size=[32], embed_dim=256, smallest=8, batch_size=256,
+                  lr=3e-3, weight_decay=5e-4, warmup=0.25, temperature=0.05, token_dropout=0.3, max_words=20_000,
+                  buckets=2**14, max_tokens=128, seed=0),
+    "cpu":   dict(max_pairs=10_000, epochs=20, hidden=512, per_size=[32], embed_dim=256, smallest=8, batch_size=256,
+                  lr=3e-3, weight_decay=5e-4, warmup=0.25, temperature=0.05, token_dropout=0.3, max_words=20_000,
+                  buckets=2**14, max_tokens=128, seed=0),
+    "gpu":   dict(max_pairs=None,   epochs=20, hidden=512, per_size=None, embed_dim=256, smallest=8, batch_size=256,
+                  lr=3e-3, weight_decay=5e-4, warmup=0.25, temperature=0.05, token_dropout=0.3, max_words=20_000,
+                  buckets=2**14, max_tokens=128, seed=0),
+}  # max_pairs: training pairs at most (None: all); per_size: sizes with a model of their own (None: every one)
+# fmt: on
 
 
 def training_pairs(news, budget: Budget) -> TextData:
-    """The training pairs a budget uses: all of ``news.train``, or at most ``budget.text_train`` of them.
+    """The training pairs a budget uses: all of ``news.train``, or at most ``max_pairs`` of them.
 
     Offline the training split has 5,320 rows, so the ``cpu`` budget (at most 10,000) uses all of them.
     """
-    if budget.text_train is None or budget.text_train >= len(news.train):
+    most = SETTINGS[budget.name]["max_pairs"]
+    if most is None or most >= len(news.train):
         return news.train
-    return news.train.subset(budget.text_train, seed=0)
+    return news.train.subset(most, seed=0)
 
 
-def experiment_config(budget: Budget, train_rows: int, embed_dim: int = EMBED_DIM) -> dict:
-    """Everything that decides the text models' weights at this budget.
+def experiment_config(budget: Budget, train_rows: int, **changes) -> dict:
+    """The text models' settings at this budget: the row of :data:`SETTINGS`, with the nesting sizes.
 
     Args:
         budget: from :func:`~mrl_lab.get_budget`.
         train_rows: training pairs actually used (see :func:`training_pairs`).
+        changes: settings to change, e.g. ``epochs=5`` (the models then train and cache anew).
 
     Example:
         >>> from mrl_lab import get_budget
@@ -56,13 +75,10 @@ def experiment_config(budget: Budget, train_rows: int, embed_dim: int = EMBED_DI
         >>> cfg["dims"], cfg["per_size"]
         ([8, 16, 32, 64, 128, 256], [32])
     """
-    dims = nesting_dims(embed_dim, smallest=8)
-    per_size = PER_SIZE[budget.name]
-    return dict(
-        embed_dim=embed_dim, dims=dims, per_size=dims[:-1] if per_size is None else per_size,
-        hidden=HIDDEN[budget.name], train_rows=train_rows, epochs=budget.text_epochs, batch_size=256,
-        lr=3e-3, temperature=0.05, token_dropout=0.3, max_words=20000, buckets=2**14, max_tokens=128, seed=0,
-    )  # fmt: skip
+    config = settings_at(SETTINGS, budget, changes, "experiment_config")
+    dims = nesting_dims(config["embed_dim"], smallest=config["smallest"])
+    per_size = dims[:-1] if config["per_size"] is None else config["per_size"]
+    return dict(config, train_rows=train_rows, dims=dims, per_size=per_size)
 
 
 def methods(config: dict) -> list[str]:
@@ -79,6 +95,15 @@ def tokenizer(config: dict, train_set: TextData) -> Tokenizer:
     """The tokenizer of ``config``, built from the training titles and descriptions only."""
     tok = Tokenizer(max_words=config["max_words"], buckets=config["buckets"], max_tokens=config["max_tokens"])
     return tok.fit(train_set.titles + train_set.descriptions)
+
+
+def setup(budget: Budget, news) -> tuple[TextData, dict, Tokenizer]:
+    """The text experiment at ``budget``: its training pairs (from ``news``, see
+    :func:`~mrl_lab.load_ag_news`), its settings and its tokenizer. Notebook 02 takes these steps one
+    by one, to show them."""
+    train_set = training_pairs(news, budget)
+    config = experiment_config(budget, train_rows=len(train_set))
+    return train_set, config, tokenizer(config, train_set)
 
 
 def pair_ids(tok: Tokenizer, data: TextData) -> torch.Tensor:
@@ -140,7 +165,6 @@ def train_models(
             list or other weights (the design-choices notebook). Each loss's ``repr`` (its sizes,
             weights and sampling) is part of the model's cache key.
     """
-    import re
 
     if len(train_set) != config["train_rows"]:
         raise ValueError(
@@ -167,7 +191,8 @@ def train_models(
         def fit(model, loss=loss, name=name):
             return train(
                 model, loss, ids, None, epochs=config["epochs"], batch_size=config["batch_size"],
-                lr=config["lr"], augment=augment, device=device, seed=config["seed"], desc=name, progress=progress,
+                lr=config["lr"], weight_decay=config["weight_decay"], warmup=config["warmup"], augment=augment,
+                device=device, seed=config["seed"], desc=name, progress=progress,
             )  # fmt: skip
 
         model, meta = load_or_train(model_config, build, fit, retrain=retrain, device=device)
@@ -182,12 +207,7 @@ def recall_hits(encoder, tok: Tokenizer, test_set: TextData, sizes) -> dict[int,
     Per-title results, so two models can be compared with a paired interval
     (:func:`~mrl_lab.metrics.accuracy_interval`); their means are recall@10 (:func:`recall_curve`).
     """
-    from .metrics import target_ranks
-    from .nesting import truncate
-
-    q, db = embed(encoder, tok, test_set.titles), embed(encoder, tok, test_set.descriptions)
-    targets = torch.arange(len(test_set))
-    return {d: target_ranks(truncate(q, d), truncate(db, d), targets) <= 10 for d in sizes}
+    return hits_by_size(embed(encoder, tok, test_set.titles), embed(encoder, tok, test_set.descriptions), sizes)
 
 
 def recall_curve(encoder, tok: Tokenizer, test_set: TextData, sizes) -> dict[int, float]:
@@ -205,23 +225,7 @@ def recall_curve(encoder, tok: Tokenizer, test_set: TextData, sizes) -> dict[int
 
 def embed(encoder, tok: Tokenizer, texts) -> torch.Tensor:
     """Full-width embeddings of ``texts`` (float32, CPU)."""
-    from .train import encode
-
     return encode(encoder, tok.encode(list(texts)))
-
-
-def retrieval_scores(ranks: torch.Tensor) -> dict[str, float]:
-    """recall@1, recall@10 and the mean reciprocal rank from each query's target rank (1 = best).
-
-    Example:
-        >>> retrieval_scores(torch.tensor([1, 2, 20]))
-        {'recall@1': 0.3333333432674408, 'recall@10': 0.6666666865348816, 'MRR': 0.5166666507720947}
-    """
-    return {
-        "recall@1": (ranks <= 1).float().mean().item(),
-        "recall@10": (ranks <= 10).float().mean().item(),
-        "MRR": (1.0 / ranks).mean().item(),
-    }
 
 
 def tfidf_reference(train_set: TextData, test_set: TextData, sts) -> dict:
@@ -230,8 +234,6 @@ def tfidf_reference(train_set: TextData, test_set: TextData, sts) -> dict:
     Its vectors have one dimension per vocabulary entry (tens of thousands), so it has no size axis.
     """
     from sklearn.feature_extraction.text import TfidfVectorizer
-
-    from .metrics import spearman
 
     vec = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=2)
     vec.fit(train_set.titles + train_set.descriptions)
@@ -254,67 +256,56 @@ def evaluate(encoders: dict, tok: Tokenizer, train_set: TextData, test_set: Text
     """Measure every method at every size.
 
     Returns ``{"metrics": {metric: {method: {size: score}}}, "dense": {method: {size: recall@10}},
-    "vectors": {method: fn(d, key) -> tensor}}``. The metrics: title -> description ``recall@1``,
+    "vectors": vectors(method, d) -> {text set: (N, d) vectors} or None, "pca": the fitted PCA}``.
+    The metrics: title -> description ``recall@1``,
     ``recall@10`` and ``MRR`` among the test descriptions, ``STS-B Spearman`` (cosine similarity of
     each sentence pair vs the human score; never trained on) and ``topic 1-NN`` (each test
     description takes the topic of its nearest training description). Methods: ``MRL``, ``FF``
     (the per-size models; FF-D is the normal model), ``normal, cut`` (truncated and re-normalised)
     and ``PCA of normal`` (fitted on the normal model's training embeddings). ``dense`` has recall@10
-    at sizes never trained (see :func:`~mrl_lab.cifar.dense_grid`).
+    at sizes never trained (see :func:`~mrl_lab.nesting.dense_grid`).
     """
-    from .baselines import PCA
-    from .cifar import dense_grid
-    from .metrics import knn_accuracy, spearman, target_ranks
-    from .nesting import truncate
-
     texts = {
         "titles": test_set.titles, "descriptions": test_set.descriptions, "train": train_set.descriptions,
         "sts1": sts.sentences1, "sts2": sts.sentences2,
     }  # fmt: skip
-    emb = {m: {k: embed(enc, tok, t) for k, t in texts.items()} for m, (enc, _) in encoders.items()}
+    emb = {}
+    for m, (enc, _) in tqdm(encoders.items(), desc="embedding the test, training and STS-B texts"):
+        emb[m] = {k: embed(enc, tok, t) for k, t in texts.items()}
     normal_train = torch.cat([emb["normal"]["train"], embed(encoders["normal"][0], tok, train_set.titles)])
-    pca = PCA().fit(truncate(normal_train, config["embed_dim"]))
     full = config["embed_dim"]
+    pca = PCA().fit(truncate(normal_train, full))
 
-    def cut(name):
-        return lambda d, key: truncate(emb[name][key], d)
+    def vectors(method, d):
+        """``method``'s ``d``-dim vectors of every text set, or None where it has none (no FF-d model)."""
+        if method == "PCA of normal":
+            return {k: pca.transform(truncate(z, full), d) for k, z in emb["normal"].items()}
+        model = {"MRL": "MRL", "normal, cut": "normal", "FF": "normal" if d == full else f"FF-{d}"}[method]
+        return {k: truncate(z, d) for k, z in emb[model].items()} if model in emb else None
 
-    def ff(d, key):
-        name = "normal" if d == full else f"FF-{d}"
-        return truncate(emb[name][key], d) if name in emb else None
-
-    vectors = {
-        "MRL": cut("MRL"), "FF": ff, "normal, cut": cut("normal"),
-        "PCA of normal": lambda d, key: pca.transform(truncate(emb["normal"][key], full), d),
-    }  # fmt: skip
     targets = torch.arange(len(test_set))
 
-    def scores(fn, d):
-        ranks = target_ranks(fn(d, "titles"), fn(d, "descriptions"), targets)
+    def scores(v):
+        ranks = target_ranks(v["titles"], v["descriptions"], targets)
         # cosine for every method: PCA projections are not unit vectors, the cut prefixes are
-        sims = torch.nn.functional.cosine_similarity(fn(d, "sts1"), fn(d, "sts2"), dim=1)
+        sims = torch.nn.functional.cosine_similarity(v["sts1"], v["sts2"], dim=1)
         return {
             **retrieval_scores(ranks), "STS-B Spearman": spearman(sims, sts.scores),
-            "topic 1-NN": knn_accuracy(fn(d, "train"), train_set.labels, fn(d, "descriptions"), test_set.labels),
+            "topic 1-NN": knn_accuracy(v["train"], train_set.labels, v["descriptions"], test_set.labels),
         }  # fmt: skip
 
-    metrics: dict = {}
-    for name, fn in vectors.items():
+    metrics, dense = {}, {}
+    for method in tqdm(("MRL", "FF", "normal, cut", "PCA of normal"), desc="every metric at the nesting sizes"):
         for d in config["dims"]:
-            if fn(d, "titles") is None:
-                continue
-            for metric, value in scores(fn, d).items():
-                metrics.setdefault(metric, {}).setdefault(name, {})[d] = value
-    dense = {
-        name: {
-            d: (target_ranks(vectors[name](d, "titles"), vectors[name](d, "descriptions"), targets) <= 10)
-            .float()
-            .mean()
-            .item()
-            for d in dense_grid(full)
-        }
-        for name in ("MRL", "normal, cut", "PCA of normal")
-    }
+            v = vectors(method, d)
+            if v is not None:
+                for metric, value in scores(v).items():
+                    metrics.setdefault(metric, {}).setdefault(method, {})[d] = value
+    for method in tqdm(("MRL", "normal, cut", "PCA of normal"), desc="recall@10 at every size"):
+        dense[method] = {}
+        for d in dense_grid(full):
+            v = vectors(method, d)
+            dense[method][d] = retrieval_scores(target_ranks(v["titles"], v["descriptions"], targets))["recall@10"]
     return {"metrics": metrics, "dense": dense, "vectors": vectors, "pca": pca}
 
 
@@ -324,8 +315,6 @@ def search_vectors(encoders: dict, tok: Tokenizer, pca, corpus_texts, full_dim: 
     Returns ``(embed_query, corpus)``: ``embed_query(text) -> {method: fn(d) -> (1, d)}`` and
     ``corpus = {method: fn(d) -> (N, d)}``, where ``corpus_texts`` are embedded once, at full width.
     """
-    from .nesting import truncate
-
     mrl, normal = encoders["MRL"][0], encoders["normal"][0]
     corpus_mrl, corpus_normal = embed(mrl, tok, corpus_texts), embed(normal, tok, corpus_texts)
     unit = truncate(corpus_normal, full_dim)

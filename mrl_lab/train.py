@@ -20,6 +20,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from .budget import default_device
+from .distributed import mean_over_ranks, rank_and_world
 from .nesting import check_count
 
 
@@ -35,11 +37,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def default_device() -> torch.device:
-    """``cuda`` when a CUDA GPU is available, else ``cpu``."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def random_crop_flip(images: torch.Tensor, pad: int = 4, size: int | None = None) -> torch.Tensor:
@@ -111,6 +108,7 @@ def train(
     batch_size: int,
     lr: float = 3e-3,
     weight_decay: float = 5e-4,
+    warmup: float = 0.25,
     augment=None,
     device=None,
     seed: int = 0,
@@ -124,6 +122,12 @@ def train(
     With ``targets=None`` (pairs, no labels) the model returns a tuple such as ``(anchors,
     positives)`` and the loss is ``loss_fn(*model(x))``, e.g. a contrastive loss.
 
+    Under ``torchrun`` (see :mod:`mrl_lab.distributed`) each process trains on its share of every
+    batch of ``batch_size`` rows (the global batch) through ``DistributedDataParallel``, which
+    averages the gradients, so the steps are those of one process on the whole batch when the
+    loss is a mean over rows (cross-entropy). In-batch contrastive losses then see only their own
+    rank's rows as negatives; batch norms keep statistics per rank. Only rank 0 shows progress.
+
     AdamW with a one-cycle learning-rate schedule (linear warm-up, then linear decay to 0). AdamW's steps do not
     depend on the scale of the loss, so a Matryoshka loss (a sum over sizes) and a plain loss
     train at the same learning rate: a fair comparison. The model is left in ``eval()`` mode.
@@ -135,7 +139,8 @@ def train(
             may be ``None`` (see above).
         epochs: passes over the data; batch_size: examples per step (the last partial batch of
             each epoch is dropped).
-        lr: peak learning rate; weight_decay: AdamW's decoupled weight decay.
+        lr: peak learning rate; weight_decay: AdamW's decoupled weight decay; warmup: the share of
+            the steps over which the learning rate rises linearly to ``lr`` (then it falls to 0).
         augment: a function applied to each input batch on the device, e.g. :func:`random_crop_flip`,
             or a list of such functions, one per epoch (e.g. small images first).
         device: default CUDA when available, else CPU.
@@ -159,8 +164,11 @@ def train(
     """
     check_count(epochs, "epochs", "train")
     check_count(batch_size, "batch_size", "train")
-    if not lr > 0 or not weight_decay >= 0:
-        raise ValueError(f"train: lr={lr}, weight_decay={weight_decay}; need lr > 0 and weight_decay >= 0")
+    if not lr > 0 or not weight_decay >= 0 or not 0 < warmup < 1:
+        raise ValueError(
+            f"train: lr={lr}, weight_decay={weight_decay}, warmup={warmup}; need lr > 0, weight_decay >= 0 "
+            "and 0 < warmup < 1 (a share of the steps)"
+        )
     pairs = targets is None
     if pairs:
         targets = torch.zeros(len(inputs), dtype=torch.long)  # a placeholder, never given to the loss
@@ -172,6 +180,13 @@ def train(
     steps_per_epoch = len(inputs) // batch_size
     if steps_per_epoch == 0:
         raise ValueError(f"train: batch_size={batch_size} is larger than the {len(inputs)} examples; lower it")
+    rank, world = rank_and_world()  # (0, 1) unless started by torchrun
+    if batch_size % world:
+        raise ValueError(
+            f"train: batch_size={batch_size} does not split over {world} processes; use a multiple of {world}"
+        )
+    shard = batch_size // world  # each process's rows of every global batch
+    progress = progress and rank == 0
     seed_everything(seed)
     device = torch.device(device) if device is not None else default_device()
     cuda = device.type == "cuda"
@@ -182,12 +197,12 @@ def train(
     fused = device.type in ("cpu", "cuda")
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, fused=fused)
     total = epochs * steps_per_epoch
-    warmup = max(1, total // 4)  # learning rate: linear warm-up over a quarter of the steps, then linear decay to 0
-
-    def lr_factor(step):
-        return min((step + 1) / warmup, (total - step) / max(1, total - warmup))
-
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
+    schedule = one_cycle(optimizer, total, warmup)
+    net = model  # what the steps call: the model, or under torchrun its DDP wrapper (same weights)
+    if world > 1:
+        sampled = getattr(loss_fn, "n_dims_per_step", None) is not None  # some heads then get no gradient
+        net = nn.parallel.DistributedDataParallel(model, device_ids=[device] if cuda else None,
+                                                  find_unused_parameters=sampled)  # fmt: skip
     autocast = _autocast(device)
     log, running, start = TrainLog(), torch.zeros((), device=device), time.perf_counter()
     model.train()
@@ -197,7 +212,7 @@ def train(
             order = torch.randperm(len(inputs), device=inputs.device)
             augment_now = augment[epoch] if per_epoch else augment
             for i in range(steps_per_epoch):
-                idx = order[i * batch_size : (i + 1) * batch_size]
+                idx = order[i * batch_size + rank * shard : i * batch_size + (rank + 1) * shard]
                 x = inputs[idx].to(device, non_blocking=True)
                 y = targets[idx].to(device, non_blocking=True)
                 if augment_now is not None:
@@ -205,7 +220,7 @@ def train(
                 if x.ndim == 4:
                     x = x.contiguous(memory_format=torch.channels_last)
                 with autocast:
-                    loss = loss_fn(*model(x)) if pairs else loss_fn(model(x), y)
+                    loss = loss_fn(*net(x)) if pairs else loss_fn(net(x), y)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -213,22 +228,17 @@ def train(
                 running += loss.detach().float()
                 epoch_loss += loss.detach().float()
                 step = epoch * steps_per_epoch + i + 1
-                if step % check_every == 0 or step == total:
-                    mean = running.item() / (check_every if step % check_every == 0 else step % check_every)
+                if step % check_every == 0 or step == total:  # read the loss: a wait on a GPU, so not every step
+                    mean = mean_over_ranks(running).item() / (step - (log.steps[-1] if log.steps else 0))
                     running.zero_()
-                    if not math.isfinite(mean):
-                        raise FloatingPointError(
-                            f"train: the loss became {mean} at epoch {epoch + 1}, step {step}; training "
-                            f"stopped. Lower the learning rate (lr={lr:g}), check the inputs for NaN/inf, "
-                            "or check the loss weights"
-                        )
+                    _stop_if_not_finite(mean, epoch, step, lr)
                     log.steps.append(step)
                     log.losses.append(mean)
                     bar.set_postfix(epoch=epoch + 1, loss=f"{mean:.3f}", refresh=False)
                 bar.update(1)
                 if report is not None:
                     report(step, total, None)
-            seconds, mean = time.perf_counter() - start, epoch_loss.item() / steps_per_epoch
+            seconds, mean = time.perf_counter() - start, mean_over_ranks(epoch_loss).item() / steps_per_epoch
             line = f"{desc}: epoch {epoch + 1}/{epochs}, mean loss {mean:.3f}, {seconds:.0f} s"
             if progress:
                 bar.write(line)
@@ -242,13 +252,40 @@ def train(
     return log
 
 
+def one_cycle(optimizer, total: int, warmup: float):
+    """The learning rate rises linearly over the first ``warmup`` share of ``total`` steps, then falls
+    linearly, reaching 0 just after the last step (a one-cycle schedule).
+
+    Example:
+        >>> opt = torch.optim.SGD(nn.Linear(1, 1).parameters(), lr=1.0)
+        >>> schedule, seen = one_cycle(opt, total=8, warmup=0.25), []
+        >>> for _ in range(8):
+        ...     seen.append(round(opt.param_groups[0]["lr"], 2)); opt.step(); schedule.step()
+        >>> seen
+        [0.5, 1.0, 1.0, 0.83, 0.67, 0.5, 0.33, 0.17]
+    """
+    rise = max(1, int(total * warmup))
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min((step + 1) / rise, (total - step) / max(1, total - rise))
+    )
+
+
+def _stop_if_not_finite(mean: float, epoch: int, step: int, lr: float) -> None:
+    if not math.isfinite(mean):
+        raise FloatingPointError(
+            f"train: the loss became {mean} at epoch {epoch + 1}, step {step}; training stopped. Lower the "
+            f"learning rate (lr={lr:g}), check the inputs for NaN/inf, or check the loss weights"
+        )
+
+
 @torch.no_grad()
-def encode(module: nn.Module, inputs: torch.Tensor, batch_size: int | None = None, device=None):
+def encode(module: nn.Module, inputs: torch.Tensor, batch_size: int | None = None, device=None, desc=None):
     """Run ``module`` over ``inputs`` in eval mode and batches; return float32 CPU results.
 
     A module that returns a tuple (such as :class:`MRLHead`) gives a tuple of concatenated tensors.
     ``batch_size`` defaults to 1024 on a GPU and 256 on a CPU, where smaller activations stay
     nearer the caches (the CIFAR encoder ran 1.7x faster per image at 256 than at 1024 here).
+    ``desc``, if given, names a progress bar over the batches.
 
     Example:
         >>> encode(nn.Linear(4, 3), torch.randn(10, 4), batch_size=4).shape
@@ -265,7 +302,7 @@ def encode(module: nn.Module, inputs: torch.Tensor, batch_size: int | None = Non
     was_training = module.training
     module.eval()
     outs = []
-    for i in range(0, len(inputs), batch_size):
+    for i in tqdm(range(0, len(inputs), batch_size), desc=desc, disable=desc is None, leave=False):
         x = inputs[i : i + batch_size].to(device)
         if x.ndim == 4:
             x = x.contiguous(memory_format=torch.channels_last)

@@ -11,6 +11,7 @@ from IPython.display import display
 from .metrics import search
 from .nesting import check_count, check_dims, nesting_dims
 from .plots import plot_vs_size
+from .quantize import PRECISIONS, storage_bytes
 
 
 def _redraw(chart: widgets.Output, curves, metric: str, d: int) -> None:
@@ -77,8 +78,8 @@ def truncation_dashboard(
             kept = f"{score / full[name]:.0%} of its full-width {metric}" if full.get(name) else ""
             rows += f"<tr><td>{name}</td><td><b>{score:.1%}</b></td><td>{kept}</td></tr>"
         readout.value = (
-            f"<p>Cut to the first <b>{d}</b> of {full_dim} dims: {4 * d} bytes per float32 vector "
-            f"instead of {4 * full_dim} ({d / full_dim:.1%}).</p><table>{rows}</table>"
+            f"<p>Cut to the first <b>{d}</b> of {full_dim} dims: {storage_bytes(1, d, 'float32')} bytes per float32 "
+            f"vector instead of {storage_bytes(1, full_dim, 'float32')} ({d / full_dim:.1%}).</p><table>{rows}</table>"
         )
         _redraw(chart, curves, metric, d)
 
@@ -167,9 +168,10 @@ def neighbour_dashboard(
             for name, curve in curves.items()
         )
         accuracy.value = f"<b>{metric} at d = {d}</b><table>{rows}</table>"
+        one, million = {p: storage_bytes(1, d, p) for p in PRECISIONS}, storage_bytes(10**6, d, "float32") / 1e6
         storage.value = (
-            f"<b>Storage at d = {d}</b>: {4 * d} bytes per float32 vector, {2 * d} as float16; "
-            f"one million vectors: {4 * d:,} MB float32, {2 * d:,} MB float16."
+            f"<b>Storage at d = {d}</b>: {one['float32']} bytes per float32 vector, {one['float16']} as float16, "
+            f"{one['int8']} as int8, {one['binary']} as binary; one million float32 vectors: {million:,.0f} MB."
         )
         _redraw(chart, curves, metric, d)
         update_gallery()

@@ -169,9 +169,9 @@ CASES = {
         lambda: mrl_lab.head_accuracy(torch.randn(20, 4), Y[:5]), ValueError, "head_accuracy: labels"),
     "no logits": (lambda: mrl_lab.head_accuracy(torch.randn(0, 4), Y[:0]), ValueError, "logits are empty"),
     "probe widths differ": (
-        lambda: mrl_lab.linear_probe_accuracy(Z, Y, Z[:, :8], Y), ValueError, "train_z has 16 features but test_z"),
+        lambda: mrl_lab.linear_probe_correct(Z, Y, Z[:, :8], Y), ValueError, "train_z has 16 features but test_z"),
     "probe labels": (
-        lambda: mrl_lab.linear_probe_accuracy(Z, Y[:5], Z, Y), ValueError, "linear_probe_accuracy: train_y"),
+        lambda: mrl_lab.linear_probe_correct(Z, Y[:5], Z, Y), ValueError, "linear_probe_correct: train_y"),
     "recall targets": (
         lambda: mrl_lab.recall_at_k(torch.zeros(20, 5, dtype=torch.long), Y[:4], 3), ValueError, "recall_at_k: targ"),
     "a target past the database": (

@@ -10,8 +10,9 @@ import torch
 from PIL import Image
 
 import mrl_lab
+from mrl_lab.cache import save_atomic
 from mrl_lab.checkpoints import checkpoint_path, load_or_train
-from mrl_lab.data import CIFAR10_CLASSES, DataNotFoundError, save_atomic
+from mrl_lab.data import CIFAR10_CLASSES, DataNotFoundError
 
 
 def fit(model):

@@ -12,7 +12,7 @@ def tiny_config():
     return dict(
         dataset="cifar10", num_classes=10, embed_dim=16, dims=[2, 4, 8, 16], per_size=[4], width=4,
         train_images=40, epochs=3, progressive=True, small_share=0.4, batch_size=20, lr=3e-3,
-        label_smoothing=0.1, seed=0,
+        weight_decay=5e-4, warmup=0.25, label_smoothing=0.1, seed=0,
     )  # fmt: skip
 
 
@@ -97,8 +97,9 @@ def test_evaluate_measures_every_method_and_baseline(tmp_cache):
     head = results["head"]
     assert set(head) == {"normal", "MRL", "MRL-E", "FF", "PCA + linear"}
     assert set(head["FF"]) == {4, 16} and set(head["MRL"]) == set(head["PCA + linear"]) == {2, 4, 8, 16}
-    assert results["vectors"]["FF"](8) is None and results["vectors"]["FF"](4)[0].shape == (40, 4)
-    train_z, test_z = results["vectors"]["MRL"](8)  # centred cosine: training mean 0, unit length
+    vectors = results["vectors"]
+    assert vectors("FF", 8) is None and vectors("FF", 4)["train"].shape == (40, 4)
+    train_z, test_z = vectors("MRL", 8)["train"], vectors("MRL", 8)["test"]  # centred cosine: mean 0, unit length
     assert train_z.mean(0).abs().max() < 0.2 and torch.allclose(test_z.norm(dim=1), torch.ones(20))
     for kind in ("knn", "dense", "head"):  # the accuracies are the means of the per-image results
         for name, curve in results["correct"][kind].items():
@@ -116,10 +117,6 @@ def test_centring_removes_a_shared_direction_that_dominates_short_prefixes():
     raw = knn_accuracy(train[0], train[1], test[0], test[1])
     train_c, test_c = cifar.centred(train[0], test[0])
     assert knn_accuracy(train_c, train[1], test_c, test[1]) > raw + 0.05  # 0.91 vs 0.82
-
-
-def test_dense_grid_covers_every_small_size():
-    assert cifar.dense_grid(256)[:64] == list(range(1, 65)) and cifar.dense_grid(256)[-1] == 256
 
 
 def test_a_checkpoint_is_never_loaded_into_a_different_architecture(tmp_path):

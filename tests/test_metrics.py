@@ -3,7 +3,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mrl_lab import PCA, head_accuracy, knee, knn_accuracy, linear_probe_accuracy, recall_at_k, search, topk_overlap
+from mrl_lab import PCA, head_accuracy, knee, knn_accuracy, linear_probe_correct, recall_at_k, search, topk_overlap
 from mrl_lab.metrics import accuracy_interval, interval_curves, lead_curves, nearest_by_prefix
 
 NAN = float("nan")
@@ -92,7 +92,7 @@ def test_linear_probe_separates_separable_classes():
     torch.manual_seed(0)
     y = torch.arange(200) % 2
     z = torch.randn(200, 8) + 4 * torch.nn.functional.one_hot(y, 8).float()
-    assert linear_probe_accuracy(z[:100], y[:100], z[100:], y[100:]) > 0.95
+    assert linear_probe_correct(z[:100], y[:100], z[100:], y[100:]).float().mean() > 0.95
 
 
 @pytest.mark.parametrize(
@@ -101,7 +101,7 @@ def test_linear_probe_separates_separable_classes():
         lambda bad, ok: search(bad, ok, 1),
         lambda bad, ok: search(ok, bad, 1),
         lambda bad, ok: knn_accuracy(bad, torch.zeros(4), ok, torch.zeros(4)),
-        lambda bad, ok: linear_probe_accuracy(bad, torch.arange(4) % 2, ok, torch.arange(4) % 2),
+        lambda bad, ok: linear_probe_correct(bad, torch.arange(4) % 2, ok, torch.arange(4) % 2),
         lambda bad, ok: PCA().fit(bad),
     ],
 )

@@ -4,6 +4,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mrl_lab import check_dims, nesting_dims, truncate
+from mrl_lab.nesting import dense_grid
 
 
 def test_nesting_dims_halves_down_to_the_smallest_size():
@@ -82,3 +83,7 @@ def test_check_dims_names_the_bad_size(dims, message):
 def test_check_dims_rejects_non_integers():
     with pytest.raises(TypeError, match="8.0"):
         check_dims([8.0, 16])
+
+
+def test_dense_grid_covers_every_small_size():
+    assert dense_grid(256)[:64] == list(range(1, 65)) and dense_grid(256)[-1] == 256

@@ -12,7 +12,7 @@ PUBLIC = [
     "MatryoshkaLoss",
     "InfoNCE",
     "PCA",
-    "linear_probe_accuracy",
+    "linear_probe_correct",
     "head_accuracy",
     "knn_accuracy",
     "recall_at_k",

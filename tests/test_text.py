@@ -33,7 +33,8 @@ def tiny_news(n=64, seed=0):
 def tiny_config(rows=64):
     return dict(
         embed_dim=16, dims=[4, 8, 16], per_size=[8], hidden=16, train_rows=rows, epochs=2, batch_size=16,
-        lr=3e-3, temperature=0.05, token_dropout=0.1, max_words=100, buckets=64, max_tokens=32, seed=0,
+        lr=3e-3, weight_decay=5e-4, warmup=0.25, temperature=0.05, token_dropout=0.1, max_words=100, buckets=64,
+        max_tokens=32, seed=0,
     )  # fmt: skip
 
 
