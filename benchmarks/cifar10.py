@@ -20,7 +20,7 @@ import torch
 
 import mrl_lab
 from mrl_lab import cifar
-from mrl_lab.metrics import head_correct, interval_curves
+from mrl_lab.metrics import interval_curves
 from mrl_lab.plots import curves_table
 
 
@@ -65,8 +65,7 @@ def main() -> None:
 
     heads, correct = {}, {}
     for method, (model, _) in config_models.items():
-        logits = mrl_lab.encode(model, test_set.images)
-        correct[method] = dict(zip(model.head.dims, head_correct(logits, test_set.labels)))
+        correct[method] = cifar.heads_correct(model, test_set.images, test_set.labels)
         heads[method] = {d: c.float().mean().item() for d, c in correct[method].items()}
     spans = interval_curves(correct)
     print(f"\ntrained-head test accuracy in % on {len(test_set):,} images [95 % bootstrap interval]:")

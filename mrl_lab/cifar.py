@@ -220,6 +220,12 @@ def train_models(
     return {m: load_or_train(*jobs[m], retrain=retrain, device=device) for m in chosen}
 
 
+def heads_correct(model: Classifier, images, labels, desc: str | None = None) -> dict[int, torch.Tensor]:
+    """Which of ``images`` each of ``model``'s heads classifies right: ``{size: bool (N,)}``, for
+    accuracies (their means) and intervals (:func:`~mrl_lab.metrics.accuracy_interval`)."""
+    return dict(zip(model.head.dims, head_correct(encode(model, images, desc=desc), labels)))
+
+
 def centred(train_z: torch.Tensor, test_z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Subtract the training vectors' mean from both sets, then L2-normalise: "centred cosine".
 

@@ -147,9 +147,10 @@ def train(
         seed: seeds everything (see :func:`seed_everything`), so runs repeat.
         check_every: steps between loss read-outs (progress bar, NaN/inf check).
         desc: label of the progress bar; progress: show it (one bar per run, updated every step,
-            and a line per epoch with its mean loss and the time so far).
+            and a line per epoch, or per few epochs when there are more than 10, with its mean
+            loss and the time so far).
         report: optional ``report(step, total, line)``, called after every step with ``line=None``
-            and after each epoch with that epoch's line; it lets a process that trains in the
+            and after each printed epoch with that epoch's line; it lets a process that trains in the
             background show its progress elsewhere (see ``cifar.train_models``).
 
     Raises:
@@ -205,6 +206,7 @@ def train(
                                                   find_unused_parameters=sampled)  # fmt: skip
     autocast = _autocast(device)
     log, running, start = TrainLog(), torch.zeros((), device=device), time.perf_counter()
+    every_nth = math.ceil(epochs / 10)  # epochs between the printed lines
     model.train()
     with tqdm(total=total, desc=desc, disable=not progress, leave=True) as bar:
         for epoch in range(epochs):
@@ -238,12 +240,13 @@ def train(
                 bar.update(1)
                 if report is not None:
                     report(step, total, None)
-            seconds, mean = time.perf_counter() - start, mean_over_ranks(epoch_loss).item() / steps_per_epoch
-            line = f"{desc}: epoch {epoch + 1}/{epochs}, mean loss {mean:.3f}, {seconds:.0f} s"
-            if progress:
-                bar.write(line)
-            if report is not None:
-                report(step, total, line)
+            if (epoch + 1) % every_nth == 0 or epoch + 1 == epochs:  # a line per epoch, at most ~10 in all
+                seconds, mean = time.perf_counter() - start, mean_over_ranks(epoch_loss).item() / steps_per_epoch
+                line = f"{desc}: epoch {epoch + 1}/{epochs}, mean loss {mean:.3f}, {seconds:.0f} s"
+                if progress:
+                    bar.write(line)
+                if report is not None:
+                    report(step, total, line)
     if cuda:
         torch.cuda.synchronize(device)
     log.seconds = time.perf_counter() - start
