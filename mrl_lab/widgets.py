@@ -114,10 +114,11 @@ def _thumb(image, label: str, wrong: bool = False) -> str:
 
 def neighbour_dashboard(
     curves: dict[str, dict[int, float]],
-    vectors: dict[str, Callable],
+    vectors: Callable,
     train_set,
     test_set,
     sizes: list[int],
+    methods: list[str] | None = None,
     metric: str = "1-NN accuracy",
     start: int = 8,
     n_queries: int = 50,
@@ -128,10 +129,10 @@ def neighbour_dashboard(
 
     Args:
         curves: ``{method: {size: score}}``, drawn as a chart and read at the chosen size.
-        vectors: ``{method: fn(d) -> (train_z, test_z) or None}``: each method's vectors at size
-            ``d`` (``None`` where the method has no vectors of that size).
+        vectors: ``vectors(method, d) -> {"train": ..., "test": ...} or None``: a method's vectors
+            at size ``d`` (``None`` where it has none of that size), e.g. ``cifar.evaluate(...)["vectors"]``.
         train_set, test_set: :class:`~mrl_lab.data.ImageData`; neighbours come from ``train_set``.
-        sizes: the sizes the slider offers.
+        sizes: the sizes the slider offers; methods: the gallery's rows (default: those in ``curves``).
         start: the first size shown; n_queries: test images offered; k: neighbours shown.
 
     Returns:
@@ -139,6 +140,7 @@ def neighbour_dashboard(
         attributes to drive and read it from code.
 
     Example (in a notebook):
+        >>> vectors = results["vectors"]  # doctest: +SKIP
         >>> board = neighbour_dashboard(curves, vectors, train_set, test_set, sizes=[8, 16])  # doctest: +SKIP
         >>> board.size.value = 16  # doctest: +SKIP
     """
@@ -180,13 +182,12 @@ def neighbour_dashboard(
         d, i = size.value, image.value
         truth = int(test_set.labels[i])
         page = f"<div>{_thumb(test_set.images[i], 'query: ' + classes[truth])}</div><table>"
-        for name, fn in vectors.items():
-            pair = fn(d)
-            if pair is None:
+        for name in methods or list(curves):
+            v = vectors(name, d)
+            if v is None:
                 page += f"<tr><td>{name}</td><td><i>no model of size {d} at this budget</i></td></tr>"
                 continue
-            train_z, test_z = pair
-            found = search(test_z[i : i + 1], train_z, k)[0].tolist()
+            found = search(v["test"][i : i + 1], v["train"], k)[0].tolist()
             thumbs = "".join(
                 _thumb(train_set.images[j], classes[int(train_set.labels[j])], int(train_set.labels[j]) != truth)
                 for j in found

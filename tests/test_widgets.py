@@ -51,9 +51,13 @@ def test_the_neighbour_dashboard_follows_the_size_and_the_image(capsys):
                           CIFAR10_CLASSES, "generated")  # fmt: skip
     test_set = ImageData(train_set.images[:5].clone(), train_set.labels[:5].clone(), CIFAR10_CLASSES, "generated")
     train_z, test_z = torch.randn(30, 16, generator=g), torch.randn(5, 16, generator=g)
-    vectors = {"MRL": lambda d: (truncate(train_z, d), truncate(test_z, d)), "FF": lambda d: None}
+
+    def vectors(method, d):
+        return {"train": truncate(train_z, d), "test": truncate(test_z, d)} if method == "MRL" else None
+
     curves = {"MRL": {4: 0.4, 8: 0.5, 16: 0.6}}
-    board = neighbour_dashboard(curves, vectors, train_set, test_set, sizes=[4, 8, 16], start=8, n_queries=5)
+    board = neighbour_dashboard(curves, vectors, train_set, test_set, sizes=[4, 8, 16], methods=["MRL", "FF"],
+                                start=8, n_queries=5)  # fmt: skip
     assert "50.0%" in board.accuracy.value and "32 bytes per float32 vector" in board.storage.value
     assert board.gallery.value.count("<img") == 1 + 5  # the query and its 5 neighbours
     assert "no model of size 8" in board.gallery.value
