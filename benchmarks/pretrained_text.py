@@ -88,8 +88,7 @@ def main() -> None:
     lap("references")
 
     sizes = sorted(set(s.config["dims"]) | {48})
-    only_at = {f"fine-tuned FF-{d}": [d] for d in s.config["per_size"]}
-    results = pretrained.evaluate(vectors, s.sts.scores, sizes, only_at)
+    results = pretrained.evaluate(vectors, s.sts.scores, sizes)
     lap("evaluation")
     for metric, curves in results["metrics"].items():
         table = curves_table(curves).to_string(float_format=lambda a: f"{a:.3f}", na_rep="")

@@ -482,35 +482,86 @@ def scratch_reference(budget, news, texts: dict[str, list[str]], device=None) ->
 # ----------------------------------------------------------------------------- evaluation
 
 
-def scores(vectors: dict[str, torch.Tensor], sts_scores: torch.Tensor, d: int) -> dict:
-    """recall@10, MRR and STS-B Spearman of one method's vectors cut to ``d`` dims, with the per-item
-    numbers behind them (``ranks`` per query, ``sims`` per STS-B pair) for intervals."""
-    q, db = truncate(vectors["titles"], d), truncate(vectors["descriptions"], d)
-    ranks = target_ranks(q, db, torch.arange(len(q)))
-    sims = (truncate(vectors["sts1"], d) * truncate(vectors["sts2"], d)).sum(dim=1)  # cut and re-normalised: cosine
+def per_size_models(names) -> dict[str, dict[int, str]]:
+    """The per-size fine-tunes among ``names``, grouped: ``{"fine-tuned FF": {16: "fine-tuned FF-16", ...}}``.
+
+    >>> per_size_models(["fine-tuned normal", "fine-tuned FF-16", "fine-tuned FF-64", "base, cut"])
+    {'fine-tuned FF': {16: 'fine-tuned FF-16', 64: 'fine-tuned FF-64'}}
+    """
+    groups = {}
+    for name in names:
+        stem, _, size = name.rpartition("-")
+        if stem.endswith("FF") and size.isdigit():
+            groups.setdefault(stem, {})[int(size)] = name
+    return groups
+
+
+def by_size(full: dict[str, dict]):
+    """The experiments' shared contract (``cifar.evaluate`` and ``text.evaluate`` return it too):
+    ``vectors(method, d) -> {text set: (N, d) vectors}``, or None where ``method`` has no ``d``-dim vectors.
+
+    ``full`` holds each method's full-width vectors, ``{method: {"titles", "descriptions", "sts1",
+    "sts2": tensors}}``; a method's vectors at ``d`` are its first ``d`` numbers, re-normalised. The
+    per-size fine-tunes ``"... FF-16"``, ``"... FF-64"`` answer together as one method, ``"... FF"``:
+    the model trained for ``d`` dims, and at full width the normal fine-tune (FF-384 *is* that model).
+
+        >>> full = {"fine-tuned normal": {"titles": torch.ones(2, 8)}, "fine-tuned FF-4": {"titles": torch.ones(2, 8)}}
+        >>> vectors = by_size(full)
+        >>> vectors("fine-tuned FF", 4)["titles"].shape, vectors("fine-tuned FF", 2)
+        (torch.Size([2, 4]), None)
+        >>> vectors("fine-tuned FF", 8)["titles"] is not None  # the normal fine-tune
+        True
+    """
+    groups = per_size_models(full)
+    for stem, models in groups.items():
+        normal = stem.removesuffix("FF") + "normal"
+        if normal in full:
+            models[full[normal]["titles"].shape[1]] = normal
+
+    def vectors(method: str, d: int):
+        name = groups[method].get(d) if method in groups else method
+        if name not in full or d > full[name]["titles"].shape[1]:
+            return None
+        return {part: truncate(z, d) for part, z in full[name].items()}
+
+    return vectors
+
+
+def scores(v: dict[str, torch.Tensor], sts_scores: torch.Tensor) -> dict:
+    """recall@10, MRR and STS-B Spearman of one method's vectors at one size (``by_size``'s dict),
+    with the per-item numbers behind them (``ranks`` per query, ``sims`` per STS-B pair) for intervals."""
+    ranks = target_ranks(v["titles"], v["descriptions"], torch.arange(len(v["titles"])))
+    sims = (v["sts1"] * v["sts2"]).sum(dim=1)  # cut and re-normalised: the cosine
     r = retrieval_scores(ranks)
     return {"recall@10": r["recall@10"], "MRR": r["MRR"], "STS-B Spearman": spearman(sims, sts_scores),
             "ranks": ranks, "sims": sims}  # fmt: skip
 
 
-def evaluate(vectors: dict[str, dict], sts_scores: torch.Tensor, sizes, only_at: dict | None = None) -> dict:
-    """Every method at every size: ``{"metrics": {metric: {method: {d: value}}}, "items": {method: {d: scores}}}``.
+def evaluate(full: dict[str, dict], sts_scores: torch.Tensor, sizes) -> dict:
+    """Every method at every size it has.
 
     Args:
-        vectors: ``{method: {"titles", "descriptions", "sts1", "sts2": full-width tensors}}``.
-        sizes: the sizes to measure (each at most the method's width).
-        only_at: ``{method: [sizes]}`` for methods measured at some sizes only (the FF-d models).
+        full: ``{method: {"titles", "descriptions", "sts1", "sts2": full-width tensors}}``; per-size
+            fine-tunes named ``"... FF-d"`` are measured as one method ``"... FF"`` (see :func:`by_size`).
+        sizes: the sizes to measure; a method is skipped at sizes it has no vectors for.
+
+    Returns:
+        ``{"metrics": {metric: {method: {d: value}}}, "items": {method: {d: scores}}, "vectors":
+        vectors(method, d)}``, ``items`` holding the per-query numbers for :func:`difference`.
     """
-    only_at = only_at or {}
+    vectors, groups = by_size(full), per_size_models(full)
+    methods = [m for m in full if not any(m in models.values() for models in groups.values())] + list(groups)
     metrics, items = {}, {}
-    for method, v in tqdm(vectors.items(), desc="measuring every method at every size"):
-        width = v["titles"].shape[1]
-        for d in only_at.get(method, [d for d in sizes if d <= width]):
-            result = scores(v, sts_scores, d)
+    for method in tqdm(methods, desc="measuring every method at every size"):
+        for d in sizes:
+            v = vectors(method, d)
+            if v is None:
+                continue
+            result = scores(v, sts_scores)
             items.setdefault(method, {})[d] = result
             for metric in ("recall@10", "MRR", "STS-B Spearman"):
                 metrics.setdefault(metric, {}).setdefault(method, {})[d] = result[metric]
-    return {"metrics": metrics, "items": items}
+    return {"metrics": metrics, "items": items, "vectors": vectors}
 
 
 def difference(items: dict, a: str, b: str, d: int, metric: str = "recall@10", sts_scores=None, seed: int = 0):

@@ -168,6 +168,24 @@ def test_the_ranking_loss_rewards_each_query_for_finding_its_own_document():
     assert ranking_loss(q, q, [2, 4]) < ranking_loss(q, q.roll(1, dims=0), [2, 4])
 
 
+def test_evaluate_measures_each_method_where_it_has_vectors_and_the_per_size_fine_tunes_as_one_line():
+    g = torch.Generator().manual_seed(0)
+
+    def method(noise):  # titles are noisy copies of their descriptions; more noise, worse retrieval
+        d = F.normalize(torch.randn(40, 32, generator=g), dim=1)
+        t = F.normalize(d + noise * torch.randn(40, 32, generator=g), dim=1)
+        return {"titles": t, "descriptions": d, "sts1": t[:10], "sts2": d[:10]}
+
+    full = {"fine-tuned normal": method(0.1), "fine-tuned FF-8": method(0.1), "base, cut": method(5.0)}
+    results = pretrained.evaluate(full, torch.arange(10.0), [4, 8, 32])
+    r10 = results["metrics"]["recall@10"]
+    assert set(r10) == {"fine-tuned normal", "base, cut", "fine-tuned FF"}
+    assert set(r10["fine-tuned FF"]) == {8, 32} and set(r10["base, cut"]) == {4, 8, 32}  # FF: 8, and normal at 32
+    assert r10["fine-tuned FF"][32] == r10["fine-tuned normal"][32] == 1.0 > r10["base, cut"][32]
+    assert results["vectors"]("fine-tuned FF", 4) is None and results["vectors"]("base, cut", 64) is None
+    assert torch.equal(results["vectors"]("base, cut", 4)["titles"], truncate(full["base, cut"]["titles"], 4))
+
+
 def test_difference_gives_a_paired_interval_that_holds_the_estimate():
     g = torch.Generator().manual_seed(0)
     ranks_a = torch.randint(1, 20, (500,), generator=g)
