@@ -132,7 +132,9 @@ class PrefixIndex:
         return rerank(q, self.full, candidates, k)
 
 
-def clustered_like(vectors: torch.Tensor, n: int, clusters: int | None = None, seed: int = 0) -> torch.Tensor:
+def clustered_like(
+    vectors: torch.Tensor, n: int, clusters: int | None = None, seed: int = 0, desc: str | None = None
+) -> torch.Tensor:
     """``n`` new vectors shaped like ``vectors``: a Gaussian around each k-means centre of the real ones.
 
     Databases larger than the real corpus need more rows. Copies of real rows (plus a little
@@ -141,6 +143,7 @@ def clustered_like(vectors: torch.Tensor, n: int, clusters: int | None = None, s
     frequencies and is drawn around its centre with the within-cluster covariance (pooled over
     clusters, so it is well estimated in high dimensions).
     Unit-length real rows give unit-length new rows (what cosine search would make of them anyway).
+    ``desc`` names a progress bar (k-means, then the rows drawn); None shows none.
 
     How many clusters matters. Few wide clusters make a fog: its local intrinsic dimension
     (:func:`local_dimension`) is several times the real rows', and every ANN index, full width
@@ -161,6 +164,8 @@ def clustered_like(vectors: torch.Tensor, n: int, clusters: int | None = None, s
     check_embeddings(vectors, "clustered_like: vectors")
     n = check_count(n, "n", "clustered_like")
     clusters = check_count(clusters or max(1, len(vectors) // 8), "clusters", "clustered_like", high=len(vectors) // 2)
+    bar = tqdm(total=n, desc=desc, unit="row", disable=desc is None)  # seconds at 100,000 rows: show them
+    bar.set_postfix_str(f"k-means, {clusters:,} clusters")
     x = vectors.double().numpy()
     kmeans = KMeans(clusters, n_init=1, random_state=seed).fit(x)
     centres, labels = kmeans.cluster_centers_, kmeans.labels_
@@ -170,9 +175,12 @@ def clustered_like(vectors: torch.Tensor, n: int, clusters: int | None = None, s
     rng = np.random.default_rng(seed)
     picks = rng.choice(clusters, size=n, p=np.bincount(labels, minlength=clusters) / len(x))
     rows = np.empty((n, x.shape[1]), dtype=np.float32)
-    for i in range(0, n, 65_536):  # in blocks: float64 temporaries for all n rows would be 3x the result
-        block = picks[i : i + 65_536]
+    bar.set_postfix_str("drawing")
+    for i in range(0, n, 16_384):  # in blocks: float64 temporaries for all n rows would be 3x the result
+        block = picks[i : i + 16_384]
         rows[i : i + len(block)] = centres[block] + rng.standard_normal((len(block), x.shape[1])) @ factor
+        bar.update(len(block))
+    bar.close()
     rows = torch.from_numpy(rows)
     unit = torch.allclose(vectors.float().norm(dim=1), torch.ones(len(vectors)), atol=1e-5)
     return F.normalize(rows, dim=1, out=rows) if unit else rows  # unit rows stay unit: cosine search needs no copy
