@@ -21,7 +21,6 @@ re-run neither retrains nor re-encodes.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import os
 from dataclasses import dataclass
@@ -35,7 +34,7 @@ from . import text
 from .adaptor import fit_adaptor
 from .baselines import PCA
 from .cache import cache_dir, save_atomic
-from .checkpoints import checkpoint_path, load_or_train
+from .checkpoints import checkpoint_path, give_freed_memory_back, load_or_train
 from .contrastive import InfoNCE
 from .data import (
     DataNotFoundError,
@@ -312,26 +311,6 @@ def base_key(s: Setup) -> str:
 # ----------------------------------------------------------------------------- fine-tuning
 
 
-def give_freed_memory_back() -> None:
-    """Return the memory that glibc keeps after a model is freed to the operating system (Linux; elsewhere nothing).
-
-    glibc keeps freed blocks in its heap for reuse, and fine-tuning frees activations of a few MB at
-    every step: after one fine-tune the process kept about 0.7 GB it no longer used (1.9 GB instead
-    of 1.2 GB here), too much for Binder. ``malloc_trim(0)`` hands it back: :func:`fine_tune` calls
-    it before and after each model trains, :func:`embed` after encoding. (Making glibc return every
-    block at once instead, with a 1 MB mmap threshold, cost 20-30 % of training and encoding speed.)
-    """
-    import ctypes
-    import ctypes.util
-    import sys
-
-    if sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
-        except (OSError, AttributeError):  # not glibc: nothing to give back
-            pass
-
-
 def checkpoint_activations(model: nn.Module) -> None:
     """Keep only each transformer layer's input during the forward pass and recompute the rest
     during the backward pass (Hugging Face's activation checkpointing): the same gradients, with
@@ -399,17 +378,14 @@ def fine_tune(
                 desc=f"fine-tune {name}", progress=progress,
             )  # fmt: skip
 
-        model, meta = load_or_train(model_config, build, fit, retrain=retrain, device="cpu")
-        gc.collect()  # the optimizer's state and the freed activations, before the model encodes
-        give_freed_memory_back()
+        model, meta = load_or_train(model_config, build, fit, retrain=retrain, device="cpu")  # frees as it trains
         st = model.encoder.model
         key = checkpoint_path(model_config, model).stem
         out[name] = {"vectors": embed_all(st, eval_texts(s), key, progress), "meta": meta, "key": key}
         if name in keep:
             out[name]["model"] = st
         del model, st
-        gc.collect()  # a fine-tuned model (and its optimizer) sits in reference cycles: free it now, not later
-        give_freed_memory_back()
+        give_freed_memory_back()  # the fine-tuned model sits in reference cycles: free it now, not later
     return out
 
 
@@ -431,7 +407,6 @@ def served_vectors(s: Setup, news, rows: int | None = None, queries: int = 200) 
         db[name] = embed(tuned[name]["model"], corpus, tuned[name]["key"])
         q[name] = tuned[name]["vectors"]["titles"][:queries]
     del tuned
-    gc.collect()
     give_freed_memory_back()
     rotate = pca_rotation(db["normal"])
     db["normal + PCA"], q["normal + PCA"] = rotate(db["normal"]), rotate(q["normal"])
@@ -475,7 +450,7 @@ def scratch_reference(budget, news, texts: dict[str, list[str]], device=None) ->
     encoder = text.train_models(config, train_set, tok, device=device, only=["MRL"])["MRL"][0]
     vectors = {name: text.embed(encoder, tok, t) for name, t in texts.items()}
     del encoder
-    gc.collect()  # free its training state now (see fine_tune)
+    give_freed_memory_back()
     return vectors
 
 
