@@ -162,6 +162,7 @@ def train_side_by_side(make_job, names: list[str], processes: int, steps: int, p
     threads = max(1, torch.get_num_threads() // processes)
     context = multiprocessing.get_context("spawn")
     reports = context.Queue()  # the workers' progress
+    give_freed_memory_back()  # the workers need memory of their own: hand back what this process no longer uses
     if progress:
         print(f"training {len(names)} models, {processes} at a time in worker processes")
     with ProcessPoolExecutor(processes, context, _start_worker, (reports, threads)) as pool:
