@@ -30,7 +30,7 @@ from .metrics import hits_by_size, knn_accuracy, retrieval_scores, spearman, tar
 from .models import PairEncoder, TextEncoder
 from .nesting import dense_grid, nesting_dims, truncate
 from .tokenizer import Tokenizer
-from .train import encode, train
+from .train import encode, seed_everything, train
 
 # Every setting that decides the text models' weights, one row per budget: the experiment's one
 # table. A model's cache key is its row with the nesting sizes, the rows actually trained on, the
@@ -176,7 +176,8 @@ def train_models(
     def augment(batch):
         return drop_tokens(batch, config["token_dropout"])
 
-    def build():
+    def build():  # seeded: the initial weights depend only on the seed, not on what ran before
+        seed_everything(config["seed"])
         return PairEncoder(TextEncoder(tok.vocab_size, config["embed_dim"], config["hidden"]))
 
     shared = {k: v for k, v in config.items() if k != "per_size"}

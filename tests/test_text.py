@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -147,6 +149,19 @@ def test_text_models_train_cache_and_evaluate(tmp_cache):
     assert 0 <= reference["recall@10"] <= 1 and reference["width"] > 16
 
 
+def test_a_text_model_trains_to_the_same_weights_whatever_ran_before(tmp_cache):
+    train_set = tiny_news(64, 0)
+    config = dict(tiny_config(), epochs=1)
+    tok = text.tokenizer(config, train_set)
+
+    def weights_after(draws: int):
+        torch.rand(draws)  # whatever the kernel ran before moves the global random state
+        encoder, _ = text.train_models(config, train_set, tok, only=["MRL"], retrain=True, progress=False)["MRL"]
+        return torch.cat([p.detach().flatten() for p in encoder.parameters()])
+
+    assert torch.equal(weights_after(1), weights_after(1000))
+
+
 def test_wrong_row_count_is_named():
     config = tiny_config()
     data = tiny_news(32)
@@ -158,12 +173,14 @@ def test_text_loss_decreases_on_learnable_pairs():
     data = tiny_news(64)
     config = dict(tiny_config(), epochs=30)
     tok = text.tokenizer(config, data)
+    torch.manual_seed(0)
     model = PairEncoder(TextEncoder(tok.vocab_size, 16, 16))
+    loss = text.loss_for("MRL", config)
     log = mrl_lab.train(
-        model, text.loss_for("MRL", config), text.pair_ids(tok, data), None, epochs=30, batch_size=16,
-        check_every=4, progress=False,
+        model, loss, text.pair_ids(tok, data), None, epochs=30, batch_size=16, check_every=4, progress=False
     )  # fmt: skip
-    assert log.losses[-1] < 0.5 * log.losses[0]
+    chance = len(loss.dims) * math.log(16)  # InfoNCE of a guess among the batch's 16 pairs, at each size
+    assert log.losses[-1] < 0.6 * chance  # (the first read-out depends on the initial weights: not a baseline)
     assert isinstance(model.encoder.mlp[-1], nn.Linear)
 
 
