@@ -17,6 +17,10 @@ reference), HNSW and IVF indexes built on a prefix with the shortlist re-ranked 
 median and p95 latency of one query alone, batch throughput, build time, index size and relative
 recall@10 (the share of exact full-width search's top 10 returned). Then the fastest prefix index
 at relative recall >= 0.95 and >= 0.99, against exact search and the same index type at full width.
+
+With CUDA it adds the GPU rows: the torch brute force on the GPU, exact at full width and the
+funnel on a 64-dim prefix (shortlist 400, re-ranked at full width), at each size
+(``--gpu-only``: those alone, without FAISS).
 """
 
 from __future__ import annotations
@@ -24,12 +28,14 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import time
 
 import torch
 
 import mrl_lab
 from mrl_lab import pretrained
 from mrl_lab.ann import clustered_like, describe_best, latency, local_dimension, serving_table
+from mrl_lab.metrics import topk_overlap
 from mrl_lab.retrieval import AdaptiveIndex
 
 SIZES = {"smoke": [10_000], "cpu": [100_000, 1_000_000], "gpu": [100_000, 1_000_000]}
@@ -44,22 +50,26 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", help="database rows after the real ones (default: per budget)")
     parser.add_argument("--queries", type=int, default=200, help="real queries, each searched alone")
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS), help="which vectors to serve")
+    parser.add_argument("--gpu-only", action="store_true", help="only the GPU rows (needs CUDA, not FAISS)")
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args()
 
     budget = mrl_lab.get_budget(args.budget)
-    import faiss
+    if args.gpu_only and not torch.cuda.is_available():
+        parser.error("--gpu-only: no CUDA device here; run without it for the CPU tables")
+    if not args.gpu_only:
+        import faiss
 
-    threads = f"{faiss.omp_get_max_threads()} FAISS threads, {torch.get_num_threads()} torch threads"
-    print(f"{budget}\ndevice: CPU ({threads}), {platform.processor() or 'cpu'}; faiss {faiss.__version__}, "
-          f"torch {torch.__version__}")  # fmt: skip
+        threads = f"{faiss.omp_get_max_threads()} FAISS threads, {torch.get_num_threads()} torch threads"
+        print(f"device: CPU ({threads}), {platform.processor() or 'cpu'}; faiss {faiss.__version__}")
+    print(f"{budget}; torch {torch.__version__}")
     news = mrl_lab.load_ag_news()
     s = pretrained.setup(budget, news, mrl_lab.load_sts_benchmark("test"), mrl_lab.load_sts_benchmark("train"))
-    db, queries = pretrained.served_vectors(s, news, CORPUS_ROWS[budget.name], args.queries)
+    db, queries = pretrained.served_vectors(s, news, CORPUS_ROWS[budget.name], args.queries, device=budget.device)
     note = f"{len(db['MRL']):,} real AG News descriptions ({news.note}); {len(queries['MRL'])} real held-out headlines"
     print(f"data: {note}")
-    rows = []
-    for n in [None] + (args.sizes or SIZES[budget.name]):  # None: the real rows alone
+    rows, sizes = [], args.sizes or SIZES[budget.name]
+    for n in [] if args.gpu_only else [None] + sizes:  # None: the real rows alone
         for model in args.models:
             real = db[model]
             n_rows = n or len(real)
@@ -72,44 +82,59 @@ def main() -> None:
             table = [dict(r, model=model, rows=n_rows, real_rows=min(n_rows, len(real))) for r in table]
             print_table(table)
             rows += table
-    if torch.cuda.is_available():  # the GPU row: the torch brute force, exact, on the GPU
-        rows += gpu_rows({m: db[m] for m in args.models}, queries, n_rows)
+    if torch.cuda.is_available():  # the GPU rows: the torch brute force on the GPU
+        rows += gpu_rows({m: db[m] for m in args.models}, queries, sizes)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(dict(budget=budget.name, data=note, rows=rows), f, indent=1)
         print(f"wrote {args.json}")
 
 
-def print_table(rows: list[dict]) -> None:
+def print_table(rows: list[dict], title: str = "") -> None:
     import pandas as pd
 
     r = rows[0]
-    print(f"\n{r['model']}: {r['rows']:,} rows ({r['real_rows']:,} real); one query at a time unless 'batch'")
+    print(f"\n{r['model']}: {r['rows']:,} rows ({r['real_rows']:,} real) {title}; one query at a time unless 'batch'")
     table = pd.DataFrame(rows)[["index", "effort", "recall", "median_ms", "p95_ms", "batch_qps", "build_s", "index_mb"]]
     table["effort"] = table["effort"].astype("Int64")  # efSearch or nprobe; empty for exact and torch rows
     table["speed-up"] = rows[0]["median_ms"] / table["median_ms"]
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}" if v < 10 else f"{v:,.0f}"))
-    for target in TARGETS:
+    for target in TARGETS if rows[0]["kind"] == "flat" else ():  # a FAISS table: its best prefix index
         print(describe_best(rows, target))
 
 
-def gpu_rows(db: dict, queries: dict, n: int) -> list[dict]:
-    """Exact full-width search as a torch matrix product on the GPU, at the largest size (one row per model)."""
+def gpu_rows(db: dict, queries: dict, sizes: list[int], funnel: tuple[int, int] = (64, 400)) -> list[dict]:
+    """The torch brute force on the GPU, per size and model: exact at full width, and the funnel
+    (``funnel = (d, shortlist)``: every row scored on d dims, the shortlist re-ranked at full width),
+    with its relative recall@10 against the exact search."""
     rows = []
-    for model in db:
-        real = db[model]
-        extra = clustered_like(real, n - len(real)) if n > len(real) else real[:0]  # clustered_like(n=0) raises
-        data = torch.cat([real, extra]).cuda()
-        index, q = AdaptiveIndex(data), queries[model].cuda()
-
-        def search(x, index=index):
-            out = index.search(x, 10)
+    for n in sizes:
+        for model in db:
+            real = db[model]
+            extra = clustered_like(real, n - len(real)) if n > len(real) else real[:0]  # clustered_like(n=0) raises
+            start = time.perf_counter()
+            # the whole database in one chunk: the GPU holds every score of a batch at once
+            index = AdaptiveIndex(torch.cat([real, extra])[:n].cuda(), coarse_dims=[funnel[0]], chunk=n)
             torch.cuda.synchronize()
-            return out
+            build_s, q = time.perf_counter() - start, queries[model].cuda()
+            truth = index.search(q, 10).cpu()
+            for name, stages, d in (("exact, torch on the GPU", [], index.dim),
+                                    (f"torch funnel on the GPU, {funnel[0]} dims, re-rank {funnel[1]}", [funnel],
+                                     funnel[0])):  # fmt: skip
 
-        rows.append(dict(model=model, rows=n, index="exact, torch on the GPU", kind="torch-gpu", d=data.shape[1],
-                         recall=1.0, **latency(search, q)))  # fmt: skip
-        print(f"{model}: {n:,} rows, exact on {torch.cuda.get_device_name()}: {rows[-1]['median_ms']:.2f} ms per query")
+                def search(x, stages=stages, index=index):
+                    out = index.search(x, 10, stages)
+                    torch.cuda.synchronize()
+                    return out
+
+                recall = topk_overlap(truth, search(q).cpu(), 10)
+                mb = n * (index.dim + (funnel[0] if stages else 0)) * 4 / 2**20  # full vectors (+ the prefix copy)
+                rows.append(dict(model=model, rows=n, real_rows=min(n, len(real)), index=name, kind="torch-gpu", d=d,
+                                 shortlist=stages[0][1] if stages else 10, effort=None, recall=recall,
+                                 build_s=build_s, index_mb=mb, **latency(search, q)))  # fmt: skip
+            print_table(rows[-2:], title=f"on {torch.cuda.get_device_name()}")
+            del index, q
+            torch.cuda.empty_cache()
     return rows
 
 

@@ -62,7 +62,7 @@ def main() -> None:
     news = mrl_lab.load_ag_news()
     s = pretrained.setup(budget, news, mrl_lab.load_sts_benchmark("test"), mrl_lab.load_sts_benchmark("train"))
     print(f"data: {s.note}\nsettings: {s.config}")
-    base_model = pretrained.load_encoder(s.folder, s.config["max_tokens"])
+    base_model = pretrained.load_encoder(s.folder, s.config["max_tokens"], device=budget.device)
     key = pretrained.base_key(s)
     texts = pretrained.eval_texts(s)
     base = pretrained.embed_all(base_model, texts, key)

@@ -260,7 +260,8 @@ def serving_table(data: torch.Tensor, queries: torch.Tensor, configs=SERVING, fu
     recall@k (the share of its top ``k`` a setting returns) and for speed-ups. Then the lab's torch
     brute-force funnel (:class:`~mrl_lab.retrieval.AdaptiveIndex`, every row scanned at the prefix)
     for each ``(d, shortlist)`` in ``brute_force``, then each ``(kind, d, shortlist, effort)`` of
-    ``configs`` (``d=None``: full width; skipped when ``full_width=False``). Each index is built
+    ``configs`` (``d=None``: full width; skipped when ``full_width=False``; an IVF setting that
+    would visit more lists than the index has, ``2 sqrt(N)``, is skipped too). Each index is built
     once and searched at all its settings; ``desc`` names a progress bar over the settings (it also
     says which index is being built, and how far).
 
@@ -281,6 +282,8 @@ def serving_table(data: torch.Tensor, queries: torch.Tensor, configs=SERVING, fu
 
     groups = [(key, list(group)) for key, group in groupby(configs, key=lambda c: c[:2])]
     groups = [((kind, d), settings) for (kind, d), settings in groups if d is not None or full_width]
+    nlist = round(2 * math.sqrt(len(data)))  # IVF's lists: fewer than 4 sqrt(N), so its k-means is faster
+    groups = [(g, [c for c in settings if g[0] != "ivf" or c[3] <= nlist]) for g, settings in groups]
     bar = tqdm(total=1 + len(brute_force) + sum(len(s) for _, s in groups), desc=desc, disable=desc is None)
     rows = [measure(partial(exact.search, k=k), index="exact (flat, full width)", kind="flat", d=width,
                     shortlist=k, effort=None, **sizes(exact))]  # fmt: skip
@@ -294,12 +297,11 @@ def serving_table(data: torch.Tensor, queries: torch.Tensor, configs=SERVING, fu
         bar.update(1)
     del funnel
     for (kind, d), settings in groups:
-        nlist = round(2 * math.sqrt(len(data))) if kind == "ivf" else None  # fewer lists than 4 sqrt(N): faster k-means
 
         def building(done, n, what=f"building {kind} on {d or width} dims"):
             bar.set_postfix_str(f"{what}: {done:,} of {n:,} rows")
 
-        index = PrefixIndex(data, d or width, kind=kind, nlist=nlist, report=building)
+        index = PrefixIndex(data, d or width, kind=kind, nlist=nlist if kind == "ivf" else None, report=building)
         for _, _, n, effort in settings:
             name = f"{kind} on {index.d} dims" + (f", re-rank {n}" if index.d < width else " (full width)")
             bar.set_postfix_str(f"searching {name}, effort {effort}")

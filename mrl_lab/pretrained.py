@@ -343,6 +343,7 @@ def fine_tune(
     Every method starts from the same pretrained weights and sees the same pairs, batches and
     learning-rate schedule (the lab's :func:`~mrl_lab.train`, seeded); only the loss differs
     (:func:`mrl_lab.text.loss_for`: InfoNCE at 384 dims, at every nesting size, or at ``d`` alone).
+    Each model trains and embeds on ``device`` (default: the CPU).
 
     Returns:
         ``{method: {"vectors": {text set: (N, 384) embeddings}, "meta": training time etc., "key": the
@@ -378,7 +379,8 @@ def fine_tune(
                 desc=f"fine-tune {name}", progress=progress,
             )  # fmt: skip
 
-        model, meta = load_or_train(model_config, build, fit, retrain=retrain, device="cpu")  # frees as it trains
+        # the model comes back where it trained (the CPU by default) and embeds the texts there
+        model, meta = load_or_train(model_config, build, fit, retrain=retrain, device=device or "cpu")
         st = model.encoder.model
         key = checkpoint_path(model_config, model).stem
         out[name] = {"vectors": embed_all(st, eval_texts(s), key, progress), "meta": meta, "key": key}
@@ -389,19 +391,20 @@ def fine_tune(
     return out
 
 
-def served_vectors(s: Setup, news, rows: int | None = None, queries: int = 200) -> tuple[dict, dict]:
+def served_vectors(s: Setup, news, rows: int | None = None, queries: int = 200, device=None) -> tuple[dict, dict]:
     """Vectors to serve from an index: a corpus of AG News descriptions and held-out headlines as queries.
 
     The MRL and normal fine-tunes of ``s`` (from the cache, or trained now), and, as the post-hoc
     control, the normal vectors rotated by PCA fitted on the corpus. The corpus is every description
     of ``news`` (train, validation and test; ``rows``: the first ``rows`` of them); the queries are
-    the first ``queries`` held-out titles, which no model trained on.
+    the first ``queries`` held-out titles, which no model trained on. ``device``: where the models
+    train (if not cached) and embed.
 
     Returns:
         ``(corpus, queries)``: ``{"MRL" | "normal" | "normal + PCA": (N, 384) or (queries, 384)}``.
     """
     corpus = (news.train.descriptions + news.val.descriptions + news.test.descriptions)[:rows]
-    tuned = fine_tune(s, only=["MRL", "normal"], keep=("MRL", "normal"))
+    tuned = fine_tune(s, device=device, only=["MRL", "normal"], keep=("MRL", "normal"))
     db, q = {}, {}
     for name in ("MRL", "normal"):
         db[name] = embed(tuned[name]["model"], corpus, tuned[name]["key"])

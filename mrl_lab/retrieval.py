@@ -37,15 +37,16 @@ def _top_k(queries: torch.Tensor, rows: torch.Tensor, k: int, chunk: int, group:
     n_blocks = n_rows // group
     if k * group * 16 > n_rows:  # the candidates would be a large share of the rows: plain top-k, in chunks
         return _top_k_plain(queries, rows, k, chunk)
-    maxima = torch.empty(n_queries, n_blocks, dtype=queries.dtype)
+    maxima = torch.empty(n_queries, n_blocks, dtype=queries.dtype, device=queries.device)
     chunk = max(group, chunk // group * group)
     for start in range(0, n_blocks * group, chunk):
         stop = min(start + chunk, n_blocks * group)
         scores = queries @ rows[start:stop].T
         maxima[:, start // group : stop // group] = scores.view(n_queries, -1, group).amax(dim=2)
     blocks = maxima.topk(k, dim=1).indices  # (M, k) best blocks
-    candidates = (blocks[:, :, None] * group + torch.arange(group)).flatten(1)
-    tail = torch.arange(n_blocks * group, n_rows).expand(n_queries, -1)  # rows after the last full block
+    candidates = (blocks[:, :, None] * group + torch.arange(group, device=blocks.device)).flatten(1)
+    tail = torch.arange(n_blocks * group, n_rows, device=blocks.device)  # rows after the last full block
+    tail = tail.expand(n_queries, -1)
     candidates = torch.cat([candidates, tail], dim=1)
     best = []
     for i in range(0, n_queries, 64):  # re-score the candidates, 64 queries at a time to bound memory
@@ -80,7 +81,8 @@ def unit_rows(vectors: torch.Tensor) -> torch.Tensor:
         (True, True)
     """
     full = vectors.float()
-    return full if torch.allclose(full.norm(dim=1), torch.ones(len(full)), atol=1e-5) else F.normalize(full, dim=1)
+    unit = torch.allclose(full.norm(dim=1), torch.ones(len(full), device=full.device), atol=1e-5)
+    return full if unit else F.normalize(full, dim=1)
 
 
 class AdaptiveIndex:

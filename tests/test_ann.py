@@ -91,6 +91,13 @@ def test_the_serving_table_measures_exact_search_first_and_every_setting_against
     assert [r["d"] for r in rigid_skipped] == [64, 16, 16]
 
 
+def test_the_serving_table_skips_ivf_settings_that_would_visit_more_lists_than_the_index_has():
+    small = DB[:1000]  # 2 sqrt(1000) = 63 lists: nprobe 128 cannot be asked of it (benchmark smoke's real rows)
+    configs = [("ivf", 16, 100, p) for p in (8, 63, 128)]
+    rows = serving_table(small, QUERIES[:5], configs=configs, brute_force=[])
+    assert [r["effort"] for r in rows] == [None, 8, 63]
+
+
 def test_best_at_picks_the_fastest_prefix_index_that_reaches_the_target_and_compares_like_with_like():
     rows = [
         dict(kind="flat", d=64, median_ms=20.0, recall=1.0),
