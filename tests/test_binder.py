@@ -53,7 +53,6 @@ def test_binder_defaults_to_the_cpu_budget_and_opens_the_quickstart():
 # Notebooks measured over Binder's 1.5 GB at cpu (smoke must fit), with what tracks the fix. Their
 # figures stay in the guide; the test fails once a listed notebook fits, so the list can only shrink.
 OVER_BINDERS_LIMIT = {
-    "05_pretrained_text": "issue 12: fine-tuning all-MiniLM-L6-v2 peaks at 1.50 GB resident (CPU build)",
     "03_adaptive": "issue 13: a 100,000-row database of 384-dim vectors and its FAISS indexes: 1.73 GB resident",
 }
 
