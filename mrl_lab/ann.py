@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from .checkpoints import give_freed_memory_back
 from .metrics import check_embeddings, topk_overlap
 from .nesting import check_count, truncate
 from .retrieval import AdaptiveIndex, rerank, unit_rows
@@ -289,6 +290,7 @@ def serving_table(data: torch.Tensor, queries: torch.Tensor, configs=SERVING, fu
                     shortlist=k, effort=None, **sizes(exact))]  # fmt: skip
     bar.update(1)
     del exact  # each index is freed before the next is built: memory stays at one index and the vectors
+    give_freed_memory_back()  # and handed back to the system, not kept in the process's heap
     funnel = AdaptiveIndex(data, coarse_dims=sorted({d for d, _ in brute_force}))
     for d, n in brute_force:
         rows.append(measure(partial(funnel.search, k=k, stages=[(d, n)]), index=f"torch brute force on {d} dims, "
@@ -296,6 +298,7 @@ def serving_table(data: torch.Tensor, queries: torch.Tensor, configs=SERVING, fu
                             index_mb=len(data) * d * 4 / 2**20))  # fmt: skip
         bar.update(1)
     del funnel
+    give_freed_memory_back()
     for (kind, d), settings in groups:
 
         def building(done, n, what=f"building {kind} on {d or width} dims"):
@@ -309,6 +312,7 @@ def serving_table(data: torch.Tensor, queries: torch.Tensor, configs=SERVING, fu
                                 d=index.d, shortlist=n, effort=effort, **sizes(index)))  # fmt: skip
             bar.update(1)
         del index
+        give_freed_memory_back()
     bar.close()
     return rows
 
