@@ -114,3 +114,13 @@ def test_best_at_picks_the_fastest_prefix_index_that_reaches_the_target_and_comp
     assert best["rigid"]["median_ms"] == 3.0 and best["speedup_over_rigid"] == 3.0
     assert "3.0x faster than" in describe_best(rows, 0.95)
     assert best_at(rows, 0.999) is None and "no prefix index" in describe_best(rows, 0.999)
+
+
+def test_an_index_size_is_what_faiss_serializes_counted_without_a_copy():
+    import faiss
+
+    from mrl_lab.ann import _serialized_size
+
+    for kind in ("flat", "hnsw", "ivf"):
+        index = PrefixIndex(DB, 16, kind=kind).index
+        assert _serialized_size(index) == faiss.serialize_index(index).nbytes
