@@ -89,8 +89,8 @@ SETTINGS = {
 }  # fmt: skip
 # gpu trains 3 epochs at lr 3e-4: on one H200 (2026-11-28, 5,320 offline pairs) that put the MRL fine-tune
 # 15 and 6 points of recall@10 ahead of PCA fitted on the corpus at 8 and 16 dims (1 epoch at 1e-4: 1-2 behind),
-# with the normal fine-tune of the same recipe 0.4 points ahead at 384 dims. At cpu neither fits the time:
-# a higher lr alone (3e-4 to 1e-3) traded recall at 64-384 dims for 8 dims there.
+# with the normal fine-tune of the same recipe 0.4 points ahead at 384 dims. At cpu three epochs do not fit the
+# time, and a higher lr alone (3e-4 to 1e-3) traded recall at 64-384 dims for recall at 8 dims.
 
 
 # ----------------------------------------------------------------------------- the encoder
