@@ -73,10 +73,9 @@ def main() -> None:
         for model in args.models:
             real = db[model]
             n_rows = n or len(real)
-            extra = clustered_like(real, n_rows - len(real)) if n_rows > len(real) else real[:0]
-            data = torch.cat([real, extra])[:n_rows]
-            if len(extra):  # is the fill as hard to search as real data? (a fog is much harder)
-                real_lid, fill_lid = local_dimension(real), local_dimension(extra[: len(real)])
+            data = database(real, n_rows)
+            if n_rows > len(real):  # is the fill as hard to search as real data? (a fog is much harder)
+                real_lid, fill_lid = local_dimension(real), local_dimension(data[len(real) : 2 * len(real)])
                 print(f"\n{model}: local intrinsic dimension, real rows {real_lid:.1f}, drawn rows {fill_lid:.1f}")
             table = serving_table(data, queries[model], full_width=model != "normal + PCA")
             table = [dict(r, model=model, rows=n_rows, real_rows=min(n_rows, len(real))) for r in table]
@@ -90,11 +89,19 @@ def main() -> None:
         print(f"wrote {args.json}")
 
 
+def database(real: torch.Tensor, n: int) -> torch.Tensor:
+    """``n`` rows: the real ones first, then rows drawn around their clusters (or the first ``n`` real ones)."""
+    if n <= len(real):  # clustered_like(n=0) raises
+        return real[:n]
+    return torch.cat([real, clustered_like(real, n - len(real))])
+
+
 def print_table(rows: list[dict], title: str = "") -> None:
     import pandas as pd
 
     r = rows[0]
-    print(f"\n{r['model']}: {r['rows']:,} rows ({r['real_rows']:,} real) {title}; one query at a time unless 'batch'")
+    where = f" {title}" if title else ""
+    print(f"\n{r['model']}: {r['rows']:,} rows ({r['real_rows']:,} real){where}; one query at a time unless 'batch'")
     table = pd.DataFrame(rows)[["index", "effort", "recall", "median_ms", "p95_ms", "batch_qps", "build_s", "index_mb"]]
     table["effort"] = table["effort"].astype("Int64")  # efSearch or nprobe; empty for exact and torch rows
     table["speed-up"] = rows[0]["median_ms"] / table["median_ms"]
@@ -111,10 +118,9 @@ def gpu_rows(db: dict, queries: dict, sizes: list[int], funnel: tuple[int, int] 
     for n in sizes:
         for model in db:
             real = db[model]
-            extra = clustered_like(real, n - len(real)) if n > len(real) else real[:0]  # clustered_like(n=0) raises
-            start = time.perf_counter()
+            data, start = database(real, n), time.perf_counter()
             # the whole database in one chunk: the GPU holds every score of a batch at once
-            index = AdaptiveIndex(torch.cat([real, extra])[:n].cuda(), coarse_dims=[funnel[0]], chunk=n)
+            index = AdaptiveIndex(data.cuda(), coarse_dims=[funnel[0]], chunk=n)
             torch.cuda.synchronize()
             build_s, q = time.perf_counter() - start, queries[model].cuda()
             truth = index.search(q, 10).cpu()
