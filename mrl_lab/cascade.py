@@ -25,14 +25,15 @@ import torch.nn.functional as F
 from .nesting import check_dims
 
 
-def cascade(logits, dims, threshold: float):
+def cascade(logits, dims, threshold):
     """Run the cascade once.
 
     Args:
         logits: one ``(N, classes)`` tensor per size, smallest first (what :class:`MRLHead` returns).
         dims: the sizes of ``logits``.
         threshold: stop at the first size whose top softmax probability is >= this; 1.0 (or more)
-            always goes to the full size, 0 always stops at the smallest.
+            always goes to the full size, 0 always stops at the smallest. One number for every
+            head, or one per head (the last is never read: the full size always answers).
 
     Returns:
         ``(predictions, sizes)``: each input's predicted class and the size that answered it.
@@ -46,15 +47,29 @@ def cascade(logits, dims, threshold: float):
     dims = check_dims(dims, where="cascade")
     if len(logits) != len(dims):
         raise ValueError(f"cascade: {len(logits)} logit tensors for {len(dims)} sizes {dims}; pass one per size")
-    if not threshold >= 0:
+    thresholds = [threshold] * len(dims) if isinstance(threshold, (int, float)) else [float(t) for t in threshold]
+    if len(thresholds) != len(dims):
+        raise ValueError(
+            f"cascade: {len(thresholds)} thresholds for {len(dims)} sizes {dims}; pass one or one per size"
+        )
+    if not all(t >= 0 for t in thresholds):
         raise ValueError(f"cascade: threshold={threshold} must be >= 0 (a softmax probability)")
-    n = len(logits[0])
+    return _decide(_top(logits), dims, thresholds)
+
+
+def _top(logits) -> list:
+    """Each head's top softmax probability and its class: ``[(confidence, guess), ...]``."""
+    return [out.float().softmax(dim=1).max(dim=1) for out in logits]
+
+
+def _decide(tops, dims, thresholds):
+    """The cascade on precomputed ``_top(logits)``: each input's prediction and the size that answered it."""
+    n = len(tops[0][0])
     predictions = torch.full((n,), -1, dtype=torch.long)
     sizes = torch.zeros(n, dtype=torch.long)
     undecided = torch.ones(n, dtype=torch.bool)
-    for i, (d, out) in enumerate(zip(dims, logits)):
-        confidence, guess = out.float().softmax(dim=1).max(dim=1)
-        stop = undecided & ((confidence >= threshold) | (i == len(dims) - 1))
+    for i, (d, (confidence, guess), t) in enumerate(zip(dims, tops, thresholds)):
+        stop = undecided & ((confidence >= t) | (i == len(dims) - 1))
         predictions[stop], sizes[stop] = guess[stop], d
         undecided &= ~stop
     return predictions, sizes
@@ -125,3 +140,56 @@ def pick_threshold(curve: list[dict], min_accuracy: float) -> dict | None:
     """
     good = [p for p in curve if p["accuracy"] >= min_accuracy]
     return min(good, key=lambda p: p["expected_dims"]) if good else None
+
+
+THRESHOLDS = [i / 100 for i in range(100)] + [0.995, 0.999, 1.01]  # 1.01: never stop there
+
+
+def pick_thresholds(logits, labels: torch.Tensor, dims, min_accuracy: float, grid=THRESHOLDS, sweeps: int = 5):
+    """One threshold per head: the fewest expected dims at accuracy >= ``min_accuracy`` on this data.
+
+    A single threshold asks every head to be equally sure. But heads differ: a small head may be
+    right whenever it is even mildly confident, a larger one only when it is very sure. This picks
+    each head's own threshold by coordinate descent: start with every input answered at the full
+    size (thresholds above 1); then, for each head but the last, smallest first, take the value
+    of ``grid`` that gives the fewest expected dims while accuracy stays >= ``min_accuracy`` (the
+    other heads fixed); repeat until a sweep changes nothing (at most ``sweeps``). Choose on
+    validation data and report on test data: thresholds fitted to one split flatter it.
+
+    Returns:
+        One threshold per size (pass them to :func:`cascade`), or ``None`` if even the full size
+        is below ``min_accuracy``.
+
+    Example:
+        >>> small = torch.tensor([[4.0, 0.0], [0.1, 0.0]])  # sure and right, unsure and wrong
+        >>> full = torch.tensor([[3.0, 0.0], [0.0, 3.0]])  # right twice
+        >>> pick_thresholds([small, full], torch.tensor([0, 1]), [8, 64], min_accuracy=1.0)
+        [0.53, 1.01]
+    """
+    dims = check_dims(dims, where="pick_thresholds")
+    if len(logits) != len(dims) or len(labels) != len(logits[0]):
+        raise ValueError(f"pick_thresholds: {len(logits)} logit tensors for sizes {dims} and {len(labels)} labels "
+                         f"for {len(logits[0])} inputs; pass one tensor per size and one label per input")  # fmt: skip
+    if max(grid) <= 1:
+        raise ValueError(f"pick_thresholds: grid tops out at {max(grid)}; it needs a value above 1 (never stop there)")
+    tops = _top(logits)
+
+    def score(thresholds):  # (accuracy, expected dims)
+        predictions, sizes = _decide(tops, dims, thresholds)
+        return (predictions == labels).float().mean().item(), sizes.float().mean().item()
+
+    thresholds = [max(grid)] * len(dims)
+    accuracy, cost = score(thresholds)
+    if accuracy < min_accuracy:
+        return None
+    for _ in range(sweeps):
+        before = thresholds
+        for i in range(len(dims) - 1):
+            for t in grid:
+                trial = thresholds[:i] + [t] + thresholds[i + 1 :]
+                accuracy, expected = score(trial)
+                if accuracy >= min_accuracy and expected < cost:
+                    thresholds, cost = trial, expected
+        if thresholds == before:
+            break
+    return thresholds

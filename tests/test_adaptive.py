@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from mrl_lab.cascade import cascade, cascade_curve, fit_temperature, pick_threshold
+from mrl_lab.cascade import cascade, cascade_curve, fit_temperature, pick_threshold, pick_thresholds
 from mrl_lab.metrics import search, topk_overlap
 from mrl_lab.retrieval import AdaptiveIndex, _top_k
 
@@ -135,3 +135,28 @@ def test_pick_threshold_takes_the_cheapest_point_that_reaches_the_accuracy():
     curve = [dict(threshold=t, accuracy=a, expected_dims=d) for t, a, d in points]
     assert pick_threshold(curve, 0.855)["threshold"] == 0.9
     assert pick_threshold(curve, 0.9) is None
+
+
+def test_a_threshold_per_head_stops_what_one_shared_threshold_cannot():
+    import math
+
+    def head(groups):  # two classes, label 0; (inputs, confidence, right?) per group
+        rows = []
+        for n, confidence, right in groups:
+            margin = math.log(confidence / (1 - confidence))
+            rows += [[margin, 0.0] if right else [0.0, margin]] * n
+        return torch.tensor(rows)
+
+    # 40 inputs the 8-dim head gets right at 0.6, 30 the 32-dim head gets right at 0.95, 30 only the full head
+    small = head([(40, 0.6, True), (30, 0.55, False), (30, 0.55, False)])
+    middle = head([(40, 0.52, True), (30, 0.95, True), (30, 0.8, False)])
+    full = head([(100, 0.9, True)])
+    logits, labels, dims = [small, middle, full], torch.zeros(100, dtype=torch.long), [8, 32, 128]
+    shared = pick_threshold(cascade_curve(logits, labels, dims, [i / 100 for i in range(100)] + [1.01]), 1.0)
+    per_head = pick_thresholds(logits, labels, dims, min_accuracy=1.0)
+    predictions, sizes = cascade(logits, dims, per_head)
+    assert (predictions == labels).all()
+    assert shared["expected_dims"] == pytest.approx(99.2) and sizes.float().mean().item() == pytest.approx(51.2)
+    assert pick_thresholds(logits, torch.ones(100, dtype=torch.long), dims, min_accuracy=0.5) is None  # unreachable
+    with pytest.raises(ValueError, match="one per size"):
+        cascade(logits, dims, [0.5, 0.5])
