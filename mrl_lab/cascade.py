@@ -9,7 +9,9 @@ One threshold serves every head only if "0.9 confident" means about the same at 
 trained with label smoothing are under-confident (and each by its own amount), so first calibrate:
 divide each head's logits by a temperature fitted on held-out validation data
 (:func:`fit_temperature`, Guo et al. 2017), then pick the threshold on that validation data
-(:func:`pick_threshold`) and report it on test data the choice never saw.
+(:func:`pick_threshold`) and report it on test data the choice never saw. Or give each head a
+threshold of its own, chosen on the validation data too (:func:`pick_thresholds`): small heads are
+often right when only mildly sure, and then stop many more inputs.
 
 References:
     Kusupati et al., "Matryoshka Representation Learning", NeurIPS 2022, section 4.2.1
