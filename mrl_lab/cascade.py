@@ -46,26 +46,32 @@ def cascade(logits, dims, threshold):
         >>> cascade([small, full], [8, 64], threshold=0.9)
         (tensor([0, 1]), tensor([ 8, 64]))
     """
-    dims = check_dims(dims, where="cascade")
+    dims, tops = _heads(logits, dims, "cascade")
+    return _decide(tops, dims, _per_head(threshold, dims, "cascade"))
+
+
+def _heads(logits, dims, where: str):
+    """The checked sizes, and each head's top softmax probability and its class: ``[(confidence, guess), ...]``."""
+    dims = check_dims(dims, where=where)
     if len(logits) != len(dims):
-        raise ValueError(f"cascade: {len(logits)} logit tensors for {len(dims)} sizes {dims}; pass one per size")
+        raise ValueError(f"{where}: {len(logits)} logit tensors for {len(dims)} sizes {dims}; pass one per size")
+    return dims, [out.float().softmax(dim=1).max(dim=1) for out in logits]
+
+
+def _per_head(threshold, dims, where: str) -> list[float]:
+    """``threshold`` (one number, or one per size) as one threshold per size, checked."""
     thresholds = [threshold] * len(dims) if isinstance(threshold, (int, float)) else [float(t) for t in threshold]
     if len(thresholds) != len(dims):
         raise ValueError(
-            f"cascade: {len(thresholds)} thresholds for {len(dims)} sizes {dims}; pass one or one per size"
+            f"{where}: {len(thresholds)} thresholds for {len(dims)} sizes {dims}; pass one or one per size"
         )
     if not all(t >= 0 for t in thresholds):
-        raise ValueError(f"cascade: threshold={threshold} must be >= 0 (a softmax probability)")
-    return _decide(_top(logits), dims, thresholds)
-
-
-def _top(logits) -> list:
-    """Each head's top softmax probability and its class: ``[(confidence, guess), ...]``."""
-    return [out.float().softmax(dim=1).max(dim=1) for out in logits]
+        raise ValueError(f"{where}: threshold={threshold} must be >= 0 (a softmax probability)")
+    return thresholds
 
 
 def _decide(tops, dims, thresholds):
-    """The cascade on precomputed ``_top(logits)``: each input's prediction and the size that answered it."""
+    """The cascade on ``_heads``' confidences: each input's prediction and the size that answered it."""
     n = len(tops[0][0])
     predictions = torch.full((n,), -1, dtype=torch.long)
     sizes = torch.zeros(n, dtype=torch.long)
@@ -78,7 +84,7 @@ def _decide(tops, dims, thresholds):
 
 
 def cascade_curve(logits, labels: torch.Tensor, dims, thresholds) -> list[dict]:
-    """Accuracy and expected size of the cascade at each threshold.
+    """Accuracy and expected size of the cascade at each threshold (a number, or one per head).
 
     Returns:
         One dict per threshold: ``threshold``, ``accuracy``, ``expected_dims`` (the mean size
@@ -92,18 +98,18 @@ def cascade_curve(logits, labels: torch.Tensor, dims, thresholds) -> list[dict]:
     """
     if len(logits) and len(labels) != len(logits[0]):
         raise ValueError(f"cascade_curve: {len(labels)} labels for {len(logits[0])} inputs; pass one label per input")
-    points = []
-    for t in thresholds:
-        pred, sizes = cascade(logits, dims, float(t))
-        points.append(
-            dict(
-                threshold=float(t),
-                accuracy=(pred == labels).float().mean().item(),
-                expected_dims=sizes.float().mean().item(),
-                share_at_smallest=(sizes == min(dims)).float().mean().item(),
-            )
-        )
-    return points
+    dims, tops = _heads(logits, dims, "cascade_curve")
+    return [dict(threshold=t, **_point(tops, labels, dims, _per_head(t, dims, "cascade_curve"))) for t in thresholds]
+
+
+def _point(tops, labels: torch.Tensor, dims, thresholds: list[float]) -> dict:
+    """Accuracy, expected dims and the share answered at the smallest size, at these thresholds."""
+    predictions, sizes = _decide(tops, dims, thresholds)
+    return dict(
+        accuracy=(predictions == labels).float().mean().item(),
+        expected_dims=sizes.float().mean().item(),
+        share_at_smallest=(sizes == min(dims)).float().mean().item(),
+    )
 
 
 def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, grid=None) -> float:
@@ -168,17 +174,15 @@ def pick_thresholds(logits, labels: torch.Tensor, dims, min_accuracy: float, gri
         >>> pick_thresholds([small, full], torch.tensor([0, 1]), [8, 64], min_accuracy=1.0)
         [0.53, 1.01]
     """
-    dims = check_dims(dims, where="pick_thresholds")
-    if len(logits) != len(dims) or len(labels) != len(logits[0]):
-        raise ValueError(f"pick_thresholds: {len(logits)} logit tensors for sizes {dims} and {len(labels)} labels "
-                         f"for {len(logits[0])} inputs; pass one tensor per size and one label per input")  # fmt: skip
+    if len(logits) and len(labels) != len(logits[0]):
+        raise ValueError(f"pick_thresholds: {len(labels)} labels for {len(logits[0])} inputs; pass one label per input")
     if max(grid) <= 1:
         raise ValueError(f"pick_thresholds: grid tops out at {max(grid)}; it needs a value above 1 (never stop there)")
-    tops = _top(logits)
+    dims, tops = _heads(logits, dims, "pick_thresholds")
 
     def score(thresholds):  # (accuracy, expected dims)
-        predictions, sizes = _decide(tops, dims, thresholds)
-        return (predictions == labels).float().mean().item(), sizes.float().mean().item()
+        point = _point(tops, labels, dims, thresholds)
+        return point["accuracy"], point["expected_dims"]
 
     thresholds = [max(grid)] * len(dims)
     accuracy, cost = score(thresholds)
