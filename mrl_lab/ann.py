@@ -92,10 +92,10 @@ class PrefixIndex:
             self.index = faiss.IndexIVFFlat(faiss.IndexFlatIP(self.d), self.d, nlist, faiss.METRIC_INNER_PRODUCT)
             self.index.cp.seed = seed
             self.index.train(prefix)
-        for start in range(0, n, ADD_BLOCK):  # in blocks, so that a caller can show a large build's progress
-            self.index.add(prefix[start : start + ADD_BLOCK])
+        for row in range(0, n, ADD_BLOCK):  # in blocks, so that a caller can show a large build's progress
+            self.index.add(prefix[row : row + ADD_BLOCK])
             if report is not None:
-                report(min(start + ADD_BLOCK, n), n)
+                report(min(row + ADD_BLOCK, n), n)
         self.build_seconds = time.perf_counter() - start
         self.index_bytes = _serialized_size(self.index)
 

@@ -124,3 +124,13 @@ def test_an_index_size_is_what_faiss_serializes_counted_without_a_copy():
     for kind in ("flat", "hnsw", "ivf"):
         index = PrefixIndex(DB, 16, kind=kind).index
         assert _serialized_size(index) == faiss.serialize_index(index).nbytes
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivf"])
+def test_the_build_time_is_the_time_the_build_took(kind, monkeypatch):
+    import time
+
+    monkeypatch.setattr("mrl_lab.ann.ADD_BLOCK", 1000)  # three blocks: the loop over them must not touch the clock
+    start = time.perf_counter()
+    index = PrefixIndex(DB, 16, kind=kind)
+    assert 0 < index.build_seconds <= time.perf_counter() - start
