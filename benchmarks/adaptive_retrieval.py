@@ -2,6 +2,8 @@
 
     python benchmarks/adaptive_retrieval.py --budget smoke                # the real rows, then 10k: seconds
     python benchmarks/adaptive_retrieval.py --budget cpu --json $OUT/adaptive.json   # + 100k and 1M rows
+    python benchmarks/adaptive_retrieval.py --budget gpu --gpu-only --save-vectors vec   # on a GPU machine, then
+    python benchmarks/adaptive_retrieval.py --budget cpu --vectors vec   # serve the gpu fine-tunes on this CPU
 
 Vectors: notebook 05's fine-tunes of all-MiniLM-L6-v2 (trained here if not cached), MRL and, as the
 control, normal, plus the normal vectors rotated by PCA fitted on the corpus. The corpus is every
@@ -29,12 +31,14 @@ import argparse
 import json
 import platform
 import time
+from pathlib import Path
 
 import torch
 
 import mrl_lab
 from mrl_lab import pretrained
 from mrl_lab.ann import clustered_like, describe_best, latency, local_dimension, serving_table
+from mrl_lab.cache import save_atomic
 from mrl_lab.metrics import topk_overlap
 from mrl_lab.retrieval import AdaptiveIndex
 
@@ -52,6 +56,10 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS), help="which vectors to serve")
     parser.add_argument("--gpu-only", action="store_true", help="only the GPU rows (needs CUDA, not FAISS)")
     parser.add_argument("--json", help="also write the results to this JSON file")
+    parser.add_argument("--save-vectors", metavar="DIR", help="also save the served vectors, one file per fine-tune")
+    parser.add_argument(
+        "--vectors", metavar="DIR", help="serve vectors saved by --save-vectors (e.g. gpu fine-tunes, served on a CPU)"
+    )
     args = parser.parse_args()
 
     budget = mrl_lab.get_budget(args.budget)
@@ -63,11 +71,18 @@ def main() -> None:
         threads = f"{faiss.omp_get_max_threads()} FAISS threads, {torch.get_num_threads()} torch threads"
         print(f"device: CPU ({threads}), {platform.processor() or 'cpu'}; faiss {faiss.__version__}")
     print(f"{budget}; torch {torch.__version__}")
-    news = mrl_lab.load_ag_news()
-    s = pretrained.setup(budget, news, mrl_lab.load_sts_benchmark("test"), mrl_lab.load_sts_benchmark("train"))
-    db, queries = pretrained.served_vectors(s, news, CORPUS_ROWS[budget.name], args.queries, device=budget.device)
-    note = f"{len(db['MRL']):,} real AG News descriptions ({news.note}); {len(queries['MRL'])} real held-out headlines"
+    if args.vectors:
+        db, queries, note = load_vectors(args.vectors)
+    else:
+        news = mrl_lab.load_ag_news()
+        s = pretrained.setup(budget, news, mrl_lab.load_sts_benchmark("test"), mrl_lab.load_sts_benchmark("train"))
+        db, queries = pretrained.served_vectors(s, news, CORPUS_ROWS[budget.name], args.queries, device=budget.device)
+        recipe = ", ".join(f"{k} {s.config[k]}" for k in ("train_rows", "epochs", "lr", "frozen_layers", "max_tokens"))
+        note = (f"{len(db['MRL']):,} real AG News descriptions ({news.note}); {len(queries['MRL'])} real held-out "
+                f"headlines; 05's {budget.name} fine-tunes ({recipe}), embedded on {budget.device}")  # fmt: skip
     print(f"data: {note}")
+    if args.save_vectors:
+        save_vectors(args.save_vectors, db, queries, note)
     rows, sizes = [], args.sizes or SIZES[budget.name]
     for n in [] if args.gpu_only else [None] + sizes:  # None: the real rows alone
         for model in args.models:
@@ -87,6 +102,29 @@ def main() -> None:
         with open(args.json, "w") as f:
             json.dump(dict(budget=budget.name, data=note, rows=rows), f, indent=1)
         print(f"wrote {args.json}")
+
+
+def save_vectors(folder: str, db: dict, queries: dict, note: str) -> None:
+    """``<folder>/MRL.pt`` and ``<folder>/normal.pt``: each fine-tune's corpus and query vectors (float32)
+    and where they came from. The PCA control is fitted again when they are loaded."""
+    for model in ("MRL", "normal"):
+        path = Path(folder) / f"{model}.pt"
+        saved = {"corpus": db[model].clone(), "queries": queries[model].clone(), "note": note}  # no wider storage
+        save_atomic(path, lambda f, saved=saved: torch.save(saved, f))
+        print(f"wrote {path}")
+
+
+def load_vectors(folder: str) -> tuple[dict, dict, str]:
+    """The vectors :func:`save_vectors` wrote, plus the normal ones rotated by PCA fitted on their corpus."""
+    db, queries = {}, {}
+    for model in ("MRL", "normal"):
+        path = Path(folder) / f"{model}.pt"
+        if not path.exists():
+            raise SystemExit(f"load_vectors: {path} not found; write it first with --save-vectors {folder}")
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        db[model], queries[model] = saved["corpus"], saved["queries"]
+    db, queries = pretrained.with_pca_control(db, queries)
+    return db, queries, f"{saved['note']} (loaded from {folder})"
 
 
 def database(real: torch.Tensor, n: int) -> torch.Tensor:

@@ -416,9 +416,14 @@ def served_vectors(s: Setup, news, rows: int | None = None, queries: int = 200, 
         q[name] = tuned[name]["vectors"]["titles"][:queries]
     del tuned
     give_freed_memory_back()
-    rotate = pca_rotation(db["normal"])
-    db["normal + PCA"], q["normal + PCA"] = rotate(db["normal"]), rotate(q["normal"])
-    return db, q
+    return with_pca_control(db, q)
+
+
+def with_pca_control(corpus: dict, queries: dict) -> tuple[dict, dict]:
+    """Add ``"normal + PCA"``: the normal vectors (corpus and queries) rotated by PCA fitted on the corpus."""
+    rotate = pca_rotation(corpus["normal"])
+    corpus["normal + PCA"], queries["normal + PCA"] = rotate(corpus["normal"]), rotate(queries["normal"])
+    return corpus, queries
 
 
 # ----------------------------------------------------------------------------- post-hoc methods
