@@ -6,7 +6,7 @@
     python benchmarks/adaptive_retrieval.py --budget cpu --vectors vec   # serve the gpu fine-tunes on this CPU
 
 Vectors: notebook 05's fine-tunes of all-MiniLM-L6-v2 (trained here if not cached), MRL and, as the
-control, normal, plus the normal vectors rotated by PCA fitted on the corpus. The corpus is every
+control, normal, plus the normal vectors centred and rotated by PCA fitted on the corpus. The corpus is every
 AG News description of the offline copy (7,600); where a database is larger, the other rows are
 drawn around the real vectors' k-means centres (``mrl_lab.ann.clustered_like``: topics kept, no
 copies, about as many local dimensions as the real rows: printed). Queries are real held-out
@@ -115,7 +115,7 @@ def save_vectors(folder: str, db: dict, queries: dict, note: str) -> None:
 
 
 def load_vectors(folder: str) -> tuple[dict, dict, str]:
-    """The vectors :func:`save_vectors` wrote, plus the normal ones rotated by PCA fitted on their corpus."""
+    """The vectors :func:`save_vectors` wrote, plus the normal ones centred and rotated by PCA fitted on them."""
     db, queries = {}, {}
     for model in ("MRL", "normal"):
         path = Path(folder) / f"{model}.pt"

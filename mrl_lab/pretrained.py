@@ -400,7 +400,7 @@ def served_vectors(s: Setup, news, rows: int | None = None, queries: int = 200, 
     """Vectors to serve from an index: a corpus of AG News descriptions and held-out headlines as queries.
 
     The MRL and normal fine-tunes of ``s`` (from the cache, or trained now), and, as the post-hoc
-    control, the normal vectors rotated by PCA fitted on the corpus. The corpus is every description
+    control, the normal vectors centred and rotated by PCA fitted on the corpus. The corpus is every description
     of ``news`` (train, validation and test; ``rows``: the first ``rows`` of them); the queries are
     the first ``queries`` held-out titles, which no model trained on. ``device``: where the models
     train (if not cached) and embed.
@@ -420,7 +420,8 @@ def served_vectors(s: Setup, news, rows: int | None = None, queries: int = 200, 
 
 
 def with_pca_control(corpus: dict, queries: dict) -> tuple[dict, dict]:
-    """Add ``"normal + PCA"``: the normal vectors (corpus and queries) rotated by PCA fitted on the corpus."""
+    """Add ``"normal + PCA"``: the normal vectors (corpus and queries) centred on the corpus mean and rotated
+    onto every component of PCA fitted on the corpus (so at full width a search nearly repeats the normal one's)."""
     rotate = pca_rotation(corpus["normal"])
     corpus["normal + PCA"], queries["normal + PCA"] = rotate(corpus["normal"]), rotate(queries["normal"])
     return corpus, queries
@@ -430,10 +431,13 @@ def with_pca_control(corpus: dict, queries: dict) -> tuple[dict, dict]:
 
 
 def pca_rotation(fit_on: torch.Tensor):
-    """PCA of frozen embeddings as a function ``z -> z`` rotated onto all components, best first.
+    """PCA of frozen embeddings as a function ``z -> z`` centred on ``fit_on``'s mean and rotated onto
+    all components, best first.
 
     Cutting the rotated vector to ``d`` and re-normalising equals projecting on the first ``d``
-    components: so PCA, like every other method here, becomes "a vector you cut".
+    components: so PCA, like every other method here, becomes "a vector you cut". The centring is
+    PCA's own; it moves cosine similarities a little, so even at full width the result is not
+    exactly the input's.
     """
     pca = PCA().fit(fit_on)
     width = min(fit_on.shape)  # fewer rows than dims (the smoke budget) give only as many components
