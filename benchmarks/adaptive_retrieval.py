@@ -46,6 +46,7 @@ SIZES = {"smoke": [10_000], "cpu": [100_000, 1_000_000], "gpu": [100_000, 1_000_
 CORPUS_ROWS = {"smoke": 1_000, "cpu": None, "gpu": None}  # real descriptions embedded (None: all 7,600)
 TARGETS = (0.95, 0.99)
 MODELS = ("MRL", "normal", "normal + PCA")  # the vectors pretrained.served_vectors gives
+SAVED = MODELS[:2]  # what --save-vectors stores: the PCA control is fitted again on load
 
 
 def main() -> None:
@@ -107,7 +108,7 @@ def main() -> None:
 def save_vectors(folder: str, db: dict, queries: dict, note: str) -> None:
     """``<folder>/MRL.pt`` and ``<folder>/normal.pt``: each fine-tune's corpus and query vectors (float32)
     and where they came from. The PCA control is fitted again when they are loaded."""
-    for model in ("MRL", "normal"):
+    for model in SAVED:
         path = Path(folder) / f"{model}.pt"
         saved = {"corpus": db[model].clone(), "queries": queries[model].clone(), "note": note}  # no wider storage
         save_atomic(path, lambda f, saved=saved: torch.save(saved, f))
@@ -117,7 +118,7 @@ def save_vectors(folder: str, db: dict, queries: dict, note: str) -> None:
 def load_vectors(folder: str) -> tuple[dict, dict, str]:
     """The vectors :func:`save_vectors` wrote, plus the normal ones centred and rotated by PCA fitted on them."""
     db, queries = {}, {}
-    for model in ("MRL", "normal"):
+    for model in SAVED:
         path = Path(folder) / f"{model}.pt"
         if not path.exists():
             raise SystemExit(f"load_vectors: {path} not found; write it first with --save-vectors {folder}")
