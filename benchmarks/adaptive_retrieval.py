@@ -53,7 +53,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--budget", choices=mrl_lab.budget.BUDGETS, default=None, help="which fine-tunes and sizes")
     parser.add_argument("--sizes", type=int, nargs="+", help="database rows after the real ones (default: per budget)")
-    parser.add_argument("--queries", type=int, default=200, help="real queries, each searched alone")
+    parser.add_argument(
+        "--queries", type=int, help="real queries, each searched alone (default: 200, or all that --vectors holds)"
+    )
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS), help="which vectors to serve")
     parser.add_argument("--gpu-only", action="store_true", help="only the GPU rows (needs CUDA, not FAISS)")
     parser.add_argument("--json", help="also write the results to this JSON file")
@@ -64,6 +66,8 @@ def main() -> None:
     args = parser.parse_args()
 
     budget = mrl_lab.get_budget(args.budget)
+    if args.queries is not None and args.queries < 1:
+        parser.error(f"--queries {args.queries}: give at least 1 (or leave it out: 200, or all that --vectors holds)")
     if args.gpu_only and not torch.cuda.is_available():
         parser.error("--gpu-only: no CUDA device here; run without it for the CPU tables")
     if not args.gpu_only:
@@ -74,10 +78,17 @@ def main() -> None:
     print(f"{budget}; torch {torch.__version__}")
     if args.vectors:
         db, queries, note = load_vectors(args.vectors)
+        if args.queries and args.queries > len(queries["MRL"]):
+            parser.error(f"--queries {args.queries}: {args.vectors} holds {len(queries['MRL'])} queries; "
+                         f"save more with --save-vectors and --queries {args.queries}")  # fmt: skip
+        queries = {model: q[: args.queries] for model, q in queries.items()}  # None: all of them
+        note += f"; {len(queries['MRL'])} of its queries served"
     else:
         news = mrl_lab.load_ag_news()
         s = pretrained.setup(budget, news, mrl_lab.load_sts_benchmark("test"), mrl_lab.load_sts_benchmark("train"))
-        db, queries = pretrained.served_vectors(s, news, CORPUS_ROWS[budget.name], args.queries, device=budget.device)
+        db, queries = pretrained.served_vectors(
+            s, news, CORPUS_ROWS[budget.name], args.queries or 200, device=budget.device
+        )
         recipe = ", ".join(f"{k} {s.config[k]}" for k in ("train_rows", "epochs", "lr", "frozen_layers", "max_tokens"))
         note = (f"{len(db['MRL']):,} real AG News descriptions ({news.note}); {len(queries['MRL'])} real held-out "
                 f"headlines; 05's {budget.name} fine-tunes ({recipe}), embedded on {budget.device}")  # fmt: skip
