@@ -89,7 +89,9 @@ def main() -> None:
         db, queries = pretrained.served_vectors(
             s, news, CORPUS_ROWS[budget.name], args.queries or 200, device=budget.device
         )
-        recipe = ", ".join(f"{k} {s.config[k]}" for k in ("train_rows", "epochs", "lr", "frozen_layers", "max_tokens"))
+        recipe = ", ".join(
+            f"{k} {s.config[k]}" for k in ("train_rows", "epochs", "lr", "frozen_layers", "max_tokens", "start")
+        )
         note = (f"{len(db['MRL']):,} real AG News descriptions ({news.note}); {len(queries['MRL'])} real held-out "
                 f"headlines; 05's {budget.name} fine-tunes ({recipe}), embedded on {budget.device}")  # fmt: skip
     print(f"data: {note}")

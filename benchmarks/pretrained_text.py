@@ -3,6 +3,7 @@
     python benchmarks/pretrained_text.py --budget cpu
     python benchmarks/pretrained_text.py --budget gpu --json $OUT/pretrained.json
     python benchmarks/pretrained_text.py --budget cpu --set lr=2e-5 --set train_pairs=2048   # try a setting
+    python benchmarks/pretrained_text.py --budget cpu --methods MRL --set start=pretrained  # from the published model
 
 Methods, all from all-MiniLM-L6-v2 on the same data: the frozen model cut; PCA fitted on the
 corpus searched and on other text (STS-B sentences); the Matryoshka-Adaptor, unsupervised and
@@ -49,7 +50,10 @@ def main() -> None:
         key, value = item.split("=", 1)
         if key not in settings:
             parser.error(f"--set {item}: unknown setting {key!r}; choose from {sorted(settings)}")
-        settings[key] = ast.literal_eval(value)
+        try:
+            settings[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):  # a plain word, e.g. start=pretrained
+            settings[key] = value
 
     clock, timing = time.perf_counter(), {}
 

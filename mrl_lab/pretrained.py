@@ -9,7 +9,9 @@ vectors that can be cut short, and this module builds all of them on the same da
   ``MatryoshkaLoss(InfoNCE(temperature=0.05), dims)``, which equals sentence-transformers'
   ``MatryoshkaLoss(model, MultipleNegativesRankingLoss(model, scale=20), dims)``
   (``tests/test_pretrained.py`` checks it); against the same fine-tune without MRL (``normal``)
-  and fine-tunes for one size only (``FF-d``), same pairs, steps and seed;
+  and fine-tunes for one size only (``FF-d``), same pairs, steps and seed; at ``smoke`` and ``cpu`` all
+  of them start from the model with a PCA rotation appended (:func:`pca_start`), so a short run
+  begins with its dims already in order;
 - **adapt** the frozen embeddings with a Matryoshka-Adaptor (:mod:`mrl_lab.adaptor`), as one must
   when the embeddings come from an API;
 - **PCA** of the frozen embeddings, fitted on the corpus being searched, or on other text.
@@ -45,7 +47,7 @@ from .data import (
     file_digest,
 )
 from .loss import MatryoshkaLoss
-from .metrics import hits_by_size, retrieval_scores, spearman, target_ranks
+from .metrics import check_embeddings, hits_by_size, retrieval_scores, spearman, target_ranks
 from .nesting import dense_grid, truncate
 from .text import loss_for
 from .train import train
@@ -78,19 +80,26 @@ SETTINGS = {
     # adaptor_steps: training steps of each adaptor; frozen_layers: transformer layers kept frozen from the
     # bottom, with all the embeddings (at cpu 3 of 6: they store no activations and get no gradients, so a step
     # is cheaper and lighter, and STS-B drifts less); checkpointing: recompute activations in the backward pass
-    # instead of keeping them (the same weights; less memory, ~35 % slower steps).
+    # instead of keeping them (the same weights; less memory, ~35 % slower steps); start: what every fine-tune
+    # starts from, "pretrained" (the model as published) or "pca" (the model with a PCA rotation appended, fitted
+    # on the training descriptions: see pca_start).
     "smoke": dict(SHARED, train_pairs=32, batch_size=16, max_tokens=32, per_size=[16], test_rows=100,
-                  sts_rows=100, other_text_rows=200, adaptor_steps=20, frozen_layers=3, checkpointing=False),
+                  sts_rows=100, other_text_rows=200, adaptor_steps=20, frozen_layers=3, checkpointing=False,
+                  start="pca"),
     "cpu": dict(SHARED, train_pairs=1536, batch_size=32, max_tokens=48, per_size=[16, 64], test_rows=None,
-                sts_rows=None, other_text_rows=2000, adaptor_steps=100, frozen_layers=3, checkpointing=False),
+                sts_rows=None, other_text_rows=2000, adaptor_steps=100, frozen_layers=3, checkpointing=False,
+                start="pca"),
     "gpu": dict(SHARED, train_pairs=None, batch_size=64, max_tokens=128, per_size=None, test_rows=None,
                 sts_rows=None, other_text_rows=2000, adaptor_steps=300, frozen_layers=0, checkpointing=False,
-                epochs=3, lr=3e-4),
+                epochs=3, lr=3e-4, start="pretrained"),
 }  # fmt: skip
 # gpu trains 3 epochs at lr 3e-4: on one H200 (2026-11-28, 5,320 offline pairs) that put the MRL fine-tune
 # 15 and 6 points of recall@10 ahead of PCA fitted on the corpus at 8 and 16 dims (1 epoch at 1e-4: 1-2 behind),
 # with the normal fine-tune of the same recipe 0.4 points ahead at 384 dims. At cpu three epochs do not fit the
-# time, and a higher lr alone (3e-4 to 1e-3) traded recall at 64-384 dims for recall at 8 dims.
+# time, and a higher lr alone (3e-4 to 1e-3) traded recall at 64-384 dims for recall at 8 dims. So at cpu the
+# fine-tunes start from the PCA order instead (2-core CPU, 2026-11-28, MRL recall@10 at 8 / 16 / 64 dims: 0.371 /
+# 0.607 / 0.834 from the published model, 0.532 / 0.732 / 0.880 from the PCA start; PCA fitted on the searched
+# corpus 0.479 / 0.709 / 0.870). The gpu recipe was measured from the published model and kept so.
 
 
 # ----------------------------------------------------------------------------- the encoder
@@ -316,6 +325,60 @@ def base_key(s: Setup) -> str:
 # ----------------------------------------------------------------------------- fine-tuning
 
 
+def pca_start(fit_on: torch.Tensor) -> list[nn.Module]:
+    """Two sentence-transformers modules to append to an encoder so that it starts with its dims in PCA's order.
+
+    A linear layer centres the encoder's (unit) output on ``fit_on``'s mean and rotates it onto
+    ``fit_on``'s principal directions, best first; a ``Normalize`` makes it unit length again. So
+    before any training, cutting the model's output to ``d`` dims is PCA's ``d``-dim projection
+    (fitted on ``fit_on``), and at full width nothing is lost: a rotation keeps every distance, and
+    only the centring moves cosine similarities a little, as PCA's does. The layer then trains with
+    the rest of the model. A short fine-tune need not discover an order from a model that has
+    none; it starts from the one PCA gives and improves on it.
+
+    Args:
+        fit_on: ``(N, D)`` embeddings by the frozen encoder of text like the corpus (the lab uses
+            the training descriptions, never the searched corpus). With fewer rows than dims the
+            directions beyond the data's are any orthonormal completion, so the output keeps ``D`` dims.
+
+    Example:
+        >>> z = torch.nn.functional.normalize(torch.randn(50, 8), dim=1)
+        >>> dense, norm = pca_start(z)
+        >>> out = norm(dense({"sentence_embedding": z}))["sentence_embedding"]
+        >>> out.shape, bool(torch.allclose(out.norm(dim=1), torch.ones(50)))
+        (torch.Size([50, 8]), True)
+    """
+    try:  # sentence-transformers >= 6 moved the modules; older versions keep them here
+        from sentence_transformers.sentence_transformer.modules import Dense, Normalize
+    except ImportError:
+        from sentence_transformers.models import Dense, Normalize
+
+    check_embeddings(fit_on, "pca_start: fit_on")
+    if len(fit_on) < 2:
+        raise ValueError(f"pca_start: fit_on has {len(fit_on)} row; PCA needs at least 2 rows")
+    mean = fit_on.double().mean(dim=0)
+    # the rows of vh are the principal directions, best first (a full basis even when N < D)
+    _, _, vh = torch.linalg.svd(fit_on.double() - mean, full_matrices=True)
+    width = fit_on.shape[1]
+    dense = Dense(width, width, bias=True, activation_function=nn.Identity(), init_weight=vh.float(),
+                  init_bias=-(vh @ mean).float())  # fmt: skip
+    return [dense, Normalize()]
+
+
+def start_vectors(s: Setup) -> torch.Tensor | None:
+    """What :func:`pca_start` is fitted on when ``s.config["start"] == "pca"``: the frozen encoder's embeddings
+    of the training descriptions (from the cache when notebook 05's adaptor section made them); else None."""
+    if s.config["start"] == "pretrained":
+        return None
+    if s.config["start"] != "pca":
+        raise ValueError(f"fine_tune: start={s.config['start']!r}; choose 'pretrained' or 'pca'")
+    base = load_encoder(s.folder, s.config["max_tokens"])
+    z = embed(base, s.train.descriptions, base_key(s), progress=False)
+    del base
+    give_freed_memory_back()
+    return z
+
+
 def checkpoint_activations(model: nn.Module) -> None:
     """Keep only each transformer layer's input during the forward pass and recompute the rest
     during the backward pass (Hugging Face's activation checkpointing): the same gradients, with
@@ -345,10 +408,11 @@ def fine_tune(
 ) -> dict[str, dict]:
     """Fine-tune (or load from the cache) each method, one at a time, and embed the evaluation texts.
 
-    Every method starts from the same pretrained weights and sees the same pairs, batches and
-    learning-rate schedule (the lab's :func:`~mrl_lab.train`, seeded); only the loss differs
-    (:func:`mrl_lab.text.loss_for`: InfoNCE at 384 dims, at every nesting size, or at ``d`` alone).
-    Each model trains and embeds on ``device`` (default: the CPU).
+    Every method starts from the same weights (the pretrained model, with :func:`pca_start` appended
+    when ``config["start"] == "pca"``) and sees the same pairs, batches and learning-rate schedule
+    (the lab's :func:`~mrl_lab.train`, seeded); only the loss differs (:func:`mrl_lab.text.loss_for`:
+    InfoNCE at 384 dims, at every nesting size, or at ``d`` alone). Each model trains and embeds on
+    ``device`` (default: the CPU).
 
     Returns:
         ``{method: {"vectors": {text set: (N, 384) embeddings}, "meta": training time etc., "key": the
@@ -359,13 +423,17 @@ def fine_tune(
     config = s.config
     cfg = dict(config, embed_dim=384)
     out = {}
+    start = start_vectors(s)  # the PCA start's data (None: the published model)
     give_freed_memory_back()  # what earlier steps freed (encoding, adaptors), before the first model trains
     for name in only or methods(config):
         loss = loss_for(name, cfg)
         model_config = dict(config, name=f"minilm-{name}", loss=repr(loss))
 
         def build():
-            return PairModel(SentenceEncoder(load_encoder(s.folder, config["max_tokens"])))
+            st = load_encoder(s.folder, config["max_tokens"])
+            for module in pca_start(start) if start is not None else []:
+                st.append(module)
+            return PairModel(SentenceEncoder(st))
 
         def freeze(model, n=config["frozen_layers"]):  # cheaper steps, and less forgetting of pretraining
             bert = model.encoder.model[0].auto_model

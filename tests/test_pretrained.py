@@ -246,6 +246,9 @@ def test_fine_tune_trains_each_method_once_and_then_loads_models_and_embeddings(
     assert first["MRL"]["vectors"]["titles"].shape == (6, 384)
     again = pretrained.fine_tune(s, only=["MRL"], progress=False)
     assert again["MRL"]["meta"]["cached"]
+    # smoke starts from the PCA order: the rotation and a Normalize follow the published model's three modules
+    assert config["start"] == "pca"
+    assert [type(m).__name__ for m in again["MRL"]["model"]][3:] == ["Dense", "Normalize"]
     assert torch.allclose(again["MRL"]["vectors"]["descriptions"], first["MRL"]["vectors"]["descriptions"])
     # the bottom frozen_layers layers and the embeddings are the pretrained ones; the layers above trained
     tuned = dict(first["MRL"]["model"][0].auto_model.named_parameters())
@@ -257,3 +260,23 @@ def test_fine_tune_trains_each_method_once_and_then_loads_models_and_embeddings(
             continue
         frozen = name.startswith("embeddings.") or any(name.startswith(f"encoder.layer.{i}.") for i in range(n))
         assert torch.equal(tuned[name], p) == frozen, name
+
+
+def test_the_pca_start_cuts_to_pcas_projection_and_loses_nothing_at_full_width():
+    g = torch.Generator().manual_seed(0)
+    z = F.normalize(torch.randn(300, 16, generator=g) * torch.linspace(3, 0.2, 16) + 0.5, dim=1)
+    dense, norm = pretrained.pca_start(z)
+    out = norm(dense({"sentence_embedding": z}))["sentence_embedding"]
+
+    def cosines(v):  # a component's sign flipped for every row leaves these unchanged
+        v = F.normalize(v.double(), dim=1)
+        return v @ v.T
+
+    pca = mrl_lab.baselines.PCA().fit(z)
+    for d in (1, 4, 16):
+        torch.testing.assert_close(cosines(out[:, :d]), cosines(pca.transform(z, d)), atol=1e-4, rtol=0)
+    torch.testing.assert_close(cosines(out), cosines(z - z.mean(dim=0)), atol=1e-5, rtol=0)  # centred, rotated
+    few = pretrained.pca_start(z[:5])[0]({"sentence_embedding": z})["sentence_embedding"]
+    assert few.shape == (300, 16)  # fewer rows than dims: still every dim (an orthonormal completion)
+    with pytest.raises(ValueError, match=r"pca_start: fit_on has 1 row"):
+        pretrained.pca_start(z[:1])
