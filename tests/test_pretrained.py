@@ -280,3 +280,12 @@ def test_the_pca_start_cuts_to_pcas_projection_and_loses_nothing_at_full_width()
     assert few.shape == (300, 16)  # fewer rows than dims: still every dim (an orthonormal completion)
     with pytest.raises(ValueError, match=r"pca_start: fit_on has 1 row"):
         pretrained.pca_start(z[:1])
+
+
+def test_a_start_that_is_neither_pretrained_nor_pca_is_refused_with_both_names():
+    def setup(start):
+        return pretrained.Setup(dict(start=start), Path("."), None, None, None, [], "")
+
+    with pytest.raises(ValueError, match=r"fine_tune: start='PCA'; choose 'pretrained' or 'pca'"):
+        pretrained.start_vectors(setup("PCA"))
+    assert pretrained.start_vectors(setup("pretrained")) is None  # the published model: nothing to fit
