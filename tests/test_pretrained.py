@@ -249,6 +249,9 @@ def test_fine_tune_trains_each_method_once_and_then_loads_models_and_embeddings(
     # smoke starts from the PCA order: the rotation and a Normalize follow the published model's three modules
     assert config["start"] == "pca"
     assert [type(m).__name__ for m in again["MRL"]["model"]][3:] == ["Dense", "Normalize"]
+    published = pretrained.Setup(dict(config, start="pretrained"), encoder_folder, data, data, sts, [], "demo")
+    plain = pretrained.fine_tune(published, only=["MRL"], progress=False)["MRL"]  # gpu's start: the model as is
+    assert not plain["meta"]["cached"] and len(plain["model"]) == 3  # another start, another cached model
     assert torch.allclose(again["MRL"]["vectors"]["descriptions"], first["MRL"]["vectors"]["descriptions"])
     # the bottom frozen_layers layers and the embeddings are the pretrained ones; the layers above trained
     tuned = dict(first["MRL"]["model"][0].auto_model.named_parameters())
