@@ -431,8 +431,9 @@ def fine_tune(
 
         def build():
             st = load_encoder(s.folder, config["max_tokens"])
-            for module in pca_start(start) if start is not None else []:
-                st.append(module)
+            if start is not None:  # the PCA start: a rotation layer and a Normalize after the published model
+                for module in pca_start(start):
+                    st.append(module)
             return PairModel(SentenceEncoder(st))
 
         def freeze(model, n=config["frozen_layers"]):  # cheaper steps, and less forgetting of pretraining
