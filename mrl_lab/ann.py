@@ -29,8 +29,8 @@ from tqdm.auto import tqdm
 
 from .checkpoints import give_freed_memory_back
 from .metrics import check_embeddings, topk_overlap
-from .nesting import check_count, truncate
-from .retrieval import AdaptiveIndex, rerank, unit_rows
+from .nesting import check_count
+from .retrieval import AdaptiveIndex, unit_rows
 
 KINDS = ("flat", "hnsw", "ivf")
 ADD_BLOCK = 20_000  # rows added to an index at a time, so that a large build can show progress
@@ -57,9 +57,17 @@ class PrefixIndex:
         seed: IVF's k-means seed; report: optional ``report(rows_added, N)``, called after each
             block of ``ADD_BLOCK`` rows is added (for a progress bar).
 
+    Below full width FAISS composes the funnel from its own parts: an ``IndexPreTransform`` cuts each
+    vector (database row or query) to its first ``d`` dims and re-normalises them, the HNSW, IVF or
+    flat index searches those, and an ``IndexRefineFlat`` re-ranks the shortlist by the inner product
+    of the full vectors, which it keeps (a copy: ``N x D`` floats). It is the same funnel as
+    :class:`~mrl_lab.retrieval.AdaptiveIndex` (every row scanned, in torch: the readable reference),
+    without a Python step per query.
+
     Attributes:
-        build_seconds: time to train and fill the index; index_bytes: the index's size (its
-        prefix copy and links or lists; the full vectors for re-ranking come on top).
+        index: the FAISS index searched; base: the index on the prefix (its ``efSearch`` or ``nprobe``
+        is the effort); build_seconds: time to train and fill the index; index_bytes: the base
+        index's size (its prefix copy and links or lists; the full vectors for re-ranking come on top).
 
     Example:
         >>> _ = torch.manual_seed(0)
@@ -78,29 +86,35 @@ class PrefixIndex:
         if kind not in KINDS:
             raise ValueError(f"PrefixIndex: kind={kind!r}; choose one of {KINDS}")
         n, width = vectors.shape
-        self.d, self.kind = check_count(d, "d", "PrefixIndex", high=width), kind
-        self.full = unit_rows(vectors)  # what the shortlist is re-ranked on (shared when already unit length)
-        prefix = self.full.numpy() if self.d == width else np.ascontiguousarray(truncate(self.full, self.d).numpy())
+        self.d, self.kind, self.rows = check_count(d, "d", "PrefixIndex", high=width), kind, n
+        full = unit_rows(vectors).numpy()
         start = time.perf_counter()
         if kind == "flat":
-            self.index = faiss.IndexFlatIP(self.d)
+            self.base = faiss.IndexFlatIP(self.d)
         elif kind == "hnsw":
-            self.index = faiss.IndexHNSWFlat(self.d, check_count(m, "m", "PrefixIndex"), faiss.METRIC_INNER_PRODUCT)
-            self.index.hnsw.efConstruction = check_count(ef_construction, "ef_construction", "PrefixIndex")
+            self.base = faiss.IndexHNSWFlat(self.d, check_count(m, "m", "PrefixIndex"), faiss.METRIC_INNER_PRODUCT)
+            self.base.hnsw.efConstruction = check_count(ef_construction, "ef_construction", "PrefixIndex")
         else:
             nlist = check_count(nlist or round(4 * math.sqrt(n)), "nlist", "PrefixIndex", high=n)
-            self.index = faiss.IndexIVFFlat(faiss.IndexFlatIP(self.d), self.d, nlist, faiss.METRIC_INNER_PRODUCT)
-            self.index.cp.seed = seed
-            self.index.train(prefix)
+            self.base = faiss.IndexIVFFlat(faiss.IndexFlatIP(self.d), self.d, nlist, faiss.METRIC_INNER_PRODUCT)
+            self.base.cp.seed = seed
+        self.index = self.base  # at full width the index is all there is
+        if self.d < width:  # FAISS builds the funnel: cut to d dims and re-normalise, index those, re-rank at D
+            prefix = faiss.IndexPreTransform(self.base)
+            prefix.prepend_transform(faiss.NormalizationTransform(self.d, 2.0))  # applied second
+            prefix.prepend_transform(faiss.RemapDimensionsTransform(width, self.d, False))  # keep the first d
+            self.index = faiss.IndexRefineFlat(prefix)  # keeps the full vectors; re-ranks by inner product
+        if kind == "ivf":
+            self.index.train(full)  # k-means on the (cut, re-normalised) rows
         for row in range(0, n, ADD_BLOCK):  # in blocks, so that a caller can show a large build's progress
-            self.index.add(prefix[row : row + ADD_BLOCK])
+            self.index.add(full[row : row + ADD_BLOCK])
             if report is not None:
                 report(min(row + ADD_BLOCK, n), n)
         self.build_seconds = time.perf_counter() - start
-        self.index_bytes = _serialized_size(self.index)
+        self.index_bytes = _serialized_size(self.base)
 
     def __len__(self) -> int:
-        return len(self.full)
+        return self.rows
 
     def search(self, queries: torch.Tensor, k: int, shortlist: int | None = None, effort: int | None = None):
         """The ``k`` best rows per query: a ``shortlist`` from the index, re-ranked on the full vectors.
@@ -116,21 +130,19 @@ class PrefixIndex:
             ``(M, k)`` int64 row indices, best first (-1 where the index found fewer than ``k``).
         """
         check_embeddings(queries, "PrefixIndex.search: queries")
-        if queries.shape[1] != self.full.shape[1]:
+        if queries.shape[1] != self.index.d:
             raise ValueError(f"PrefixIndex.search: queries have {queries.shape[1]} dims; the vectors have "
-                             f"{self.full.shape[1]}")  # fmt: skip
+                             f"{self.index.d}")  # fmt: skip
         shortlist = check_count(shortlist or k, "shortlist", "PrefixIndex.search", high=len(self))
         k = check_count(k, "k", "PrefixIndex.search", high=shortlist)
         if self.kind == "hnsw":
-            self.index.hnsw.efSearch = max(shortlist, effort or 0)
+            self.base.hnsw.efSearch = max(shortlist, effort or 0)
         elif self.kind == "ivf":
-            self.index.nprobe = check_count(effort or 1, "effort", "PrefixIndex.search", high=self.index.nlist)
-        q = F.normalize(queries.float(), dim=1)
-        _, candidates = self.index.search(np.ascontiguousarray(truncate(q, self.d).numpy()), shortlist)
-        candidates = torch.from_numpy(candidates)
-        if self.d == self.full.shape[1] or shortlist == k:  # the index already ranked at this width
-            return candidates[:, :k]
-        return rerank(q, self.full, candidates, k)
+            self.base.nprobe = check_count(effort or 1, "effort", "PrefixIndex.search", high=self.base.nlist)
+        if self.index is not self.base:  # the shortlist is k * k_factor rows (+ 0.5: FAISS rounds down)
+            self.index.k_factor = (shortlist + 0.5) / k
+        q = F.normalize(queries.float(), dim=1).numpy()
+        return torch.from_numpy(self.index.search(q, k)[1])
 
 
 def _serialized_size(index) -> int:
@@ -266,7 +278,8 @@ def latency(search, queries: torch.Tensor, repeats: int = 1) -> dict:
 # width, then the same index types at full width (the rigid baseline). Effort: HNSW's efSearch, IVF's nprobe.
 SERVING = [("hnsw", d, n, n) for d in (64, 128) for n in (100, 200, 400, 800)]
 SERVING += [("hnsw", None, 10, e) for e in (16, 32, 64, 128, 256, 512)]
-SERVING += [("ivf", 128, 400, p) for p in (8, 32, 128)] + [("ivf", None, 10, p) for p in (8, 32, 128)]
+NPROBE = (8, 12, 16, 24, 32, 48, 64, 96, 128)  # dense, so that "at equal recall" is read off, not guessed
+SERVING += [("ivf", 128, 400, p) for p in NPROBE + (256,)] + [("ivf", None, 10, p) for p in NPROBE]
 
 
 def serving_table(data: torch.Tensor, queries: torch.Tensor, configs=SERVING, full_width: bool = True,

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from mrl_lab.ann import PrefixIndex, best_at, clustered_like, describe_best, latency, serving_table
 from mrl_lab.metrics import search, topk_overlap
-from mrl_lab.retrieval import rerank
+from mrl_lab.retrieval import AdaptiveIndex, rerank
 
 
 def matryoshka_like(n: int, dim: int = 64, seed: int = 0) -> torch.Tensor:
@@ -33,6 +33,12 @@ def test_a_prefix_index_whose_shortlist_is_every_row_reranks_to_the_exact_full_w
     assert torch.equal(index.search(QUERIES, 10, shortlist=len(DB)), EXACT)
 
 
+def test_the_faiss_funnel_returns_what_the_readable_torch_funnel_returns():
+    served = PrefixIndex(DB, d=8, kind="flat").search(QUERIES, 10, shortlist=100)  # FAISS: cut, scan, refine
+    readable = AdaptiveIndex(DB, coarse_dims=[8]).search(QUERIES, 10, stages=[(8, 100)])  # torch, step by step
+    assert torch.equal(served, readable)
+
+
 def test_reranking_a_prefix_shortlist_on_the_full_vectors_beats_the_prefix_alone():
     index = PrefixIndex(DB, d=16, kind="hnsw")
     alone = topk_overlap(EXACT, index.search(QUERIES, 10, shortlist=10, effort=400), 10)
@@ -44,6 +50,18 @@ def test_slots_the_index_could_not_fill_go_last():
     q = F.normalize(torch.tensor([[1.0, 0.0]]), dim=1)
     full = F.normalize(torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.7, 0.7]]), dim=1)
     assert rerank(q, full, torch.tensor([[-1, 1, 0, 2]]), 4).tolist() == [[0, 2, 1, -1]]
+
+
+def test_a_prefix_index_puts_the_slots_it_could_not_fill_last_and_ranks_the_rest_at_full_width():
+    index = PrefixIndex(DB[:100], d=8, kind="ivf", nlist=20)  # ~5 rows a list: one list cannot fill 10 slots
+    found = index.search(QUERIES[:5], 10, shortlist=10, effort=1)
+    assert (found == -1).any()
+    full, q = F.normalize(DB[:100], dim=1), F.normalize(QUERIES[:5], dim=1)
+    for row, query in zip(found, q):
+        filled = row[row >= 0]
+        assert (row[len(filled) :] == -1).all()
+        scores = full[filled] @ query
+        assert (scores[:-1] >= scores[1:]).all()  # best first, by the full vectors' cosine
 
 
 def test_bad_arguments_name_the_value():
@@ -116,14 +134,15 @@ def test_best_at_picks_the_fastest_prefix_index_that_reaches_the_target_and_comp
     assert best_at(rows, 0.999) is None and "no prefix index" in describe_best(rows, 0.999)
 
 
-def test_an_index_size_is_what_faiss_serializes_counted_without_a_copy():
+def test_an_index_size_is_what_faiss_serializes_of_the_prefix_index_counted_without_a_copy():
     import faiss
 
     from mrl_lab.ann import _serialized_size
 
     for kind in ("flat", "hnsw", "ivf"):
-        index = PrefixIndex(DB, 16, kind=kind).index
-        assert _serialized_size(index) == faiss.serialize_index(index).nbytes
+        index = PrefixIndex(DB, 16, kind=kind)
+        assert index.index_bytes == _serialized_size(index.base) == faiss.serialize_index(index.base).nbytes
+        assert index.index_bytes < faiss.serialize_index(index.index).nbytes  # + the full vectors it re-ranks on
 
 
 @pytest.mark.parametrize("kind", ["flat", "hnsw", "ivf"])
