@@ -381,6 +381,6 @@ def describe_best(rows: list[dict], target: float) -> str:
             f"{best['median_ms']:.2f} ms, {best['speedup']:.1f}x faster than exact")  # fmt: skip
     if "rigid" not in best:
         return line + f"; no {best['kind']} index at full width measured at that recall"
-    rigid = best["rigid"]
-    return line + (f", {best['speedup_over_rigid']:.1f}x faster than {rigid['index']} (effort {rigid['effort']}, "
-                   f"recall {rigid['recall']:.3f})")  # fmt: skip
+    rigid, ratio = best["rigid"], best["speedup_over_rigid"]
+    than = f"{ratio:.1f}x faster than" if ratio >= 1 else f"{1 / ratio:.1f}x slower than"
+    return line + f", {than} {rigid['index']} (effort {rigid['effort']}, recall {rigid['recall']:.3f})"

@@ -132,6 +132,8 @@ def test_best_at_picks_the_fastest_prefix_index_that_reaches_the_target_and_comp
     assert best["rigid"]["median_ms"] == 3.0 and best["speedup_over_rigid"] == 3.0
     assert "3.0x faster than" in describe_best(rows, 0.95)
     assert best_at(rows, 0.999) is None and "no prefix index" in describe_best(rows, 0.999)
+    rows[-1]["median_ms"] = 0.5  # the full-width index is faster: said so, not as "0.5x faster"
+    assert "2.0x slower than hnsw on 64 dims" in describe_best(rows, 0.95)
 
 
 def test_an_index_size_is_what_faiss_serializes_of_the_prefix_index_counted_without_a_copy():
