@@ -349,15 +349,19 @@ def serving_table(data: torch.Tensor, queries: torch.Tensor, configs=SERVING, fu
 def best_at(rows: list[dict], target: float) -> dict | None:
     """The fastest prefix index (HNSW or IVF, re-ranked) in a :func:`serving_table` with recall >= ``target``,
     with ``speedup`` over exact search and, where the same index type at full width reached at least its
-    recall, ``rigid`` (that fastest full-width row) and ``speedup_over_rigid``; ``None`` if none reached it.
+    recall, ``rigid_ms``: the full-width index's latency at that same recall, read off its curve (linear
+    between the two settings around it, so that a coarse grid of settings does not flatter the prefix),
+    ``rigid`` and ``rigid_below`` (the full-width rows around it: finding as much or more, and less) and
+    ``speedup_over_rigid``; ``None`` if none reached it.
 
     Example:
         >>> rows = [dict(kind="flat", d=8, median_ms=10.0, recall=1.0), dict(kind="hnsw", d=2, median_ms=0.5,
         ...         recall=0.96), dict(kind="hnsw", d=2, median_ms=0.2, recall=0.9),
-        ...         dict(kind="hnsw", d=8, median_ms=1.0, recall=0.97)]
+        ...         dict(kind="hnsw", d=8, median_ms=0.4, recall=0.94), dict(kind="hnsw", d=8, median_ms=1.2,
+        ...         recall=0.98)]
         >>> best = best_at(rows, 0.95)
-        >>> best["median_ms"], best["speedup"], best["speedup_over_rigid"]
-        (0.5, 20.0, 2.0)
+        >>> best["median_ms"], best["speedup"], round(best["rigid_ms"], 2), round(best["speedup_over_rigid"], 2)
+        (0.5, 20.0, 0.8, 1.6)
     """
     exact, width = rows[0], rows[0]["d"]
     prefix = [r for r in rows if r["kind"] in ("hnsw", "ivf") and r["d"] < width and r["recall"] >= target]
@@ -365,10 +369,19 @@ def best_at(rows: list[dict], target: float) -> dict | None:
         return None
     best = dict(min(prefix, key=lambda r: r["median_ms"]))
     best["speedup"] = exact["median_ms"] / best["median_ms"]
-    rigid = [r for r in rows if r["kind"] == best["kind"] and r["d"] == width and r["recall"] >= best["recall"]]
-    if rigid:
-        best["rigid"] = min(rigid, key=lambda r: r["median_ms"])
-        best["speedup_over_rigid"] = best["rigid"]["median_ms"] / best["median_ms"]
+    full = [r for r in rows if r["kind"] == best["kind"] and r["d"] == width]
+    above = [r for r in full if r["recall"] >= best["recall"]]
+    if above:
+        hi = min(above, key=lambda r: r["median_ms"])  # the fastest full-width setting that finds as much
+        below = [r for r in full if r["recall"] < best["recall"] and r["median_ms"] <= hi["median_ms"]]
+        ms = hi["median_ms"]
+        if below:  # and the best one that finds less: the full-width index at equal recall lies between them
+            lo = max(below, key=lambda r: r["recall"])
+            ms = lo["median_ms"] + (hi["median_ms"] - lo["median_ms"]) * (best["recall"] - lo["recall"]) / (
+                hi["recall"] - lo["recall"]
+            )
+            best["rigid_below"] = lo
+        best.update(rigid=hi, rigid_ms=ms, speedup_over_rigid=ms / best["median_ms"])
     return best
 
 
@@ -383,4 +396,8 @@ def describe_best(rows: list[dict], target: float) -> str:
         return line + f"; no {best['kind']} index at full width measured at that recall"
     rigid, ratio = best["rigid"], best["speedup_over_rigid"]
     than = f"{ratio:.1f}x faster than" if ratio >= 1 else f"{1 / ratio:.1f}x slower than"
-    return line + f", {than} {rigid['index']} (effort {rigid['effort']}, recall {rigid['recall']:.3f})"
+    where = f"effort {rigid['effort']}, recall {rigid['recall']:.3f}"
+    if "rigid_below" in best:
+        below = best["rigid_below"]
+        where = f"between effort {below['effort']} (recall {below['recall']:.3f}) and {where}"
+    return line + f", {than} {rigid['index']} at the same recall ({best['rigid_ms']:.2f} ms: {where})"

@@ -116,24 +116,29 @@ def test_the_serving_table_skips_ivf_settings_that_would_visit_more_lists_than_t
     assert [r["effort"] for r in rows] == [None, 8, 63]
 
 
-def test_best_at_picks_the_fastest_prefix_index_that_reaches_the_target_and_compares_like_with_like():
+def test_best_at_picks_the_fastest_prefix_index_that_reaches_the_target_and_compares_at_equal_recall():
     rows = [
         dict(kind="flat", d=64, median_ms=20.0, recall=1.0),
         dict(kind="torch", d=16, median_ms=0.1, recall=0.99),  # not an index: never picked
         dict(kind="hnsw", d=16, median_ms=1.0, recall=0.97),
         dict(kind="hnsw", d=16, median_ms=0.5, recall=0.90),  # fast but below the target
         dict(kind="ivf", d=64, median_ms=0.2, recall=0.99),  # another index type: not its rigid baseline
-        dict(kind="hnsw", d=64, median_ms=0.8, recall=0.96),  # full width, lower recall: not comparable
-        dict(kind="hnsw", d=64, median_ms=3.0, recall=0.98),
+        dict(kind="hnsw", d=64, median_ms=0.8, recall=0.96),  # full width, finds less: the curve's point below
+        dict(kind="hnsw", d=64, median_ms=3.0, recall=0.98),  # full width, finds more: the point above
+        dict(kind="hnsw", d=64, median_ms=5.0, recall=0.99),  # slower still: not between them
     ]
     rows = [dict(r, index=f"{r['kind']} on {r['d']} dims", effort=None) for r in rows]
     best = best_at(rows, 0.95)
     assert (best["d"], best["median_ms"], best["speedup"]) == (16, 1.0, 20.0)
-    assert best["rigid"]["median_ms"] == 3.0 and best["speedup_over_rigid"] == 3.0
-    assert "3.0x faster than" in describe_best(rows, 0.95)
+    assert best["rigid"]["median_ms"] == 3.0 and best["rigid_below"]["median_ms"] == 0.8
+    # full width at recall 0.97, halfway from 0.96 to 0.98: 0.8 + (3.0 - 0.8) / 2 = 1.9 ms, not the 3.0 ms above
+    assert best["rigid_ms"] == pytest.approx(1.9) and best["speedup_over_rigid"] == pytest.approx(1.9)
+    assert "1.9x faster than hnsw on 64 dims at the same recall (1.90 ms" in describe_best(rows, 0.95)
     assert best_at(rows, 0.999) is None and "no prefix index" in describe_best(rows, 0.999)
-    rows[-1]["median_ms"] = 0.5  # the full-width index is faster: said so, not as "0.5x faster"
-    assert "2.0x slower than hnsw on 64 dims" in describe_best(rows, 0.95)
+    slow = [dict(r, median_ms=0.5) if r["d"] == 64 and r["kind"] == "hnsw" else r for r in rows]  # full width faster
+    assert best_at(slow, 0.95)["rigid_ms"] == 0.5 and "2.0x slower than" in describe_best(slow, 0.95)
+    only_above = [r for r in rows if r["median_ms"] != 0.8]  # nothing below: the setting above is the reference
+    assert best_at(only_above, 0.95)["rigid_ms"] == 3.0 and "rigid_below" not in best_at(only_above, 0.95)
 
 
 def test_an_index_size_is_what_faiss_serializes_of_the_prefix_index_counted_without_a_copy():
