@@ -2,6 +2,7 @@
 
     python benchmarks/adaptive_retrieval.py --budget smoke                # the real rows, then 10k: seconds
     python benchmarks/adaptive_retrieval.py --budget cpu --json $OUT/adaptive.json   # + 100k and 1M rows
+    python benchmarks/adaptive_retrieval.py --budget cpu --sizes 1000000 --kinds ivf --repeats 3   # IVF alone
     python benchmarks/adaptive_retrieval.py --budget gpu --gpu-only --save-vectors vec   # on a GPU machine, then
     python benchmarks/adaptive_retrieval.py --budget cpu --vectors vec   # serve the gpu fine-tunes on this CPU
 
@@ -37,7 +38,7 @@ import torch
 
 import mrl_lab
 from mrl_lab import pretrained
-from mrl_lab.ann import clustered_like, describe_best, latency, local_dimension, serving_table
+from mrl_lab.ann import SERVING, clustered_like, describe_best, latency, local_dimension, serving_table
 from mrl_lab.cache import save_atomic
 from mrl_lab.metrics import topk_overlap
 from mrl_lab.retrieval import AdaptiveIndex
@@ -57,6 +58,11 @@ def main() -> None:
         "--queries", type=int, help="real queries, each searched alone (default: 200, or all that --vectors holds)"
     )
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS), help="which vectors to serve")
+    parser.add_argument("--kinds", nargs="+", choices=("hnsw", "ivf"), default=["hnsw", "ivf"],
+                        help="which ANN index types to build (default: both)")  # fmt: skip
+    parser.add_argument(
+        "--repeats", type=int, default=1, help="time each query this often, keep the fastest (default 1)"
+    )
     parser.add_argument("--gpu-only", action="store_true", help="only the GPU rows (needs CUDA, not FAISS)")
     parser.add_argument("--json", help="also write the results to this JSON file")
     parser.add_argument("--save-vectors", metavar="DIR", help="also save the served vectors, one file per fine-tune")
@@ -66,6 +72,8 @@ def main() -> None:
     args = parser.parse_args()
 
     budget = mrl_lab.get_budget(args.budget)
+    if args.repeats < 1:
+        parser.error(f"--repeats {args.repeats}: give at least 1")
     if args.queries is not None and args.queries < 1:
         parser.error(f"--queries {args.queries}: give at least 1 (or leave it out: 200, or all that --vectors holds)")
     if args.gpu_only and not torch.cuda.is_available():
@@ -106,7 +114,8 @@ def main() -> None:
             if n_rows > len(real):  # is the fill as hard to search as real data? (a fog is much harder)
                 real_lid, fill_lid = local_dimension(real), local_dimension(data[len(real) : 2 * len(real)])
                 print(f"\n{model}: local intrinsic dimension, real rows {real_lid:.1f}, drawn rows {fill_lid:.1f}")
-            table = serving_table(data, queries[model], full_width=model != "normal + PCA")
+            configs = [c for c in SERVING if c[0] in args.kinds]
+            table = serving_table(data, queries[model], configs, model != "normal + PCA", repeats=args.repeats)
             table = [dict(r, model=model, rows=n_rows, real_rows=min(n_rows, len(real))) for r in table]
             print_table(table)
             rows += table

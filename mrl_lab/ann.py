@@ -283,7 +283,8 @@ SERVING += [("ivf", 128, 400, p) for p in NPROBE + (256,)] + [("ivf", None, 10, 
 
 
 def serving_table(data: torch.Tensor, queries: torch.Tensor, configs=SERVING, full_width: bool = True,
-                  brute_force=((64, 400), (128, 400)), k: int = 10, desc: str | None = None) -> list[dict]:  # fmt: skip
+                  brute_force=((64, 400), (128, 400)), k: int = 10, desc: str | None = None,
+                  repeats: int = 1) -> list[dict]:  # fmt: skip
     """Serve ``queries`` from ``data`` every way in ``configs``, one query at a time; one row per setting.
 
     The first row is exact full-width search (FAISS ``IndexFlatIP``), the reference for relative
@@ -293,7 +294,8 @@ def serving_table(data: torch.Tensor, queries: torch.Tensor, configs=SERVING, fu
     ``configs`` (``d=None``: full width; skipped when ``full_width=False``; an IVF setting that
     would visit more lists than the index has, ``2 sqrt(N)``, is skipped too). Each index is built
     once and searched at all its settings; ``desc`` names a progress bar over the settings (it also
-    says which index is being built, and how far).
+    says which index is being built, and how far). ``repeats``: each query timed that many times, the
+    fastest kept (:func:`latency`): less noise from other work on the machine, at that many times the cost.
 
     Returns:
         dicts with ``index`` (a readable name), ``kind``, ``d``, ``shortlist``, ``effort``, ``recall``,
@@ -305,7 +307,7 @@ def serving_table(data: torch.Tensor, queries: torch.Tensor, configs=SERVING, fu
     truth = exact.search(queries, k)
 
     def measure(search, **about) -> dict:  # relative recall@k and latency of one way to search
-        return dict(about, recall=topk_overlap(truth, search(queries), k), **latency(search, queries))
+        return dict(about, recall=topk_overlap(truth, search(queries), k), **latency(search, queries, repeats))
 
     def sizes(index):  # what building an index cost
         return dict(build_s=index.build_seconds, index_mb=index.index_bytes / 2**20)
