@@ -86,7 +86,7 @@ class PrefixIndex:
         if kind not in KINDS:
             raise ValueError(f"PrefixIndex: kind={kind!r}; choose one of {KINDS}")
         n, width = vectors.shape
-        self.d, self.kind, self.rows = check_count(d, "d", "PrefixIndex", high=width), kind, n
+        self.d, self.kind = check_count(d, "d", "PrefixIndex", high=width), kind
         full = unit_rows(vectors).numpy()
         start = time.perf_counter()
         if kind == "flat":
@@ -114,7 +114,7 @@ class PrefixIndex:
         self.index_bytes = _serialized_size(self.base)
 
     def __len__(self) -> int:
-        return self.rows
+        return self.index.ntotal
 
     def search(self, queries: torch.Tensor, k: int, shortlist: int | None = None, effort: int | None = None):
         """The ``k`` best rows per query: a ``shortlist`` from the index, re-ranked on the full vectors.
