@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -46,6 +47,7 @@ from .data import (
     data_roots,
     file_digest,
 )
+from .frozen_bottom import SharedBottom, TopPairModel
 from .loss import MatryoshkaLoss
 from .metrics import check_embeddings, hits_by_size, retrieval_scores, spearman, target_ranks
 from .nesting import dense_grid, truncate
@@ -78,8 +80,9 @@ SETTINGS = {
     # (None: every size below 384); test_rows / sts_rows: held-out pairs measured (None: all);
     # other_text_rows: STS-B training sentences the out-of-domain PCA is fitted on;
     # adaptor_steps: training steps of each adaptor; frozen_layers: transformer layers kept frozen from the
-    # bottom, with all the embeddings (at cpu 3 of 6: they store no activations and get no gradients, so a step
-    # is cheaper and lighter, and STS-B drifts less); checkpointing: recompute activations in the backward pass
+    # bottom, with all the embeddings (at cpu 3 of 6: they get no gradients, and they run once per text, without
+    # dropout, shared by every fine-tune (mrl_lab.frozen_bottom), so a step is cheaper and lighter, and STS-B
+    # drifts less); checkpointing: recompute activations in the backward pass
     # instead of keeping them (the same weights; less memory, ~35 % slower steps); start: what every fine-tune
     # starts from, "pretrained" (the model as published) or "pca" (the model with a PCA rotation appended, fitted
     # on the training descriptions: see pca_start).
@@ -288,11 +291,13 @@ def eval_texts(s: Setup) -> dict[str, list[str]]:
 # ----------------------------------------------------------------------------- embeddings, cached
 
 
-def embed(model, texts: list[str], model_key: str, progress: bool = True) -> torch.Tensor:
+def embed(model, texts: list[str], model_key: str, progress: bool = True, bottom=None) -> torch.Tensor:
     """Full-width embeddings of ``texts`` (float32, CPU), from the cache when this model embedded them before.
 
     The cache file is named by ``model_key`` (which weights), the token limit and a hash of the
     texts; it is written atomically, and a damaged or mismatched file is detected and rebuilt.
+    ``bottom``: a :class:`~mrl_lab.frozen_bottom.SharedBottom` of the model's frozen layers, to run
+    only the layers above them (the same vectors, faster).
     """
     if not texts or not all(isinstance(t, str) for t in texts):
         raise ValueError(f"embed: need a non-empty list of strings; got {type(texts).__name__} of {len(texts)}")
@@ -305,16 +310,19 @@ def embed(model, texts: list[str], model_key: str, progress: bool = True) -> tor
                 return z
         except Exception:  # a damaged file: encode again and overwrite it
             pass
-    z = model.encode(texts, batch_size=32, convert_to_tensor=True, show_progress_bar=progress)
+    if bottom is not None:
+        z = bottom.encode(model, texts, progress=progress)
+    else:
+        z = model.encode(texts, batch_size=32, convert_to_tensor=True, show_progress_bar=progress)
     z = z.float().cpu().clone()  # encode() runs in inference mode; a clone can be trained on (the adaptor)
     save_atomic(path, lambda f: torch.save(z, f))
     give_freed_memory_back()  # what encoding freed
     return z
 
 
-def embed_all(model, texts: dict[str, list[str]], model_key: str, progress: bool = True) -> dict[str, torch.Tensor]:
+def embed_all(model, texts: dict[str, list[str]], model_key: str, progress: bool = True, bottom=None) -> dict:
     """:func:`embed` for each named list of texts."""
-    return {name: embed(model, t, model_key, progress) for name, t in texts.items()}
+    return {name: embed(model, t, model_key, progress, bottom) for name, t in texts.items()}
 
 
 def base_key(s: Setup) -> str:
@@ -412,7 +420,8 @@ def fine_tune(
     when ``config["start"] == "pca"``) and sees the same pairs, batches and learning-rate schedule
     (the lab's :func:`~mrl_lab.train`, seeded); only the loss differs (:func:`mrl_lab.text.loss_for`:
     InfoNCE at 384 dims, at every nesting size, or at ``d`` alone). Each model trains and embeds on
-    ``device`` (default: the CPU).
+    ``device`` (default: the CPU). With ``frozen_layers`` above 0 the frozen bottom runs once per
+    text for all of them (:class:`~mrl_lab.frozen_bottom.SharedBottom`).
 
     Returns:
         ``{method: {"vectors": {text set: (N, 384) embeddings}, "meta": training time etc., "key": the
@@ -422,46 +431,70 @@ def fine_tune(
     """
     config = s.config
     cfg = dict(config, embed_dim=384)
-    out = {}
     start = start_vectors(s)  # the PCA start's data (None: the published model)
+    n = config["frozen_layers"]
+    # with frozen layers, every fine-tune shares them: they run once per text (frozen_bottom); the training
+    # pairs' states are kept in float16, half the memory (the rounding, ~1 part in 2,000, is far below dropout's)
+    half = torch.float16
+    bottom = {"train": SharedBottom(n, half), "eval": SharedBottom(n)} if n else {"train": None, "eval": None}
     give_freed_memory_back()  # what earlier steps freed (encoding, adaptors), before the first model trains
-    for name in only or methods(config):
-        loss = loss_for(name, cfg)
-        model_config = dict(config, name=f"minilm-{name}", loss=repr(loss))
 
-        def build():
-            st = load_encoder(s.folder, config["max_tokens"])
-            if start is not None:  # the PCA start: a rotation layer and a Normalize after the published model
-                for module in pca_start(start):
-                    st.append(module)
-            return PairModel(SentenceEncoder(st))
+    def build():
+        st = load_encoder(s.folder, config["max_tokens"])
+        if start is not None:  # the PCA start: a rotation layer and a Normalize after the published model
+            for module in pca_start(start):
+                st.append(module)
+        encoder = SentenceEncoder(st)
+        return PairModel(encoder) if not n else TopPairModel(encoder, n, states=half)
 
-        def freeze(model, n=config["frozen_layers"]):  # cheaper steps, and less forgetting of pretraining
-            bert = model.encoder.model[0].auto_model
-            parts = [bert.embeddings.word_embeddings] if config["freeze_token_embeddings"] else []
-            for part in parts + ([bert.embeddings, *bert.encoder.layer[:n]] if n else []):
-                part.requires_grad_(False)
+    def freeze(model):  # cheaper steps, and less forgetting of pretraining
+        bert = model.encoder.model[0].auto_model
+        parts = [bert.embeddings.word_embeddings] if config["freeze_token_embeddings"] else []
+        for part in parts + ([bert.embeddings, *bert.encoder.layer[:n]] if n else []):
+            part.requires_grad_(False)
 
-        def fit(model, loss=loss, name=name):
-            freeze(model)
-            if config["checkpointing"]:
-                checkpoint_activations(model)
-            ids = pair_ids(model.encoder.model, s.train, config["max_tokens"])
-            return train(
-                model, loss, ids, None, epochs=config["epochs"], batch_size=config["batch_size"], lr=config["lr"],
-                weight_decay=config["weight_decay"], warmup=config["warmup"], device=device, seed=config["seed"],
-                desc=f"fine-tune {name}", progress=progress,
-            )  # fmt: skip
+    def fit(model, loss, name):
+        freeze(model)
+        if config["checkpointing"]:
+            checkpoint_activations(model)
+        st, shared = model.encoder.model, bottom["train"]
+        if shared is None:  # the pairs' token ids, run through the whole model at every step
+            inputs = pair_ids(st, s.train, config["max_tokens"])
+        else:  # the pairs' row numbers: the model looks up their bottom states and runs the layers above
+            model.use(shared.states(st, s.train.titles), shared.states(st, s.train.descriptions))
+            inputs = torch.arange(len(s.train))
+        return train(
+            model, loss, inputs, None, epochs=config["epochs"], batch_size=config["batch_size"], lr=config["lr"],
+            weight_decay=config["weight_decay"], warmup=config["warmup"], device=device, seed=config["seed"],
+            desc=f"fine-tune {name}", progress=progress,
+        )  # fmt: skip
 
-        # the model comes back where it trained (the CPU by default) and embeds the texts there
-        model, meta = load_or_train(model_config, build, fit, retrain=retrain, device=device or "cpu")
+    def model_of(name, retrain=False):  # trained now, or loaded from the cache; on the CPU unless `device`
+        model_config = dict(config, name=f"minilm-{name}", loss=repr(loss_for(name, cfg)))
+        fit_this = partial(fit, loss=loss_for(name, cfg), name=name)
+        model, meta = load_or_train(model_config, build, fit_this, retrain=retrain, device=device or "cpu")
+        return model, meta, checkpoint_path(model_config, model).stem
+
+    # 1. train each model (or find it cached), one at a time; 2. embed with each. Two passes, so that the
+    # training pairs' bottom states are freed before the texts to embed get theirs.
+    names, metas = list(only or methods(config)), {}
+    for name in names:
+        model, metas[name], _ = model_of(name, retrain)
+        del model
+        give_freed_memory_back()  # the fine-tuned model sits in reference cycles: free it now, not later
+    bottom["train"] = None
+    out = {}
+    for name in names:
+        model, _, key = model_of(name)  # from the cache
         st = model.encoder.model
-        key = checkpoint_path(model_config, model).stem
-        out[name] = {"vectors": embed_all(st, eval_texts(s), key, progress), "meta": meta, "key": key}
+        out[name] = {"vectors": embed_all(st, eval_texts(s), key, progress, bottom["eval"]), "meta": metas[name],
+                     "key": key}  # fmt: skip
         if name in keep:
             out[name]["model"] = st
         del model, st
-        give_freed_memory_back()  # the fine-tuned model sits in reference cycles: free it now, not later
+        give_freed_memory_back()
+    bottom["eval"] = None
+    give_freed_memory_back()  # the texts' bottom states
     return out
 
 

@@ -61,6 +61,44 @@ def test_the_training_wrapper_gives_the_same_embeddings_as_sentence_transformers
     assert torch.allclose(wrapped, encoded, atol=1e-5)
 
 
+def test_the_shared_frozen_bottom_gives_the_models_own_embeddings_and_trains_only_the_layers_above(encoder_folder):
+    from mrl_lab.contrastive import InfoNCE
+    from mrl_lab.frozen_bottom import SharedBottom, TopPairModel, bottom_states
+
+    texts = [t for pair in SENTENCES for t in pair]
+    st = pretrained.load_encoder(encoder_folder, 32)
+    for module in pretrained.pca_start(F.normalize(torch.randn(40, 384), dim=1)):  # a model with more on top
+        st.append(module)
+    st.eval()
+    bottom = SharedBottom(3)
+    shared = bottom.encode(st, texts, progress=False)
+    torch.testing.assert_close(shared, st.encode(texts, convert_to_tensor=True), atol=1e-5, rtol=0)
+    assert bottom.states(st, texts) is bottom.states(st, texts)  # run once, then kept
+    assert [len(h) for h in bottom.states(st, texts)] == [int(m.sum()) for m in st.tokenize(texts)["attention_mask"]]
+    # the check can fail: the layers above run from the wrong depth give other vectors
+    wrong = SharedBottom(2)
+    wrong.kept = dict(bottom.kept)
+    assert not torch.allclose(wrong.encode(st, texts, progress=False), shared, atol=1e-3)
+    # training: the pair model on row numbers gives the plain pair model's embeddings, and gradients reach layers 3+
+    ids = pretrained.pair_ids(st, TextData(texts[::2], texts[1::2], torch.zeros(6)), 32)
+    pair = TopPairModel(pretrained.SentenceEncoder(st), 3)
+    with pytest.raises(RuntimeError, match=r"TopPairModel: no bottom states yet"):
+        pair(torch.arange(6))
+    pair.use(bottom_states(st, 3, texts[::2]), bottom_states(st, 3, texts[1::2]))
+    with torch.no_grad():
+        for a, b in zip(pair(torch.arange(6)), pretrained.PairModel(pretrained.SentenceEncoder(st))(ids)):
+            torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+    st.train()
+    InfoNCE(temperature=0.05)(*pair(torch.tensor([4, 0, 2]))).backward()
+    bert = st[0].auto_model
+    assert all(p.grad is None for p in [*bert.embeddings.parameters(), *bert.encoder.layer[:3].parameters()])
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in bert.encoder.layer[3:].parameters())
+    assert st[3].linear.weight.grad.abs().sum() > 0  # the PCA rotation trains too
+    assert len(bert.encoder.layer) == 6 and not isinstance(bert.embeddings, torch.nn.Identity)  # put back
+    with pytest.raises(ValueError, match=r"SharedBottom: n=0"):
+        SharedBottom(0)
+
+
 def test_find_encoder_looks_in_root_then_fails_fast_offline_naming_every_path(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty Hugging Face cache
@@ -253,6 +291,9 @@ def test_fine_tune_trains_each_method_once_and_then_loads_models_and_embeddings(
     plain = pretrained.fine_tune(published, only=["MRL"], progress=False)["MRL"]  # gpu's start: the model as is
     assert not plain["meta"]["cached"] and len(plain["model"]) == 3  # another start, another cached model
     assert torch.allclose(again["MRL"]["vectors"]["descriptions"], first["MRL"]["vectors"]["descriptions"])
+    # embedded through the shared frozen bottom: still the fine-tuned model's own vectors
+    own = again["MRL"]["model"].encode(data.descriptions, convert_to_tensor=True)
+    torch.testing.assert_close(first["MRL"]["vectors"]["descriptions"], own, atol=1e-5, rtol=0)
     # the bottom frozen_layers layers and the embeddings are the pretrained ones; the layers above trained
     tuned = dict(first["MRL"]["model"][0].auto_model.named_parameters())
     start = dict(pretrained.load_encoder(encoder_folder, 32)[0].auto_model.named_parameters())
