@@ -16,10 +16,9 @@ headlines. The first database is the real rows alone.
 Per model and database size it measures exact full-width search (FAISS ``IndexFlatIP``: the
 baseline), the lab's torch brute-force funnel (``mrl_lab.retrieval.AdaptiveIndex``: the readable
 reference), HNSW and IVF indexes built on a prefix with the shortlist re-ranked at full width
-(AdANNS-style), an IVF whose lists are the full-width IVF's but whose rows are scanned on the
-prefix (AdANNS-IVF: lists picked at full width), and the same index types built at full width (the
-rigid baseline). For each: the median and p95 latency of one query alone, batch throughput, build
-time, index size and relative recall@10 (the share of exact full-width search's top 10 returned). Then the fastest prefix index
+(AdANNS-style) and the same index types built at full width (the rigid baseline). For each: the
+median and p95 latency of one query alone, batch throughput, build time, index size and relative
+recall@10 (the share of exact full-width search's top 10 returned). Then the fastest prefix index
 at relative recall >= 0.95 and >= 0.99, against exact search and the same index type at full width.
 
 With CUDA it adds the GPU rows: the torch brute force on the GPU, exact at full width and the

@@ -6,8 +6,7 @@ do not scan: an ANN index (an HNSW graph, or IVF lists) finds a shortlist by vis
 of the database. Build that index on the first ``d`` dims of each vector (a ``d``-dim index is
 ``D / d`` times smaller and faster to walk), then re-rank the shortlist on the stored full vectors.
 That is the paper's adaptive retrieval as AdANNS serves it; with ``d = D`` the same class is the
-rigid baseline (an index at full width, no re-ranking). AdANNS also separates where an IVF's lists
-are made from where its rows are scanned: ``lists_d`` picks lists at full width and scans a prefix.
+rigid baseline (an index at full width, no re-ranking).
 
 References:
     Kusupati et al., "Matryoshka Representation Learning", NeurIPS 2022, section 4.3;
@@ -55,11 +54,6 @@ class PrefixIndex:
             (exact scan of the prefix: the brute-force funnel, in FAISS).
         m, ef_construction: HNSW's links per row and build-time search width.
         nlist: IVF's lists (default ``4 * sqrt(N)``, FAISS's rule of thumb).
-        lists_d: IVF only: the dims its lists are clustered and chosen on (AdANNS's ``d_c``; default
-            ``d``, the prefix's own lists). With ``lists_d > d`` (e.g. ``D``: the full-width IVF's own
-            lists) a query picks its ``nprobe`` lists by its first ``lists_d`` dims, and only the rows
-            inside are scanned on the ``d``-dim prefix (AdANNS-IVF, Rege et al. 2023). The shortlist is then
-            re-ranked in NumPy, a Python step per query that the plain funnel does not have.
         seed: IVF's k-means seed; report: optional ``report(rows_added, N)``, called after each
             block of ``ADD_BLOCK`` rows is added (for a progress bar).
 
@@ -85,7 +79,7 @@ class PrefixIndex:
     """
 
     def __init__(self, vectors: torch.Tensor, d: int, kind: str = "hnsw", m: int = 32, ef_construction: int = 40,
-                 nlist: int | None = None, lists_d: int | None = None, seed: int = 0, report=None):  # fmt: skip
+                 nlist: int | None = None, seed: int = 0, report=None):  # fmt: skip
         import faiss
 
         check_embeddings(vectors, "PrefixIndex: vectors")
@@ -95,14 +89,6 @@ class PrefixIndex:
         self.d, self.kind = check_count(d, "d", "PrefixIndex", high=width), kind
         full = unit_rows(vectors).numpy()
         start = time.perf_counter()
-        self.lists_d, self.coarse, self.width = None, None, width
-        if lists_d is not None and lists_d != self.d:
-            if kind != "ivf" or not self.d < lists_d <= width:
-                raise ValueError(f"PrefixIndex: lists_d={lists_d} with kind={kind!r} and d={self.d}; lists_d is for "
-                                 f"kind='ivf', between d and the vectors' {width} dims")  # fmt: skip
-            nlist = check_count(nlist or round(4 * math.sqrt(n)), "nlist", "PrefixIndex", high=n)
-            self._build_adanns(full, lists_d, nlist, seed, report)
-            return
         if kind == "flat":
             self.base = faiss.IndexFlatIP(self.d)
         elif kind == "hnsw":
@@ -127,29 +113,6 @@ class PrefixIndex:
         self.build_seconds = time.perf_counter() - start
         self.index_bytes = _serialized_size(self.base)
 
-    def _build_adanns(self, full: np.ndarray, lists_d: int, nlist: int, seed: int, report) -> None:
-        """IVF lists clustered on the first ``lists_d`` dims, rows inside them kept on the first ``d`` (AdANNS-IVF)."""
-        import faiss
-
-        start, at_lists = time.perf_counter(), _cut(full, lists_d)
-        lists = faiss.IndexIVFFlat(faiss.IndexFlatIP(lists_d), lists_d, nlist, faiss.METRIC_INNER_PRODUCT)
-        lists.cp.seed = seed
-        lists.train(at_lists)  # the same k-means as an IVF built at lists_d dims
-        self.coarse = faiss.IndexFlatIP(lists_d)  # picks a query's lists
-        self.coarse.add(lists.quantizer.reconstruct_n(0, nlist))
-        self.base = faiss.IndexIVFFlat(faiss.IndexFlatIP(self.d), self.d, nlist, faiss.METRIC_INNER_PRODUCT)
-        self.base.is_trained = True  # its lists come from self.coarse, never from its own quantizer
-        for row in range(0, len(full), ADD_BLOCK):
-            block = slice(row, row + ADD_BLOCK)
-            where = self.coarse.search(at_lists[block], 1)[1].ravel()
-            prefix = _cut(full[block], self.d)
-            self.base.add_core(len(prefix), faiss.swig_ptr(prefix), None, faiss.swig_ptr(where))
-            if report is not None:
-                report(min(row + ADD_BLOCK, len(full)), len(full))
-        self.index, self.full, self.lists_d = self.base, full, lists_d  # full: the vectors, for re-ranking
-        self.build_seconds = time.perf_counter() - start
-        self.index_bytes = _serialized_size(self.base) + _serialized_size(self.coarse)
-
     def __len__(self) -> int:
         return self.index.ntotal
 
@@ -167,41 +130,19 @@ class PrefixIndex:
             ``(M, k)`` int64 row indices, best first (-1 where the index found fewer than ``k``).
         """
         check_embeddings(queries, "PrefixIndex.search: queries")
-        if queries.shape[1] != self.width:
+        if queries.shape[1] != self.index.d:
             raise ValueError(f"PrefixIndex.search: queries have {queries.shape[1]} dims; the vectors have "
-                             f"{self.width}")  # fmt: skip
+                             f"{self.index.d}")  # fmt: skip
         shortlist = check_count(shortlist or k, "shortlist", "PrefixIndex.search", high=len(self))
         k = check_count(k, "k", "PrefixIndex.search", high=shortlist)
         if self.kind == "hnsw":
             self.base.hnsw.efSearch = max(shortlist, effort or 0)
         elif self.kind == "ivf":
             self.base.nprobe = check_count(effort or 1, "effort", "PrefixIndex.search", high=self.base.nlist)
-        q = F.normalize(queries.float(), dim=1).numpy()
-        if self.coarse is not None:  # AdANNS-IVF: lists picked at lists_d dims, scanned at d, re-ranked at D
-            scores, lists = self.coarse.search(_cut(q, self.lists_d), self.base.nprobe)
-            shortlists = self.base.search_preassigned(_cut(q, self.d), shortlist, lists, scores)[1]
-            return torch.from_numpy(self._rerank(q, shortlists, k))
         if self.index is not self.base:  # the shortlist is k * k_factor rows (+ 0.5: FAISS rounds down)
             self.index.k_factor = (shortlist + 0.5) / k
+        q = F.normalize(queries.float(), dim=1).numpy()
         return torch.from_numpy(self.index.search(q, k)[1])
-
-    def _rerank(self, queries: np.ndarray, shortlists: np.ndarray, k: int) -> np.ndarray:
-        """Each query's ``k`` best rows of its shortlist by full-width inner product (-1 where it had fewer)."""
-        out = np.full((len(queries), k), -1, dtype=np.int64)
-        for i, rows in enumerate(shortlists):
-            rows = rows[rows >= 0]
-            best = rows[np.argsort(-(self.full[rows] @ queries[i]), kind="stable")[:k]]
-            out[i, : len(best)] = best
-        return out
-
-
-def _cut(unit: np.ndarray, d: int) -> np.ndarray:
-    """The first ``d`` dims of each unit row, re-normalised (a contiguous float32 copy, as FAISS wants;
-    at full width the rows themselves)."""
-    if d == unit.shape[1]:
-        return unit
-    prefix = np.ascontiguousarray(unit[:, :d], dtype=np.float32)
-    return prefix / np.maximum(np.linalg.norm(prefix, axis=1, keepdims=True), 1e-12)
 
 
 def _serialized_size(index) -> int:
@@ -333,14 +274,12 @@ def latency(search, queries: torch.Tensor, repeats: int = 1) -> dict:
     }
 
 
-# (index kind, prefix size or None for full width, shortlist, effort[, lists_d]): prefix indexes re-ranked at full
+# (index kind, prefix size or None for full width, shortlist, effort): prefix indexes re-ranked at full
 # width, then the same index types at full width (the rigid baseline). Effort: HNSW's efSearch, IVF's nprobe.
-# lists_d: an IVF whose lists are clustered and picked on that many dims (None: full width), scanned on the prefix.
 SERVING = [("hnsw", d, n, n) for d in (64, 128) for n in (100, 200, 400, 800)]
 SERVING += [("hnsw", None, 10, e) for e in (16, 32, 64, 128, 256, 512)]
 NPROBE = (8, 12, 16, 24, 32, 48, 64, 96, 128)  # dense, so that "at equal recall" is read off, not guessed
-SERVING += [("ivf", 128, 400, p) for p in NPROBE + (256,)] + [("ivf", 128, 200, p, None) for p in NPROBE]
-SERVING += [("ivf", None, 10, p) for p in NPROBE]
+SERVING += [("ivf", 128, 400, p) for p in NPROBE + (256,)] + [("ivf", None, 10, p) for p in NPROBE]
 
 
 def serving_table(data: torch.Tensor, queries: torch.Tensor, configs=SERVING, full_width: bool = True,
@@ -373,11 +312,8 @@ def serving_table(data: torch.Tensor, queries: torch.Tensor, configs=SERVING, fu
     def sizes(index):  # what building an index cost
         return dict(build_s=index.build_seconds, index_mb=index.index_bytes / 2**20)
 
-    def lists_of(config):  # an IVF's lists_d (None: its own prefix's lists)
-        return (config[4] or width) if len(config) > 4 else None
-
-    groups = [(key, list(group)) for key, group in groupby(configs, key=lambda c: (*c[:2], lists_of(c)))]
-    groups = [((kind, d, lists), settings) for (kind, d, lists), settings in groups if d is not None or full_width]
+    groups = [(key, list(group)) for key, group in groupby(configs, key=lambda c: c[:2])]
+    groups = [((kind, d), settings) for (kind, d), settings in groups if d is not None or full_width]
     nlist = round(2 * math.sqrt(len(data)))  # IVF's lists: fewer than 4 sqrt(N), so its k-means is faster
     groups = [(g, [c for c in settings if g[0] != "ivf" or c[3] <= nlist]) for g, settings in groups]
     bar = tqdm(total=1 + len(brute_force) + sum(len(s) for _, s in groups), desc=desc, disable=desc is None)
@@ -394,19 +330,17 @@ def serving_table(data: torch.Tensor, queries: torch.Tensor, configs=SERVING, fu
         bar.update(1)
     del funnel
     give_freed_memory_back()
-    for (kind, d, lists), settings in groups:
+    for (kind, d), settings in groups:
 
         def building(done, n, what=f"building {kind} on {d or width} dims"):
             bar.set_postfix_str(f"{what}: {done:,} of {n:,} rows")
 
-        index = PrefixIndex(data, d or width, kind=kind, nlist=nlist if kind == "ivf" else None, lists_d=lists,
-                            report=building)  # fmt: skip
-        for n, effort in (c[2:4] for c in settings):
-            name = f"{kind} on {index.d} dims" + (f", lists of {lists} dims" if lists else "")
-            name += f", re-rank {n}" if index.d < width else " (full width)"
+        index = PrefixIndex(data, d or width, kind=kind, nlist=nlist if kind == "ivf" else None, report=building)
+        for _, _, n, effort in settings:
+            name = f"{kind} on {index.d} dims" + (f", re-rank {n}" if index.d < width else " (full width)")
             bar.set_postfix_str(f"searching {name}, effort {effort}")
             rows.append(measure(partial(index.search, k=k, shortlist=n, effort=effort), index=name, kind=kind,
-                                d=index.d, lists_d=lists, shortlist=n, effort=effort, **sizes(index)))  # fmt: skip
+                                d=index.d, shortlist=n, effort=effort, **sizes(index)))  # fmt: skip
             bar.update(1)
         del index
         give_freed_memory_back()

@@ -98,9 +98,8 @@ def plot_serving(rows: list[dict], chosen: dict | None = None, title: str | None
     """Relative recall@10 against the latency of one query (log scale), one point per search setting.
 
     One colour per model; one marker per way of searching, filled for a prefix re-ranked at full
-    width, open for the same index at full width, a diamond for IVF lists picked at full width and
-    scanned on the prefix (AdANNS-IVF), a cross for the torch brute-force funnel. Exact search is
-    the dotted line.
+    width, open for the same index at full width, a cross for the torch brute-force funnel. Exact
+    search is the dotted line.
 
     Args:
         rows: :func:`mrl_lab.ann.serving_table` rows, each with a ``"model"`` key added.
@@ -120,16 +119,13 @@ def plot_serving(rows: list[dict], chosen: dict | None = None, title: str | None
             continue
         prefix = r["d"] < max(x["d"] for x in rows if x["model"] == r["model"])
         family = f"{r['kind']} on a prefix, re-ranked" if prefix else f"{r['kind']} at full width"
-        if r.get("lists_d"):
-            family = f"{r['kind']} on a prefix, lists of {r['lists_d']} dims, re-ranked"
         name = f"{r['model']}: {'torch brute force on a prefix, re-ranked' if r['kind'] == 'torch' else family}"
         colour = colours.setdefault(r["model"], _PALETTE[len(colours) % len(_PALETTE)])
         fig.add_trace(
             go.Scatter(
                 x=[r["median_ms"]], y=[r["recall"]], mode="markers", name=name, legendgroup=name,
                 showlegend=name not in named, text=[f"{r['model']}: {r['index']}, effort {r['effort']}"],
-                marker=dict(symbol="diamond" if r.get("lists_d") else symbols[r["kind"]] + ("" if prefix else "-open"),
-                            color=colour, size=10),  # fmt: skip
+                marker=dict(symbol=symbols[r["kind"]] + ("" if prefix else "-open"), color=colour, size=10),
                 hovertemplate="%{text}<br>%{x:.2f} ms per query<br>relative recall@10 %{y:.3f}<extra></extra>",
             )
         )  # fmt: skip

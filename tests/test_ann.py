@@ -39,28 +39,6 @@ def test_the_faiss_funnel_returns_what_the_readable_torch_funnel_returns():
     assert torch.equal(served, readable)
 
 
-def test_ivf_lists_picked_at_full_width_and_scanned_on_the_prefix_find_what_the_full_width_ivf_finds():
-    # AdANNS-IVF: the same k-means lists as the full-width IVF (same seed), the rows inside scanned on 8 dims;
-    # a shortlist as long as the database keeps every row of the visited lists, so the re-ranked top 10 is the
-    # full-width IVF's own answer at the same nprobe
-    rigid = PrefixIndex(DB, d=64, kind="ivf", nlist=30)
-    adanns = PrefixIndex(DB, d=8, kind="ivf", nlist=30, lists_d=64)
-    for nprobe in (1, 3):
-        expected = rigid.search(QUERIES, 10, effort=nprobe)
-        assert torch.equal(adanns.search(QUERIES, 10, shortlist=len(DB), effort=nprobe), expected)
-    # with a short shortlist it finds less than that, and more than the prefix's own lists at 8 dims do
-    assert topk_overlap(EXACT, adanns.search(QUERIES, 10, shortlist=10, effort=3), 10) < topk_overlap(
-        EXACT, rigid.search(QUERIES, 10, effort=3), 10
-    )
-    own = PrefixIndex(DB, d=8, kind="ivf", nlist=30)
-    picked_at_full = topk_overlap(EXACT, adanns.search(QUERIES, 10, shortlist=100, effort=3), 10)
-    assert picked_at_full > topk_overlap(EXACT, own.search(QUERIES, 10, shortlist=100, effort=3), 10)
-    assert len(adanns) == len(DB) and 0 < adanns.index_bytes < rigid.index_bytes
-    for bad in (dict(kind="hnsw", lists_d=64), dict(kind="ivf", lists_d=4), dict(kind="ivf", lists_d=65)):
-        with pytest.raises(ValueError, match=r"PrefixIndex: lists_d=\d+ with kind="):
-            PrefixIndex(DB[:200], d=8, nlist=10, **bad)
-
-
 def test_reranking_a_prefix_shortlist_on_the_full_vectors_beats_the_prefix_alone():
     index = PrefixIndex(DB, d=16, kind="hnsw")
     alone = topk_overlap(EXACT, index.search(QUERIES, 10, shortlist=10, effort=400), 10)
@@ -136,15 +114,6 @@ def test_the_serving_table_skips_ivf_settings_that_would_visit_more_lists_than_t
     configs = [("ivf", 16, 100, p) for p in (8, 63, 128)]
     rows = serving_table(small, QUERIES[:5], configs=configs, brute_force=[])
     assert [r["effort"] for r in rows] == [None, 8, 63]
-
-
-def test_the_serving_table_builds_an_ivf_with_full_width_lists_when_a_setting_asks_for_it():
-    configs = [("ivf", 8, 100, 3), ("ivf", 8, 100, 3, None), ("ivf", None, 10, 3)]
-    rows = serving_table(DB, QUERIES[:10], configs=configs, brute_force=[])
-    assert [r["index"] for r in rows[1:]] == [
-        "ivf on 8 dims, re-rank 100", "ivf on 8 dims, lists of 64 dims, re-rank 100", "ivf on 64 dims (full width)"
-    ]  # fmt: skip
-    assert [r["lists_d"] for r in rows[1:]] == [None, 64, None]
 
 
 def test_best_at_picks_the_fastest_prefix_index_that_reaches_the_target_and_compares_at_equal_recall():
