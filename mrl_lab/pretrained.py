@@ -469,31 +469,33 @@ def fine_tune(
             desc=f"fine-tune {name}", progress=progress,
         )  # fmt: skip
 
-    def model_of(name, retrain=False):  # trained now, or loaded from the cache; on the CPU unless `device`
-        model_config = dict(config, name=f"minilm-{name}", loss=repr(loss_for(name, cfg)))
-        fit_this = partial(fit, loss=loss_for(name, cfg), name=name)
-        model, meta = load_or_train(model_config, build, fit_this, retrain=retrain, device=device or "cpu")
-        return model, meta, checkpoint_path(model_config, model).stem
+    def recipe(name):  # what decides a method's weights: the settings and its loss
+        loss = loss_for(name, cfg)
+        return dict(config, name=f"minilm-{name}", loss=repr(loss)), partial(fit, loss=loss, name=name)
 
-    # 1. train each model (or find it cached), one at a time; 2. embed with each. Two passes, so that the
-    # training pairs' bottom states are freed before the texts to embed get theirs.
+    # 1. train each model not cached yet, one at a time; 2. embed with each, loaded from the cache. Two passes,
+    # so that the training pairs' bottom states are freed before the texts to embed get theirs.
     names, metas = list(only or methods(config)), {}
     for name in names:
-        model, metas[name], _ = model_of(name, retrain)
-        del model
-        give_freed_memory_back()  # the fine-tuned model sits in reference cycles: free it now, not later
-    bottom["train"] = None
+        model_config, fit_this = recipe(name)
+        if retrain or not checkpoint_path(model_config, build()).exists():
+            _, metas[name] = load_or_train(model_config, build, fit_this, retrain=retrain)
+            give_freed_memory_back()  # the fine-tuned model sits in reference cycles: free it now, not later
+    if bottom["train"] is not None:
+        bottom["train"].kept.clear()  # (a damaged checkpoint found below is trained again: they come back)
     out = {}
     for name in names:
-        model, _, key = model_of(name)  # from the cache
-        st = model.encoder.model
-        out[name] = {"vectors": embed_all(st, eval_texts(s), key, progress, bottom["eval"]), "meta": metas[name],
-                     "key": key}  # fmt: skip
+        model_config, fit_this = recipe(name)
+        # the model comes back where it trained (the CPU by default) and embeds the texts there
+        model, meta = load_or_train(model_config, build, fit_this, device=device or "cpu")
+        st, key = model.encoder.model, checkpoint_path(model_config, model).stem
+        out[name] = {"vectors": embed_all(st, eval_texts(s), key, progress, bottom["eval"]),
+                     "meta": metas.get(name, meta), "key": key}  # fmt: skip
         if name in keep:
             out[name]["model"] = st
         del model, st
         give_freed_memory_back()
-    bottom["eval"] = None
+    bottom = None
     give_freed_memory_back()  # the texts' bottom states
     return out
 

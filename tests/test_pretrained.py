@@ -284,6 +284,12 @@ def test_fine_tune_trains_each_method_once_and_then_loads_models_and_embeddings(
     assert first["MRL"]["vectors"]["titles"].shape == (6, 384)
     again = pretrained.fine_tune(s, only=["MRL"], progress=False)
     assert again["MRL"]["meta"]["cached"]
+    # a damaged checkpoint is found when the model is loaded to embed, and trained again (its bottom states too)
+    checkpoint = tmp_cache / "models" / f"{first['FF-16']['key']}.pt"
+    checkpoint.write_bytes(checkpoint.read_bytes()[:1000])
+    with pytest.warns(UserWarning, match="is damaged"):
+        mended = pretrained.fine_tune(s, only=["FF-16"], progress=False)["FF-16"]
+    assert not mended["meta"]["cached"] and mended["vectors"]["titles"].shape == (6, 384)
     # smoke starts from the PCA order: the rotation and a Normalize follow the published model's three modules
     assert config["start"] == "pca"
     assert [type(m).__name__ for m in again["MRL"]["model"]][3:] == ["Dense", "Normalize"]
