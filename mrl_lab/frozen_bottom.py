@@ -112,18 +112,16 @@ class SharedBottom:
     def encode(self, st, texts: list[str], batch_size: int = 32, progress: bool = True) -> torch.Tensor:
         """What ``st.encode(texts)`` returns (float32, CPU), running only the layers above the bottom."""
         states = self.states(st, texts)
-        order = sorted(range(len(texts)), key=lambda i: -len(states[i]))
-        out = torch.empty(len(texts), 0)
+        order = sorted(range(len(texts)), key=lambda i: -len(states[i]))  # similar lengths together
         was_training = st.training
         st.eval()
         with torch.no_grad():
-            for start in tqdm(range(0, len(texts), batch_size), desc="embedding", disable=not progress, leave=False):
-                rows = order[start : start + batch_size]
-                z = top_embeddings(st, self.n, [states[i] for i in rows]).float().cpu()
-                if out.shape[1] == 0:
-                    out = torch.empty(len(texts), z.shape[1])
-                out[rows] = z
+            batches = tqdm(range(0, len(texts), batch_size), desc="embedding", disable=not progress, leave=False)
+            z = torch.cat([top_embeddings(st, self.n, [states[i] for i in order[b : b + batch_size]]).float().cpu()
+                           for b in batches])  # fmt: skip
         st.train(was_training)
+        out = torch.empty_like(z)
+        out[order] = z  # back in the texts' order
         return out
 
 

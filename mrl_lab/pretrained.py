@@ -47,7 +47,7 @@ from .data import (
     data_roots,
     file_digest,
 )
-from .frozen_bottom import SharedBottom, TopPairModel
+from .frozen_bottom import SharedBottom, TopPairModel, transformer
 from .loss import MatryoshkaLoss
 from .metrics import check_embeddings, hits_by_size, retrieval_scores, spearman, target_ranks
 from .nesting import dense_grid, truncate
@@ -448,7 +448,7 @@ def fine_tune(
         return PairModel(encoder) if not n else TopPairModel(encoder, n, states=half)
 
     def freeze(model):  # cheaper steps, and less forgetting of pretraining
-        bert = model.encoder.model[0].auto_model
+        bert = transformer(model.encoder.model)
         parts = [bert.embeddings.word_embeddings] if config["freeze_token_embeddings"] else []
         for part in parts + ([bert.embeddings, *bert.encoder.layer[:n]] if n else []):
             part.requires_grad_(False)
