@@ -39,6 +39,14 @@ def test_the_faiss_funnel_returns_what_the_readable_torch_funnel_returns():
     assert torch.equal(served, readable)
 
 
+@pytest.mark.parametrize("kind, d", [("flat", 64), ("flat", 8), ("hnsw", 16), ("ivf", 16), ("ivf", 64)])
+def test_a_query_is_not_normalised_because_its_length_ranks_no_row_differently(kind, d):
+    index = PrefixIndex(DB, d=d, kind=kind, nlist=20)
+    unit = index.search(F.normalize(QUERIES, dim=1), 10, shortlist=100 if d < 64 else 10, effort=4)
+    scaled = (QUERIES * 7.5).double().T.contiguous().T  # longer, float64 and not contiguous, as a caller may pass
+    assert torch.equal(index.search(scaled, 10, shortlist=100 if d < 64 else 10, effort=4), unit)
+
+
 def test_reranking_a_prefix_shortlist_on_the_full_vectors_beats_the_prefix_alone():
     index = PrefixIndex(DB, d=16, kind="hnsw")
     alone = topk_overlap(EXACT, index.search(QUERIES, 10, shortlist=10, effort=400), 10)
@@ -76,6 +84,14 @@ def test_bad_arguments_name_the_value():
         index.search(QUERIES, 20, shortlist=10)
     with pytest.raises(ValueError, match="queries have 8 dims; the vectors have 64"):
         index.search(QUERIES[:, :8], 10)
+    nan = QUERIES[:3].clone()
+    nan[1, 5] = float("nan")
+    with pytest.raises(ValueError, match=r"queries contain 1 NaN/inf value\(s\) \(first at row 1\)"):
+        index.search(nan, 10)
+    with pytest.raises(ValueError, match=r"PrefixIndex.search: queries must have shape \(N, dim\); got shape \(64,\)"):
+        index.search(QUERIES[0], 10)
+    with pytest.raises(TypeError, match="PrefixIndex.search: queries must be a torch.Tensor; got list"):
+        index.search(QUERIES.tolist(), 10)
 
 
 def test_clustered_rows_keep_the_topics_without_copying_any_real_row():
