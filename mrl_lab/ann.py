@@ -132,11 +132,10 @@ class PrefixIndex:
         # A served query takes well under a millisecond, so its checks run in NumPy: torch's isfinite and
         # normalize on one row cost ~0.1 ms, more than some of the searches timed here (check_embeddings,
         # slower, is called only to say what is wrong). No normalising: a query's length ranks no row differently.
-        if not (isinstance(queries, torch.Tensor) and queries.ndim == 2 and queries.numel()):
-            check_embeddings(queries, "PrefixIndex.search: queries")  # raises
-        q = queries.detach().cpu().float().numpy()
-        if not np.isfinite(q).all():
-            check_embeddings(queries, "PrefixIndex.search: queries")  # raises
+        ok = isinstance(queries, torch.Tensor) and queries.ndim == 2 and queries.numel() > 0
+        q = queries.detach().cpu().float().numpy() if ok else None
+        if q is None or not np.isfinite(q).all():
+            check_embeddings(queries, "PrefixIndex.search: queries")  # raises, saying what is wrong
         if queries.shape[1] != self.index.d:
             raise ValueError(f"PrefixIndex.search: queries have {queries.shape[1]} dims; the vectors have "
                              f"{self.index.d}")  # fmt: skip
