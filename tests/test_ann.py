@@ -42,9 +42,10 @@ def test_the_faiss_funnel_returns_what_the_readable_torch_funnel_returns():
 @pytest.mark.parametrize("kind, d", [("flat", 64), ("flat", 8), ("hnsw", 16), ("ivf", 16), ("ivf", 64)])
 def test_a_query_is_not_normalised_because_its_length_ranks_no_row_differently(kind, d):
     index = PrefixIndex(DB, d=d, kind=kind, nlist=20)
-    unit = index.search(F.normalize(QUERIES, dim=1), 10, shortlist=100 if d < 64 else 10, effort=4)
+    shortlist = 100 if d < 64 else 10  # a prefix index re-ranks a shortlist; the full-width one has none
+    unit = index.search(F.normalize(QUERIES, dim=1), 10, shortlist=shortlist, effort=4)
     scaled = (QUERIES * 7.5).double().T.contiguous().T  # longer, float64 and not contiguous, as a caller may pass
-    assert torch.equal(index.search(scaled, 10, shortlist=100 if d < 64 else 10, effort=4), unit)
+    assert torch.equal(index.search(scaled, 10, shortlist=shortlist, effort=4), unit)
 
 
 def test_reranking_a_prefix_shortlist_on_the_full_vectors_beats_the_prefix_alone():
