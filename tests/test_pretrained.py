@@ -273,6 +273,21 @@ def test_the_sts_interval_uses_spearman_as_scipy_computes_it_for_every_resample_
     assert diff == pytest.approx(expected[0] - expected[1]) and 0 < low <= diff <= high
 
 
+def test_share_kept_is_the_ratio_of_spearmans_with_a_paired_interval_and_names_a_missing_size():
+    from scipy.stats import spearmanr
+
+    g = torch.Generator().manual_seed(0)
+    gold = torch.randint(0, 6, (400,), generator=g).float()
+    whole, cut = gold + torch.randn(400, generator=g), gold + 2 * torch.randn(400, generator=g)
+    items = {"m": {8: {"sims": cut}, 384: {"sims": whole}}}
+    share, low, high = pretrained.share_kept(items, "m", 8, 384, gold)
+    expected = spearmanr(cut, gold).statistic / spearmanr(whole, gold).statistic
+    assert share == pytest.approx(expected, rel=1e-9) and low < share < high < 1
+    assert pretrained.share_kept(items, "m", 384, 384, gold) == (1.0, 1.0, 1.0)  # the same pairs in every resample
+    with pytest.raises(ValueError, match=r"share_kept: 'm' was not measured at 48 dims \(measured: \[8, 384\]\)"):
+        pretrained.share_kept(items, "m", 48, 384, gold)
+
+
 def test_fine_tune_trains_each_method_once_and_then_loads_models_and_embeddings(encoder_folder, tmp_cache):
     rows = [TextData([t], [d], torch.tensor([0])) for t, d in SENTENCES]
     data = TextData([r.titles[0] for r in rows], [r.descriptions[0] for r in rows], torch.zeros(6, dtype=torch.long))
