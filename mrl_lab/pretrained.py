@@ -694,7 +694,7 @@ def share_kept(items: dict, method: str, d: int, full: int, sts_scores: torch.Te
     for size in (d, full):
         if size not in items.get(method, {}):
             raise ValueError(f"share_kept: {method!r} was not measured at {size} dims (measured: "
-                             f"{sorted(items.get(method, {}))}); pass sizes given to evaluate()")  # fmt: skip
+                             f"{sorted(items.get(method, {}))}); choose d and full from those sizes")  # fmt: skip
     data = (items[method][d]["sims"].numpy(), items[method][full]["sims"].numpy(), sts_scores.numpy())
 
     def stat(cut, whole, gold, axis=-1):
