@@ -9,12 +9,12 @@
 Vectors: notebook 05's fine-tunes of all-MiniLM-L6-v2 (trained here if not cached), MRL and, as the
 control, normal, plus the normal vectors centred and rotated by PCA fitted on the corpus. The corpus is every
 AG News description of the offline copy (7,600); where a database is larger, the other rows are
-drawn around the real vectors' k-means centres (``mrl_lab.ann.clustered_like``: topics kept, no
+drawn around the real vectors' k-means centres (``clustered_like``: topics kept, no
 copies, about as many local dimensions as the real rows: printed). Queries are real held-out
 headlines. The first database is the real rows alone.
 
 Per model and database size it measures exact full-width search (FAISS ``IndexFlatIP``: the
-baseline), the lab's torch brute-force funnel (``mrl_lab.retrieval.AdaptiveIndex``: the readable
+baseline), the lab's torch brute-force funnel (``AdaptiveIndex``: the readable
 reference), HNSW and IVF indexes built on a prefix with the shortlist re-ranked at full width
 (AdANNS-style) and the same index types built at full width (the rigid baseline). For each: the
 median and p95 latency of one query alone, batch throughput, build time, index size and relative
@@ -36,12 +36,13 @@ from pathlib import Path
 
 import torch
 
-import mrl_lab
-from mrl_lab import pretrained
-from mrl_lab.ann import SERVING, clustered_like, describe_best, latency, local_dimension, serving_table
-from mrl_lab.cache import save_atomic
-from mrl_lab.metrics import topk_overlap
-from mrl_lab.retrieval import AdaptiveIndex
+from mrl_lab.data.text import load_ag_news, load_sts_benchmark
+from mrl_lab.evaluation.metrics import topk_overlap
+from mrl_lab.experiments import pretrained
+from mrl_lab.runtime.budget import BUDGETS, get_budget
+from mrl_lab.runtime.cache import save_atomic
+from mrl_lab.serving.ann import SERVING, clustered_like, describe_best, latency, local_dimension, serving_table
+from mrl_lab.serving.funnel import AdaptiveIndex
 
 SIZES = {"smoke": [10_000], "cpu": [100_000, 1_000_000], "gpu": [100_000, 1_000_000]}
 CORPUS_ROWS = {"smoke": 1_000, "cpu": None, "gpu": None}  # real descriptions embedded (None: all 7,600)
@@ -52,7 +53,7 @@ SAVED = MODELS[:2]  # what --save-vectors stores: the PCA control is fitted agai
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--budget", choices=mrl_lab.budget.BUDGETS, default=None, help="which fine-tunes and sizes")
+    parser.add_argument("--budget", choices=BUDGETS, default=None, help="which fine-tunes and sizes")
     parser.add_argument("--sizes", type=int, nargs="+", help="database rows after the real ones (default: per budget)")
     parser.add_argument(
         "--queries", type=int, help="real queries, each searched alone (default: 200, or all that --vectors holds)"
@@ -71,7 +72,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    budget = mrl_lab.get_budget(args.budget)
+    budget = get_budget(args.budget)
     if args.repeats < 1:
         parser.error(f"--repeats {args.repeats}: give at least 1")
     if args.queries is not None and args.queries < 1:
@@ -92,8 +93,8 @@ def main() -> None:
         queries = {model: q[: args.queries] for model, q in queries.items()}  # None: all of them
         note += f"; {len(queries['MRL'])} of its queries served"
     else:
-        news = mrl_lab.load_ag_news()
-        s = pretrained.setup(budget, news, mrl_lab.load_sts_benchmark("test"), mrl_lab.load_sts_benchmark("train"))
+        news = load_ag_news()
+        s = pretrained.setup(budget, news, load_sts_benchmark("test"), load_sts_benchmark("train"))
         db, queries = pretrained.served_vectors(
             s, news, CORPUS_ROWS[budget.name], args.queries or 200, device=budget.device
         )

@@ -18,17 +18,15 @@ import time
 
 import torch
 
-import mrl_lab
-from mrl_lab import cifar
-from mrl_lab.metrics import interval_curves
-from mrl_lab.plots import curves_table
+from mrl_lab.evaluation.intervals import interval_curves
+from mrl_lab.experiments import cifar
+from mrl_lab.lab.plots import curves_table
+from mrl_lab.runtime.budget import BUDGETS, get_budget
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--budget", choices=mrl_lab.budget.BUDGETS, default=None, help="default: $MRL_LAB_BUDGET or auto"
-    )
+    parser.add_argument("--budget", choices=BUDGETS, default=None, help="default: $MRL_LAB_BUDGET or auto")
     parser.add_argument("--all", action="store_true", help="train every model of the notebook, not only MRL")
     parser.add_argument("--json", help="also write the results to this JSON file")
     parser.add_argument(
@@ -36,7 +34,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    budget = mrl_lab.get_budget(args.budget)
+    budget = get_budget(args.budget)
     config = cifar.experiment_config(budget)
     if not args.all:
         config["per_size"] = []

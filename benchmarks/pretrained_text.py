@@ -25,24 +25,26 @@ import time
 
 import torch
 
-import mrl_lab
-from mrl_lab import pretrained, text
-from mrl_lab.adaptor import adapt
-from mrl_lab.plots import curves_table
+from mrl_lab.data.text import load_ag_news, load_sts_benchmark
+from mrl_lab.evaluation.baselines import pca_rotation
+from mrl_lab.evaluation.intervals import lead_table, share_kept
+from mrl_lab.experiments import pretrained, text
+from mrl_lab.experiments.adaptor import adapt, fit_adaptors
+from mrl_lab.lab.plots import curves_table
+from mrl_lab.models.sentence_encoder import load_encoder
+from mrl_lab.runtime.budget import BUDGETS, get_budget
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--budget", choices=mrl_lab.budget.BUDGETS, default=None, help="default: $MRL_LAB_BUDGET or auto"
-    )
+    parser.add_argument("--budget", choices=BUDGETS, default=None, help="default: $MRL_LAB_BUDGET or auto")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override one setting of pretrained.SETTINGS, e.g. lr=2e-5 (repeatable)")  # fmt: skip
     parser.add_argument("--methods", nargs="+", help="fine-tune only these, e.g. --methods MRL (default: all)")
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args()
 
-    budget = mrl_lab.get_budget(args.budget)
+    budget = get_budget(args.budget)
     cuda = budget.device.type == "cuda"
     device = torch.cuda.get_device_name(0) if cuda else f"CPU ({torch.get_num_threads()} threads)"
     print(f"{budget}\ndevice: {device}; torch {torch.__version__}; Python {platform.python_version()}")
@@ -64,10 +66,10 @@ def main() -> None:
         print(f"[{step}: {timing[step]:.1f} s]")
         clock = time.perf_counter()
 
-    news = mrl_lab.load_ag_news()
-    s = pretrained.setup(budget, news, mrl_lab.load_sts_benchmark("test"), mrl_lab.load_sts_benchmark("train"))
+    news = load_ag_news()
+    s = pretrained.setup(budget, news, load_sts_benchmark("test"), load_sts_benchmark("train"))
     print(f"data: {s.note}\nsettings: {s.config}")
-    base_model = pretrained.load_encoder(s.folder, s.config["max_tokens"], device=budget.device)
+    base_model = load_encoder(s.folder, s.config["max_tokens"], device=budget.device)
     key = pretrained.base_key(s)
     texts = pretrained.eval_texts(s)
     base = pretrained.embed_all(base_model, texts, key)
@@ -78,10 +80,10 @@ def main() -> None:
 
     vectors = {"base, cut": base}
     for name, fit_on in (("PCA fitted on the corpus", base["descriptions"]), ("PCA fitted on STS-B", other)):
-        rotate = pretrained.pca_rotation(fit_on)
+        rotate = pca_rotation(fit_on)
         vectors[name] = {k: rotate(z) for k, z in base.items()}
     lap("PCA")
-    for name, f in pretrained.fit_adaptors(s, base, train_pairs).items():
+    for name, f in fit_adaptors(s, base, train_pairs).items():
         vectors[f"adaptor, {name}"] = {k: adapt(f, z) for k, z in base.items()}
     lap("adaptors")
     tuned = pretrained.fine_tune(s, device=budget.device, only=args.methods, keep=())
@@ -102,7 +104,7 @@ def main() -> None:
     baselines = ["base, cut", "PCA fitted on the corpus", "PCA fitted on STS-B", "fine-tuned normal"]
     shown = [d for d in sizes if d <= 64 or d == max(sizes)]
     for metric in ("recall@10", "STS-B Spearman"):
-        table = pretrained.lead_table(results["items"], "fine-tuned MRL", baselines, shown, metric, s.sts.scores)
+        table = lead_table(results["items"], "fine-tuned MRL", baselines, shown, metric, s.sts.scores)
         leads[metric] = table.to_dict("records")
         print(f"\nMRL fine-tune minus each baseline, {metric}, 95 % paired bootstrap interval:")
         print(table.to_string(index=False, float_format=lambda a: f"{a:+.3f}"))
@@ -110,7 +112,7 @@ def main() -> None:
     print("\nshare of its full-width STS-B Spearman each method keeps at 48 dims, 95 % paired bootstrap interval:")
     for name, by_size in results["items"].items():
         if 48 in by_size and max(sizes) in by_size:
-            kept[name] = pretrained.share_kept(results["items"], name, 48, max(sizes), s.sts.scores)
+            kept[name] = share_kept(results["items"], name, 48, max(sizes), s.sts.scores)
             print(f"  {name:28s} {kept[name][0]:.1%} [{kept[name][1]:.1%}, {kept[name][2]:.1%}]")
     meta = {name: {k: v for k, v in r["meta"].items()} for name, r in tuned.items()}
     print(f"\nfine-tuning: {json.dumps(meta)}\nwall time: {sum(timing.values()):.1f} s")

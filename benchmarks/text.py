@@ -18,27 +18,26 @@ import time
 
 import torch
 
-import mrl_lab
-from mrl_lab import text
-from mrl_lab.plots import curves_table
+from mrl_lab.data.text import load_ag_news, load_sts_benchmark
+from mrl_lab.experiments import text
+from mrl_lab.lab.plots import curves_table
+from mrl_lab.runtime.budget import BUDGETS, get_budget
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--budget", choices=mrl_lab.budget.BUDGETS, default=None, help="default: $MRL_LAB_BUDGET or auto"
-    )
+    parser.add_argument("--budget", choices=BUDGETS, default=None, help="default: $MRL_LAB_BUDGET or auto")
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args()
 
-    budget = mrl_lab.get_budget(args.budget)
+    budget = get_budget(args.budget)
     device = (
         torch.cuda.get_device_name(0) if budget.device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
     )
     print(f"{budget}\ndevice: {device}; torch {torch.__version__}; Python {platform.python_version()}")
 
     start = time.perf_counter()
-    news, sts = mrl_lab.load_ag_news(), mrl_lab.load_sts_benchmark("test")
+    news, sts = load_ag_news(), load_sts_benchmark("test")
     train_set, config, tok = text.setup(budget, news)
     print(f"data: {len(train_set)} training pairs, {len(news.test)} test pairs; {news.note}\n{tok}")
 

@@ -1,49 +1,27 @@
 """mrl-lab: Matryoshka Representation Learning, taught by doing it.
 
-The core (this namespace) never imports Jupyter: use it from a plain script. Plots live in
-``mrl_lab.plots`` (plotly) and dashboards in ``mrl_lab.widgets`` (ipywidgets).
+This namespace holds the method as a plain script uses it; everything else is imported from the
+subpackage that holds it (see ``docs/architecture.md``)::
+
+    core/         the method: nesting sizes, truncate, MatryoshkaLoss, MRLHead, InfoNCE
+    runtime/      budget and device, the cache folder, memory
+    data/         CIFAR, AG News, STS-B, the tokenizer, where files are found
+    models/       the ConvNet, the text encoders, the pretrained encoder, the Matryoshka-Adaptor
+    training/     the trainer, the model cache, DDP
+    evaluation/   search, metrics, bootstrap intervals, PCA, quantization
+    serving/      funnel search, FAISS prefix indexes, the cascade
+    experiments/  one module per experiment: settings, train, evaluate
+    lab/          plotly charts, ipywidgets dashboards, exercise checkers (the only Jupyter-side code)
+
+Nothing here imports Jupyter.
 """
 
 __version__ = "0.1.0"
 
-from .baselines import PCA
-from .budget import Budget, get_budget
-from .contrastive import InfoNCE
-from .data import DataNotFoundError, load_ag_news, load_cifar10, load_cifar100, load_sts_benchmark, locate_datasets
-from .heads import MRLHead
-from .loss import MatryoshkaLoss
-from .metrics import head_accuracy, knee, knn_accuracy, linear_probe_correct, recall_at_k, search, topk_overlap
-from .models import Classifier, ConvNet
-from .nesting import check_dims, nesting_dims, truncate
-from .train import encode, random_crop_flip, seed_everything, train
+from mrl_lab.core.contrastive import InfoNCE
+from mrl_lab.core.heads import MRLHead
+from mrl_lab.core.loss import MatryoshkaLoss
+from mrl_lab.core.nesting import nesting_dims, truncate
+from mrl_lab.training.trainer import encode, train
 
-__all__ = [
-    "PCA",
-    "Budget",
-    "get_budget",
-    "InfoNCE",
-    "DataNotFoundError",
-    "load_ag_news",
-    "load_cifar10",
-    "load_cifar100",
-    "load_sts_benchmark",
-    "locate_datasets",
-    "MRLHead",
-    "MatryoshkaLoss",
-    "head_accuracy",
-    "knee",
-    "knn_accuracy",
-    "linear_probe_correct",
-    "recall_at_k",
-    "search",
-    "topk_overlap",
-    "Classifier",
-    "ConvNet",
-    "check_dims",
-    "nesting_dims",
-    "truncate",
-    "encode",
-    "random_crop_flip",
-    "seed_everything",
-    "train",
-]
+__all__ = ["InfoNCE", "MRLHead", "MatryoshkaLoss", "nesting_dims", "truncate", "train", "encode"]

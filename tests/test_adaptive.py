@@ -1,9 +1,10 @@
 import pytest
 import torch
 
-from mrl_lab.cascade import cascade, cascade_curve, fit_temperature, pick_threshold, pick_thresholds
-from mrl_lab.metrics import search, topk_overlap
-from mrl_lab.retrieval import AdaptiveIndex, _top_k
+from mrl_lab.evaluation.metrics import topk_overlap
+from mrl_lab.evaluation.search import search
+from mrl_lab.serving.cascade import cascade, cascade_curve, fit_temperature, pick_threshold, pick_thresholds
+from mrl_lab.serving.funnel import AdaptiveIndex, _top_k
 
 
 def test_chunked_top_k_equals_one_shot_top_k():
@@ -89,7 +90,7 @@ def test_cascade_errors_name_the_problem():
 
 
 def test_storage_bytes_and_quantisation_by_hand():
-    from mrl_lab.quantize import quantize, storage_bytes
+    from mrl_lab.evaluation.quantize import quantize, storage_bytes
 
     assert storage_bytes(10, 256, "float32") == 10 * 1024 and storage_bytes(10, 256, "int8") == 2560
     assert storage_bytes(1, 12, "binary") == 2  # 12 bits round up to 2 bytes
@@ -104,7 +105,7 @@ def test_storage_bytes_and_quantisation_by_hand():
 
 
 def test_storage_table_keeps_everything_at_float32_full_width():
-    from mrl_lab.quantize import storage_table
+    from mrl_lab.evaluation.quantize import storage_table
 
     torch.manual_seed(5)
     corpus = torch.randn(300, 32)

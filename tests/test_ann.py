@@ -5,9 +5,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mrl_lab.ann import PrefixIndex, best_at, clustered_like, describe_best, latency, serving_table
-from mrl_lab.metrics import search, topk_overlap
-from mrl_lab.retrieval import AdaptiveIndex, rerank
+from mrl_lab.evaluation.metrics import topk_overlap
+from mrl_lab.evaluation.search import search
+from mrl_lab.serving.ann import PrefixIndex, best_at, clustered_like, describe_best, latency, serving_table
+from mrl_lab.serving.funnel import AdaptiveIndex, rerank
 
 
 def matryoshka_like(n: int, dim: int = 64, seed: int = 0) -> torch.Tensor:
@@ -161,7 +162,7 @@ def test_best_at_picks_the_fastest_prefix_index_that_reaches_the_target_and_comp
 def test_an_index_size_is_what_faiss_serializes_of_the_prefix_index_counted_without_a_copy():
     import faiss
 
-    from mrl_lab.ann import _serialized_size
+    from mrl_lab.serving.ann import _serialized_size
 
     for kind in ("flat", "hnsw", "ivf"):
         index = PrefixIndex(DB, 16, kind=kind)
@@ -173,7 +174,9 @@ def test_an_index_size_is_what_faiss_serializes_of_the_prefix_index_counted_with
 def test_the_build_time_is_the_time_the_build_took(kind, monkeypatch):
     import time
 
-    monkeypatch.setattr("mrl_lab.ann.ADD_BLOCK", 1000)  # three blocks: the loop over them must not touch the clock
+    monkeypatch.setattr(
+        "mrl_lab.serving.ann.ADD_BLOCK", 1000
+    )  # three blocks: the loop over them must not touch the clock
     start = time.perf_counter()
     index = PrefixIndex(DB, 16, kind=kind)
     assert 0 < index.build_seconds <= time.perf_counter() - start

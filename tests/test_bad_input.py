@@ -6,7 +6,21 @@ import torch
 from torch import nn
 
 import mrl_lab
-from mrl_lab import MRLHead, adaptor, cascade, knee, metrics, quantize, text, tokenizer
+from mrl_lab.core.heads import MRLHead
+from mrl_lab.data import tokenizer
+from mrl_lab.data.images import load_cifar10
+from mrl_lab.data.text import load_ag_news
+from mrl_lab.evaluation import metrics, quantize
+from mrl_lab.evaluation.baselines import PCA
+from mrl_lab.evaluation.metrics import head_accuracy, knee, knn_accuracy, linear_probe_correct, recall_at_k
+from mrl_lab.evaluation.search import target_ranks
+from mrl_lab.experiments import text
+from mrl_lab.experiments.adaptor import adapt, fit_adaptor
+from mrl_lab.models import adaptor
+from mrl_lab.models.convnet import ConvNet
+from mrl_lab.serving import cascade
+from mrl_lab.training.augment import random_crop_flip
+from mrl_lab.training.trainer import seed_everything
 
 
 def test_a_head_given_wider_embeddings_than_it_was_built_for_refuses_instead_of_cutting():
@@ -49,7 +63,7 @@ def test_a_malformed_ag_news_file_names_the_file_and_line(tmp_path, content, mes
     folder.mkdir()
     (folder / "test.csv").write_text(content)
     with pytest.raises(ValueError, match=f"load_ag_news: .*test.csv.*{message}"):
-        mrl_lab.load_ag_news(root=tmp_path, download=False)
+        load_ag_news(root=tmp_path, download=False)
 
 
 def test_a_cifar_batch_file_that_is_not_the_published_one_is_refused_before_it_is_unpickled(tmp_path):
@@ -65,12 +79,12 @@ def test_a_cifar_batch_file_that_is_not_the_published_one_is_refused_before_it_i
     (folder / "test_batch").write_bytes(pickle.dumps({"data": Payload(), "labels": [0]}))
     expected = r"load_cifar10: .*test_batch is not the published file \(md5 [0-9a-f]{32}, expected 4035"
     with pytest.raises(ValueError, match=expected):
-        mrl_lab.load_cifar10("test", root=tmp_path, download=False)
+        load_cifar10("test", root=tmp_path, download=False)
     assert not (tmp_path / "ran").exists()
 
 
 def test_a_mistyped_data_folder_is_not_created_but_a_new_folder_in_an_existing_one_is(tmp_path):
-    from mrl_lab.data import _writable_root
+    from mrl_lab.data.locate import _writable_root
 
     typo = tmp_path / "shraed" / "data"
     with pytest.raises(OSError, match="its parent folder does not exist"):
@@ -80,7 +94,7 @@ def test_a_mistyped_data_folder_is_not_created_but_a_new_folder_in_an_existing_o
 
 
 def test_a_nan_row_is_not_quantised_into_a_searchable_vector():
-    from mrl_lab.quantize import quantize
+    from mrl_lab.evaluation.quantize import quantize
 
     corpus = torch.randn(4, 8)
     corpus[2, 3] = float("nan")
@@ -90,14 +104,14 @@ def test_a_nan_row_is_not_quantised_into_a_searchable_vector():
 
 
 def test_empty_queries_or_corpora_are_refused_with_their_shape():
-    from mrl_lab.metrics import target_ranks
+    from mrl_lab.evaluation.search import target_ranks
 
     with pytest.raises(ValueError, match=r"queries are empty \(shape \(0, 8\)\)"):
         target_ranks(torch.randn(0, 8), torch.randn(5, 8), torch.arange(0))
 
 
 def test_a_search_dashboard_with_no_sizes_says_so_instead_of_using_the_default():
-    from mrl_lab.widgets import search_dashboard
+    from mrl_lab.lab.widgets import search_dashboard
 
     corpus = {"m": lambda d: torch.randn(3, d)}
     with pytest.raises(ValueError, match="search_dashboard: nesting sizes are empty"):
@@ -117,7 +131,7 @@ def test_a_search_dashboard_with_no_sizes_says_so_instead_of_using_the_default()
     ],
 )  # fmt: skip
 def test_a_dashboard_refuses_a_start_its_slider_would_silently_replace(make, message):
-    from mrl_lab import widgets
+    from mrl_lab.lab import widgets
 
     corpus = {"m": lambda d: torch.randn(3, d)}
     with pytest.raises(ValueError, match=message):
@@ -125,7 +139,7 @@ def test_a_dashboard_refuses_a_start_its_slider_would_silently_replace(make, mes
 
 
 def test_embedding_no_texts_is_refused_before_the_model_runs():
-    from mrl_lab import pretrained
+    from mrl_lab.experiments import pretrained
 
     with pytest.raises(ValueError, match="embed: need a non-empty list of strings; got list of 0"):
         pretrained.embed(None, [], "key")
@@ -138,7 +152,7 @@ def test_embedding_no_texts_is_refused_before_the_model_runs():
     ({"weights": [0, 0, 0]}, "all weights are 0"),
 ])  # fmt: skip
 def test_matryoshka_loss_settings_that_would_fail_later_or_train_nothing_are_refused(settings, message):
-    from mrl_lab import MatryoshkaLoss
+    from mrl_lab.core.loss import MatryoshkaLoss
 
     with pytest.raises(ValueError, match=f"MatryoshkaLoss: {message}"):
         MatryoshkaLoss(nn.MSELoss(), [2, 4, 8], **settings)
@@ -147,7 +161,7 @@ def test_matryoshka_loss_settings_that_would_fail_later_or_train_nothing_are_ref
 def test_the_cifar_md5_sums_are_the_ones_torchvision_publishes():
     from torchvision.datasets import CIFAR10
 
-    from mrl_lab.data import CIFAR10_MD5
+    from mrl_lab.data.images import CIFAR10_MD5
 
     assert CIFAR10_MD5 == dict(CIFAR10.train_list + CIFAR10.test_list)
 
@@ -164,41 +178,41 @@ def _tokenizer():
 # deep inside torch, NumPy, scikit-learn or scipy without naming the function or the value.
 CASES = {
     "labels of another length (k-NN)": (
-        lambda: mrl_lab.knn_accuracy(Z, Y[:5], Z, Y), ValueError, r"knn_accuracy: train_y has shape \(5,\)"),
+        lambda: knn_accuracy(Z, Y[:5], Z, Y), ValueError, r"knn_accuracy: train_y has shape \(5,\)"),
     "labels of another length (head)": (
-        lambda: mrl_lab.head_accuracy(torch.randn(20, 4), Y[:5]), ValueError, "head_accuracy: labels"),
-    "no logits": (lambda: mrl_lab.head_accuracy(torch.randn(0, 4), Y[:0]), ValueError, "logits are empty"),
+        lambda: head_accuracy(torch.randn(20, 4), Y[:5]), ValueError, "head_accuracy: labels"),
+    "no logits": (lambda: head_accuracy(torch.randn(0, 4), Y[:0]), ValueError, "logits are empty"),
     "probe widths differ": (
-        lambda: mrl_lab.linear_probe_correct(Z, Y, Z[:, :8], Y), ValueError, "train_z has 16 features but test_z"),
+        lambda: linear_probe_correct(Z, Y, Z[:, :8], Y), ValueError, "train_z has 16 features but test_z"),
     "probe labels": (
-        lambda: mrl_lab.linear_probe_correct(Z, Y[:5], Z, Y), ValueError, "linear_probe_correct: train_y"),
+        lambda: linear_probe_correct(Z, Y[:5], Z, Y), ValueError, "linear_probe_correct: train_y"),
     "recall targets": (
-        lambda: mrl_lab.recall_at_k(torch.zeros(20, 5, dtype=torch.long), Y[:4], 3), ValueError, "recall_at_k: targ"),
+        lambda: recall_at_k(torch.zeros(20, 5, dtype=torch.long), Y[:4], 3), ValueError, "recall_at_k: targ"),
     "a target past the database": (
-        lambda: metrics.target_ranks(Z, Z, Y + 100), ValueError, r"rows 0\.\.19; got 100\.\.103"),
+        lambda: target_ranks(Z, Z, Y + 100), ValueError, r"rows 0\.\.19; got 100\.\.103"),
     "constant similarities": (
         lambda: metrics.spearman([0.5, 0.5, 0.5], [1, 2, 3]), ValueError, "predicted similarities are all equal"),
-    "PCA of one row": (lambda: mrl_lab.PCA().fit(Z[:1]), ValueError, "PCA.fit: train_z has 1 row"),
+    "PCA of one row": (lambda: PCA().fit(Z[:1]), ValueError, "PCA.fit: train_z has 1 row"),
     "PCA of another width": (
-        lambda: mrl_lab.PCA().fit(Z).transform(Z[:, :8], 4), ValueError, "z has 8 features but PCA was fitted on 16"),
-    "an encoder 0 wide": (lambda: mrl_lab.ConvNet(embed_dim=0), ValueError, "ConvNet: embed_dim=0"),
+        lambda: PCA().fit(Z).transform(Z[:, :8], 4), ValueError, "z has 8 features but PCA was fitted on 16"),
+    "an encoder 0 wide": (lambda: ConvNet(embed_dim=0), ValueError, "ConvNet: embed_dim=0"),
     "encode nothing": (lambda: mrl_lab.encode(nn.Linear(16, 2), Z[:0]), ValueError, "encode: inputs are empty"),
     "encode in batches of 0": (lambda: mrl_lab.encode(nn.Linear(16, 2), Z, batch_size=0), ValueError, "batch_size=0"),
     "a negative crop padding": (
-        lambda: mrl_lab.random_crop_flip(torch.zeros(2, 3, 32, 32), pad=-1), ValueError, "random_crop_flip: pad=-1"),
+        lambda: random_crop_flip(torch.zeros(2, 3, 32, 32), pad=-1), ValueError, "random_crop_flip: pad=-1"),
     "one image without a batch": (
-        lambda: mrl_lab.random_crop_flip(torch.zeros(3, 32, 32)), ValueError, r"\(N, C, H, W\); got \(3, 32, 32\)"),
-    "a seed that is a word": (lambda: mrl_lab.seed_everything("a"), ValueError, "seed_everything: seed='a'"),
+        lambda: random_crop_flip(torch.zeros(3, 32, 32)), ValueError, r"\(N, C, H, W\); got \(3, 32, 32\)"),
+    "a seed that is a word": (lambda: seed_everything("a"), ValueError, "seed_everything: seed='a'"),
     "a negative vector count": (
         lambda: quantize.storage_bytes(-1, 8, "float32"), ValueError, "storage_bytes: n_vectors=-1"),
     "cascade labels": (
         lambda: cascade.cascade_curve([torch.randn(20, 4)] * 2, Y[:5], [8, 16], [0.5]), ValueError,
         "cascade_curve: 5 labels for 20 inputs"),
     "adaptor of another width": (
-        lambda: adaptor.adapt(adaptor.MatryoshkaAdaptor(16), Z[:, :8]), ValueError,
+        lambda: adapt(adaptor.MatryoshkaAdaptor(16), Z[:, :8]), ValueError,
         r"adapt: the adaptor takes \(N, 16\)"),
     "an adaptor trained 0 steps": (
-        lambda: adaptor.fit_adaptor(Z, [8, 16], k=3, steps=0, progress=False), ValueError, "steps=0"),
+        lambda: fit_adaptor(Z, [8, 16], k=3, steps=0, progress=False), ValueError, "steps=0"),
     "one string to fit on": (lambda: _tokenizer().fit("oil prices"), TypeError, "Tokenizer.fit takes a list"),
     "no texts to encode": (lambda: _tokenizer().encode([]), ValueError, "Tokenizer.encode: the list of texts is empty"),
     "numbers for texts": (lambda: _tokenizer().encode(["oil", 1]), TypeError, "every text must be a str; got int 1"),

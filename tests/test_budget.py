@@ -1,8 +1,9 @@
 import pytest
 import torch
 
-from mrl_lab import cifar, get_budget, pretrained, text
-from mrl_lab.checkpoints import checkpoint_path
+from mrl_lab.experiments import cifar, pretrained, text
+from mrl_lab.runtime.budget import get_budget
+from mrl_lab.training.model_cache import checkpoint_path
 
 
 def test_named_budget_says_what_it_chose(monkeypatch):

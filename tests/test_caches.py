@@ -10,9 +10,11 @@ import torch
 from PIL import Image
 
 import mrl_lab
-from mrl_lab.cache import save_atomic
-from mrl_lab.checkpoints import checkpoint_path, load_or_train
-from mrl_lab.data import CIFAR10_CLASSES, DataNotFoundError
+from mrl_lab.data.images import CIFAR10_CLASSES, load_cifar10
+from mrl_lab.data.locate import DataNotFoundError
+from mrl_lab.data.text import load_ag_news
+from mrl_lab.runtime.cache import save_atomic
+from mrl_lab.training.model_cache import checkpoint_path, load_or_train
 
 
 def fit(model):
@@ -70,9 +72,9 @@ def test_an_edited_ag_news_file_gives_a_new_source_so_text_models_retrain(tmp_pa
     folder.mkdir()
     rows = [f'"{i % 4 + 1}","title {i}","text {i}"\n' for i in range(40)]
     (folder / "test.csv").write_text("".join(rows))
-    first = mrl_lab.load_ag_news(root=tmp_path, download=False)
+    first = load_ag_news(root=tmp_path, download=False)
     (folder / "test.csv").write_text("".join(rows[:-1] + ['"4","title 39","an edited text"\n']))
-    second = mrl_lab.load_ag_news(root=tmp_path, download=False)
+    second = load_ag_news(root=tmp_path, download=False)
     assert len(second.train) == len(first.train)
     assert second.train.source != first.train.source  # the source is part of every text model's cache key
     assert second.train.subset(4).source == second.train.source
@@ -91,21 +93,21 @@ def make_image_folder(root, per_class=1, seed=0):
 
 def test_an_image_folder_that_changes_gets_new_cached_arrays_and_a_new_source(tmp_path, tmp_cache):
     folder = make_image_folder(tmp_path)
-    first = mrl_lab.load_cifar10("test", root=tmp_path, download=False)
+    first = load_cifar10("test", root=tmp_path, download=False)
     assert len(first) == 10
     Image.fromarray(np.zeros((32, 32, 3), dtype=np.uint8)).save(folder / "cat" / "extra.png")
-    second = mrl_lab.load_cifar10("test", root=tmp_path, download=False)
+    second = load_cifar10("test", root=tmp_path, download=False)
     assert len(second) == 11 and second.source != first.source  # models trained on it get a new key too
     assert len(list((tmp_cache / "arrays").glob("*-images.npy"))) == 2
 
 
 def test_truncated_cached_arrays_are_reported_and_decoded_again(tmp_path, tmp_cache):
     make_image_folder(tmp_path)
-    first = mrl_lab.load_cifar10("test", root=tmp_path, download=False)
+    first = load_cifar10("test", root=tmp_path, download=False)
     (images,) = (tmp_cache / "arrays").glob("*-images.npy")
     images.write_bytes(images.read_bytes()[:1000])
     with pytest.warns(UserWarning, match="cached arrays .* are damaged"):
-        again = mrl_lab.load_cifar10("test", root=tmp_path, download=False)
+        again = load_cifar10("test", root=tmp_path, download=False)
     assert torch.equal(again.images, first.images)
 
 
@@ -113,7 +115,7 @@ def test_a_corrupt_image_names_its_path(tmp_path, tmp_cache):
     folder = make_image_folder(tmp_path)
     (folder / "dog" / "0.png").write_bytes(b"not an image")
     with pytest.raises(ValueError, match=r"cannot decode .*dog.0\.png"):
-        mrl_lab.load_cifar10("test", root=tmp_path, download=False)
+        load_cifar10("test", root=tmp_path, download=False)
 
 
 def test_a_folder_missing_a_class_names_the_class(tmp_path, tmp_cache):
@@ -122,4 +124,4 @@ def test_a_folder_missing_a_class_names_the_class(tmp_path, tmp_cache):
         p.unlink()
     (folder / "frog").rmdir()
     with pytest.raises(DataNotFoundError, match="but not frog"):
-        mrl_lab.load_cifar10("test", root=tmp_path, download=False)
+        load_cifar10("test", root=tmp_path, download=False)

@@ -2,10 +2,12 @@ import pytest
 import torch
 
 import mrl_lab
-from mrl_lab import cifar
-from mrl_lab.checkpoints import config_key, load_or_train
-from mrl_lab.data import ImageData
-from mrl_lab.metrics import knn_accuracy
+from mrl_lab.data.images import CIFAR10_CLASSES, ImageData
+from mrl_lab.evaluation.metrics import knn_accuracy
+from mrl_lab.experiments import cifar
+from mrl_lab.runtime.budget import get_budget
+from mrl_lab.training.augment import random_crop_flip
+from mrl_lab.training.model_cache import config_key, load_or_train
 
 
 def tiny_config():
@@ -19,17 +21,17 @@ def tiny_config():
 def tiny_data(n, seed):
     g = torch.Generator().manual_seed(seed)
     images = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g)
-    return ImageData(images, torch.arange(n) % 10, mrl_lab.data.CIFAR10_CLASSES, "generated")
+    return ImageData(images, torch.arange(n) % 10, CIFAR10_CLASSES, "generated")
 
 
 def test_every_budget_trains_normal_mrl_mrl_e_and_a_stated_per_size_subset():
     for name in ("smoke", "cpu", "gpu"):
-        config = cifar.experiment_config(mrl_lab.get_budget(name))
+        config = cifar.experiment_config(get_budget(name))
         assert config["embed_dim"] >= 256 and config["dims"][0] <= 4 and config["dims"][-1] == config["embed_dim"]
         assert cifar.methods(config)[:3] == ["normal", "MRL", "MRL-E"] and config["per_size"]
-    gpu = cifar.experiment_config(mrl_lab.get_budget("gpu"))
+    gpu = cifar.experiment_config(get_budget("gpu"))
     assert gpu["per_size"] == gpu["dims"][:-1]  # at gpu every size gets its own network
-    assert len(cifar.experiment_config(mrl_lab.get_budget("cpu"))["per_size"]) >= 3  # MRL vs FF at 3 sizes or more
+    assert len(cifar.experiment_config(get_budget("cpu"))["per_size"]) >= 3  # MRL vs FF at 3 sizes or more
 
 
 def test_models_differ_only_in_their_heads():
@@ -134,11 +136,11 @@ def test_the_progressive_schedule_shrinks_images_first_and_ends_at_full_size():
     x = torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8)
     sizes = [tuple(f(x).shape[2:]) for f in cifar.augmentations(10, progressive=True, small_share=0.4)]
     assert sizes == [(16, 16)] * 4 + [(24, 24)] * 5 + [(32, 32)]
-    assert cifar.augmentations(10, progressive=False) == [mrl_lab.random_crop_flip] * 10
+    assert cifar.augmentations(10, progressive=False) == [random_crop_flip] * 10
     for budget in ("smoke", "cpu", "gpu"):  # every budget ends on full-size images, as the test sees them
-        config = cifar.experiment_config(mrl_lab.get_budget(budget))
+        config = cifar.experiment_config(get_budget(budget))
         last = cifar.augmentations(config["epochs"], config["progressive"], config["small_share"])[-1]
-        assert last is mrl_lab.random_crop_flip
+        assert last is random_crop_flip
     # 16x16 images are the 2x2 means of a shifted, flipped image: their pixel values stay in 0..255
     small = cifar.small_images(x)
     assert small.dtype == torch.float32 and 0 <= small.min() and small.max() <= 255

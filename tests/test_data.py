@@ -4,9 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-import mrl_lab.data as data
-from mrl_lab import DataNotFoundError, load_ag_news, load_cifar10, load_cifar100, load_sts_benchmark, locate_datasets
-from mrl_lab.data import CIFAR10_CLASSES
+import mrl_lab.data.images as images
+import mrl_lab.data.locate as locate
+from mrl_lab.data.catalog import locate_datasets
+from mrl_lab.data.images import CIFAR10_CLASSES, load_cifar10, load_cifar100
+from mrl_lab.data.locate import DataNotFoundError
+from mrl_lab.data.text import load_ag_news, load_sts_benchmark
 
 
 def write_cifar_pickles(root, monkeypatch, n_per_batch=20):
@@ -24,7 +27,7 @@ def write_cifar_pickles(root, monkeypatch, n_per_batch=20):
         with open(folder / name, "wb") as f:
             pickle.dump(batch, f)
         batches[name] = batch
-        monkeypatch.setitem(data.CIFAR10_MD5, name, data.file_digest(folder / name, "md5"))
+        monkeypatch.setitem(images.CIFAR10_MD5, name, locate.file_digest(folder / name, "md5"))
     return batches
 
 
@@ -60,7 +63,7 @@ def test_cifar10_reads_an_image_folder_and_caches_the_decoded_arrays(tmp_path, t
     def no_decoding(*args):
         raise AssertionError("decoded the images again instead of reading the cache")
 
-    monkeypatch.setattr(data, "_decode_image_folder", no_decoding)  # the second load reads the cache
+    monkeypatch.setattr(images, "_decode_image_folder", no_decoding)  # the second load reads the cache
     assert torch.equal(load_cifar10("test", root=tmp_path, download=False).images, test.images)
 
 
@@ -137,10 +140,10 @@ def test_a_failed_download_is_reported_with_the_paths_tried(tmp_path, monkeypatc
 
 def test_search_order_is_root_then_env_then_cache(tmp_path, monkeypatch, tmp_cache):
     monkeypatch.setenv("MRL_LAB_DATA", str(tmp_path / "env"))
-    assert data.data_roots() == [tmp_path / "env", tmp_cache]
-    assert data.data_roots(tmp_path / "mine") == [tmp_path / "mine"]
+    assert locate.data_roots() == [tmp_path / "env", tmp_cache]
+    assert locate.data_roots(tmp_path / "mine") == [tmp_path / "mine"]
     monkeypatch.delenv("MRL_LAB_DATA")
-    assert data.data_roots() == [tmp_cache]
+    assert locate.data_roots() == [tmp_cache]
 
 
 def test_locate_datasets_finds_the_offline_copies(shared_data):
@@ -180,7 +183,7 @@ def write_cifar100_pickles(root, monkeypatch, n=30):
     for name, content in files.items():
         with open(folder / name, "wb") as f:
             pickle.dump(content, f)
-        monkeypatch.setitem(data.CIFAR100_MD5, name, data.file_digest(folder / name, "md5"))
+        monkeypatch.setitem(images.CIFAR100_MD5, name, locate.file_digest(folder / name, "md5"))
     return files
 
 
@@ -196,7 +199,7 @@ def test_cifar100_reads_the_original_pickle_layout_with_fine_or_coarse_labels(tm
 
 def test_cifar100_refuses_files_that_are_not_the_published_ones(tmp_path, monkeypatch):
     write_cifar100_pickles(tmp_path, monkeypatch)
-    monkeypatch.setitem(data.CIFAR100_MD5, "test", "0" * 32)
+    monkeypatch.setitem(images.CIFAR100_MD5, "test", "0" * 32)
     with pytest.raises(ValueError, match="load_cifar100: .*test is not the published file"):
         load_cifar100("test", root=tmp_path, download=False)
     with pytest.raises(ValueError, match="labels='medium'"):

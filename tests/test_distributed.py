@@ -13,9 +13,10 @@ import torch
 from torch import nn
 
 import mrl_lab
-from mrl_lab import MatryoshkaLoss, MRLHead
-from mrl_lab.checkpoints import load_or_train
-from mrl_lab.distributed import rank_and_world, start_from_env
+from mrl_lab.core.loss import MatryoshkaLoss
+from mrl_lab.core.heads import MRLHead
+from mrl_lab.training.model_cache import load_or_train
+from mrl_lab.training.distributed import rank_and_world, start_from_env
 
 device = start_from_env()
 folder, out = sys.argv[1], sys.argv[2]

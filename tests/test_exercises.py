@@ -3,8 +3,8 @@
 import pytest
 import torch.nn.functional as F
 
-from mrl_lab import truncate
-from mrl_lab.exercises import check_matryoshka_loss, check_truncate
+from mrl_lab.core.nesting import truncate
+from mrl_lab.lab.exercises import check_matryoshka_loss, check_truncate
 
 
 def unfinished(*args):

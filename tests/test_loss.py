@@ -5,7 +5,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from mrl_lab import InfoNCE, MatryoshkaLoss, MRLHead, truncate
+from mrl_lab.core.contrastive import InfoNCE
+from mrl_lab.core.heads import MRLHead
+from mrl_lab.core.loss import MatryoshkaLoss
+from mrl_lab.core.nesting import truncate
 
 
 def test_classification_loss_equals_the_weighted_sum_of_cross_entropies():

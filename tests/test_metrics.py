@@ -3,8 +3,17 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mrl_lab import PCA, head_accuracy, knee, knn_accuracy, linear_probe_correct, recall_at_k, search, topk_overlap
-from mrl_lab.metrics import accuracy_interval, interval_curves, lead_curves, nearest_by_prefix
+from mrl_lab.evaluation.baselines import PCA
+from mrl_lab.evaluation.intervals import accuracy_interval, interval_curves, lead_curves
+from mrl_lab.evaluation.metrics import (
+    head_accuracy,
+    knee,
+    knn_accuracy,
+    linear_probe_correct,
+    recall_at_k,
+    topk_overlap,
+)
+from mrl_lab.evaluation.search import nearest_by_prefix, search
 
 NAN = float("nan")
 

@@ -3,8 +3,8 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mrl_lab import check_dims, nesting_dims, truncate
-from mrl_lab.nesting import dense_grid
+from mrl_lab.core.checks import check_dims
+from mrl_lab.core.nesting import dense_grid, nesting_dims, truncate
 
 
 def test_nesting_dims_halves_down_to_the_smallest_size():

@@ -2,18 +2,25 @@
 loader, the embedding cache, the adaptor, PCA as a rotation, and the intervals."""
 
 import os
+from functools import partial
 from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-import mrl_lab
-from mrl_lab import pretrained
-from mrl_lab.adaptor import MatryoshkaAdaptor, fit_adaptor, ranking_loss
-from mrl_lab.data import DataNotFoundError, TextData
-from mrl_lab.metrics import recall_check, target_ranks
-from mrl_lab.nesting import truncate
+from mrl_lab.core.nesting import truncate
+from mrl_lab.data.locate import MODEL, DataNotFoundError, find_encoder, fingerprint
+from mrl_lab.data.text import SentencePairs, TextData
+from mrl_lab.evaluation.baselines import PCA, pca_rotation
+from mrl_lab.evaluation.intervals import _spearman, difference, share_kept
+from mrl_lab.evaluation.metrics import recall_check
+from mrl_lab.evaluation.search import target_ranks
+from mrl_lab.experiments import pretrained
+from mrl_lab.experiments.adaptor import fit_adaptor
+from mrl_lab.models.adaptor import MatryoshkaAdaptor, ranking_loss
+from mrl_lab.models.pairs import PairEncoder, pair_ids
+from mrl_lab.models.sentence_encoder import SentenceEncoder, checkpoint_activations, load_encoder, pca_start, token_ids
 
 SENTENCES = [
     ("Oil prices climb as supply fears grow", "Crude rose on Tuesday after a pipeline outage cut supplies."),
@@ -28,15 +35,15 @@ SENTENCES = [
 @pytest.fixture(scope="module")
 def encoder_folder():
     path = Path(os.environ.get("MRL_LAB_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
-    folder = path / "models" / pretrained.MODEL
+    folder = path / "models" / MODEL
     if not (folder / "modules.json").is_file():
-        pytest.skip(f"no offline copy of {pretrained.MODEL} at {folder}; set MRL_LAB_DATA to run these tests")
+        pytest.skip(f"no offline copy of {MODEL} at {folder}; set MRL_LAB_DATA to run these tests")
     return folder
 
 
 @pytest.fixture(scope="module")
 def minilm(encoder_folder):
-    model = pretrained.load_encoder(encoder_folder, max_tokens=32)
+    model = load_encoder(encoder_folder, max_tokens=32)
     model.eval()  # no dropout: both losses must see the very same embeddings
     return model
 
@@ -55,19 +62,19 @@ def test_the_training_wrapper_gives_the_same_embeddings_as_sentence_transformers
     texts = [t for pair in SENTENCES for t in pair]
     ids = minilm.tokenizer(texts, padding="max_length", truncation=True, max_length=32, return_tensors="pt")
     with torch.no_grad():
-        wrapped = pretrained.SentenceEncoder(minilm)(ids["input_ids"])
+        wrapped = SentenceEncoder(minilm)(ids["input_ids"])
     encoded = minilm.encode(texts, convert_to_tensor=True)
     assert wrapped.shape == (len(texts), 384)
     assert torch.allclose(wrapped, encoded, atol=1e-5)
 
 
 def test_the_shared_frozen_bottom_gives_the_models_own_embeddings_and_trains_only_the_layers_above(encoder_folder):
-    from mrl_lab.contrastive import InfoNCE
-    from mrl_lab.frozen_bottom import SharedBottom, TopPairModel, bottom_states
+    from mrl_lab.core.contrastive import InfoNCE
+    from mrl_lab.models.frozen_bottom import SharedBottom, TopPairModel, bottom_states
 
     texts = [t for pair in SENTENCES for t in pair]
-    st = pretrained.load_encoder(encoder_folder, 32)
-    for module in pretrained.pca_start(F.normalize(torch.randn(40, 384), dim=1)):  # a model with more on top
+    st = load_encoder(encoder_folder, 32)
+    for module in pca_start(F.normalize(torch.randn(40, 384), dim=1)):  # a model with more on top
         st.append(module)
     st.eval()
     bottom = SharedBottom(3)
@@ -80,13 +87,13 @@ def test_the_shared_frozen_bottom_gives_the_models_own_embeddings_and_trains_onl
     wrong.kept = dict(bottom.kept)
     assert not torch.allclose(wrong.encode(st, texts, progress=False), shared, atol=1e-3)
     # training: the pair model on row numbers gives the plain pair model's embeddings, and gradients reach layers 3+
-    ids = pretrained.pair_ids(st, TextData(texts[::2], texts[1::2], torch.zeros(6)), 32)
-    pair = TopPairModel(pretrained.SentenceEncoder(st), 3)
+    ids = pair_ids(partial(token_ids, st, max_tokens=32), TextData(texts[::2], texts[1::2], torch.zeros(6)))
+    pair = TopPairModel(SentenceEncoder(st), 3)
     with pytest.raises(RuntimeError, match=r"TopPairModel: no bottom states yet"):
         pair(torch.arange(6))
     pair.use(bottom_states(st, 3, texts[::2]), bottom_states(st, 3, texts[1::2]))
     with torch.no_grad():
-        for a, b in zip(pair(torch.arange(6)), pretrained.PairModel(pretrained.SentenceEncoder(st))(ids)):
+        for a, b in zip(pair(torch.arange(6)), PairEncoder(SentenceEncoder(st))(ids)):
             torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
     st.train()
     InfoNCE(temperature=0.05)(*pair(torch.tensor([4, 0, 2]))).backward()
@@ -103,16 +110,16 @@ def test_find_encoder_looks_in_root_then_fails_fast_offline_naming_every_path(tm
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty Hugging Face cache
     with pytest.raises(DataNotFoundError) as error:
-        pretrained.find_encoder(root=tmp_path / "nothing")
+        find_encoder(root=tmp_path / "nothing")
     message = str(error.value)
-    assert str(tmp_path / "nothing" / "models" / pretrained.MODEL) in message
+    assert str(tmp_path / "nothing" / "models" / MODEL) in message
     assert "HF_HUB_OFFLINE" in message and "MRL_LAB_DATA" in message
 
 
 def test_find_encoder_finds_the_offline_copy_through_mrl_lab_data(encoder_folder, monkeypatch):
     monkeypatch.setenv("MRL_LAB_DATA", str(encoder_folder.parents[1]))
-    assert pretrained.find_encoder() == encoder_folder
-    assert pretrained.fingerprint(encoder_folder) == "53aa51172d14"  # the sha256 the data README gives
+    assert find_encoder() == encoder_folder
+    assert fingerprint(encoder_folder) == "53aa51172d14"  # the sha256 the data README gives
 
 
 class CountingModel:
@@ -146,10 +153,10 @@ def test_embeddings_are_cached_and_a_damaged_cache_file_is_rebuilt(tmp_cache):
 def test_pca_rotation_cut_to_d_is_the_projection_on_the_first_d_components():
     _ = torch.manual_seed(0)
     z = torch.randn(300, 16) @ torch.randn(16, 16)
-    rotate, pca = pretrained.pca_rotation(z), mrl_lab.PCA().fit(z)
+    rotate, pca = pca_rotation(z), PCA().fit(z)
     assert torch.allclose(truncate(rotate(z), 4), F.normalize(pca.transform(z, 4), dim=1), atol=1e-5)
     assert rotate(z[:5]).shape == (5, 16)
-    assert pretrained.pca_rotation(z[:10])(z).shape == (300, 10)  # 10 rows give at most 10 components
+    assert pca_rotation(z[:10])(z).shape == (300, 10)  # 10 rows give at most 10 components
 
 
 def test_the_untrained_adaptor_is_the_identity_and_rejects_bad_input():
@@ -229,25 +236,27 @@ def test_difference_gives_a_paired_interval_that_holds_the_estimate():
     ranks_a = torch.randint(1, 20, (500,), generator=g)
     ranks_b = ranks_a + (torch.rand(500, generator=g) < 0.2).long() * 15  # b is a worse copy of a
     items = {"a": {8: {"ranks": ranks_a}}, "b": {8: {"ranks": ranks_b}}}
-    diff, low, high = pretrained.difference(items, "a", "b", 8)
+    diff, low, high = difference(items, "a", "b", 8)
     assert low <= diff <= high and low > 0
-    same, low, high = pretrained.difference(items, "a", "a", 8)
+    same, low, high = difference(items, "a", "a", 8)
     assert same == low == high == 0
 
 
 def test_activation_checkpointing_gives_the_same_gradients_and_reaches_every_trained_layer(encoder_folder):
-    from mrl_lab.contrastive import InfoNCE
+    from mrl_lab.core.contrastive import InfoNCE
 
     texts = [t for pair in SENTENCES for t in pair]
 
     def gradients(checkpointing: bool):
-        model = pretrained.PairModel(pretrained.SentenceEncoder(pretrained.load_encoder(encoder_folder, 32)))
+        model = PairEncoder(SentenceEncoder(load_encoder(encoder_folder, 32)))
         bert = model.encoder.model[0].auto_model
         bert.embeddings.word_embeddings.requires_grad_(False)  # as fine_tune freezes it
         if checkpointing:
-            pretrained.checkpoint_activations(model)
+            checkpoint_activations(model)
         model.train()
-        ids = pretrained.pair_ids(model.encoder.model, TextData(texts[::2], texts[1::2], torch.zeros(6)), 32)
+        ids = pair_ids(
+            partial(token_ids, model.encoder.model, max_tokens=32), TextData(texts[::2], texts[1::2], torch.zeros(6))
+        )
         torch.manual_seed(0)  # the same dropout masks (checkpointing replays them)
         InfoNCE(temperature=0.05)(*model(ids)).backward()
         return {n: p.grad for n, p in bert.named_parameters() if p.grad is not None}  # (mean pooling: no pooler)
@@ -267,9 +276,9 @@ def test_the_sts_interval_uses_spearman_as_scipy_computes_it_for_every_resample_
     good, bad = gold + torch.randn(300, generator=g), gold + 3 * torch.randn(300, generator=g)
     batch = torch.stack([good, bad]).numpy()
     expected = [spearmanr(row, gold.numpy()).statistic for row in batch]
-    assert pretrained._spearman(batch, gold.numpy()) == pytest.approx(expected, rel=1e-9)
+    assert _spearman(batch, gold.numpy()) == pytest.approx(expected, rel=1e-9)
     items = {"good": {8: {"sims": good}}, "bad": {8: {"sims": bad}}}
-    diff, low, high = pretrained.difference(items, "good", "bad", 8, "STS-B Spearman", gold)
+    diff, low, high = difference(items, "good", "bad", 8, "STS-B Spearman", gold)
     assert diff == pytest.approx(expected[0] - expected[1]) and 0 < low <= diff <= high
 
 
@@ -280,19 +289,19 @@ def test_share_kept_is_the_ratio_of_spearmans_with_a_paired_interval_and_names_a
     gold = torch.randint(0, 6, (400,), generator=g).float()
     whole, cut = gold + torch.randn(400, generator=g), gold + 2 * torch.randn(400, generator=g)
     items = {"m": {8: {"sims": cut}, 384: {"sims": whole}}}
-    share, low, high = pretrained.share_kept(items, "m", 8, 384, gold)
+    share, low, high = share_kept(items, "m", 8, 384, gold)
     expected = spearmanr(cut, gold).statistic / spearmanr(whole, gold).statistic
     assert share == pytest.approx(expected, rel=1e-9) and low < share < high < 1
-    assert pretrained.share_kept(items, "m", 384, 384, gold) == (1.0, 1.0, 1.0)  # the same pairs in every resample
+    assert share_kept(items, "m", 384, 384, gold) == (1.0, 1.0, 1.0)  # the same pairs in every resample
     with pytest.raises(ValueError, match=r"share_kept: 'm' was not measured at 48 dims \(measured: \[8, 384\]\)"):
-        pretrained.share_kept(items, "m", 48, 384, gold)
+        share_kept(items, "m", 48, 384, gold)
 
 
 def test_fine_tune_trains_each_method_once_and_then_loads_models_and_embeddings(encoder_folder, tmp_cache):
     rows = [TextData([t], [d], torch.tensor([0])) for t, d in SENTENCES]
     data = TextData([r.titles[0] for r in rows], [r.descriptions[0] for r in rows], torch.zeros(6, dtype=torch.long))
     config = dict(pretrained.SETTINGS["smoke"], batch_size=3, per_size=[16], encoder="test", train_rows=6)
-    sts = mrl_lab.data.SentencePairs(data.titles[:3], data.descriptions[:3], torch.tensor([1.0, 2.0, 3.0]), "demo")
+    sts = SentencePairs(data.titles[:3], data.descriptions[:3], torch.tensor([1.0, 2.0, 3.0]), "demo")
     s = pretrained.Setup(config, encoder_folder, data, data, sts, [], "demo")
     first = pretrained.fine_tune(s, only=["MRL", "FF-16"], progress=False)
     assert not first["MRL"]["meta"]["cached"] and "model" in first["MRL"] and "model" not in first["FF-16"]
@@ -317,7 +326,7 @@ def test_fine_tune_trains_each_method_once_and_then_loads_models_and_embeddings(
     torch.testing.assert_close(first["MRL"]["vectors"]["descriptions"], own, atol=1e-5, rtol=0)
     # the bottom frozen_layers layers and the embeddings are the pretrained ones; the layers above trained
     tuned = dict(first["MRL"]["model"][0].auto_model.named_parameters())
-    start = dict(pretrained.load_encoder(encoder_folder, 32)[0].auto_model.named_parameters())
+    start = dict(load_encoder(encoder_folder, 32)[0].auto_model.named_parameters())
     n = config["frozen_layers"]
     assert n >= 1
     for name, p in start.items():
@@ -330,21 +339,21 @@ def test_fine_tune_trains_each_method_once_and_then_loads_models_and_embeddings(
 def test_the_pca_start_cuts_to_pcas_projection_and_loses_nothing_at_full_width():
     g = torch.Generator().manual_seed(0)
     z = F.normalize(torch.randn(300, 16, generator=g) * torch.linspace(3, 0.2, 16) + 0.5, dim=1)
-    dense, norm = pretrained.pca_start(z)
+    dense, norm = pca_start(z)
     out = norm(dense({"sentence_embedding": z}))["sentence_embedding"]
 
     def cosines(v):  # a component's sign flipped for every row leaves these unchanged
         v = F.normalize(v.double(), dim=1)
         return v @ v.T
 
-    pca = mrl_lab.baselines.PCA().fit(z)
+    pca = PCA().fit(z)
     for d in (1, 4, 16):
         torch.testing.assert_close(cosines(out[:, :d]), cosines(pca.transform(z, d)), atol=1e-4, rtol=0)
     torch.testing.assert_close(cosines(out), cosines(z - z.mean(dim=0)), atol=1e-5, rtol=0)  # centred, rotated
-    few = pretrained.pca_start(z[:5])[0]({"sentence_embedding": z})["sentence_embedding"]
+    few = pca_start(z[:5])[0]({"sentence_embedding": z})["sentence_embedding"]
     assert few.shape == (300, 16)  # fewer rows than dims: still every dim (an orthonormal completion)
     with pytest.raises(ValueError, match=r"pca_start: fit_on has 1 row"):
-        pretrained.pca_start(z[:1])
+        pca_start(z[:1])
 
 
 def test_a_start_that_is_neither_pretrained_nor_pca_is_refused_with_both_names():

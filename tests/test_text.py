@@ -5,11 +5,14 @@ import torch
 from torch import nn
 
 import mrl_lab
-from mrl_lab import text
-from mrl_lab.data import TextData
-from mrl_lab.metrics import recall_check, spearman, target_ranks
-from mrl_lab.models import PairEncoder, TextEncoder
-from mrl_lab.tokenizer import Tokenizer
+from mrl_lab.data.text import SentencePairs, TextData
+from mrl_lab.data.tokenizer import Tokenizer
+from mrl_lab.evaluation.metrics import recall_check, spearman
+from mrl_lab.evaluation.search import target_ranks
+from mrl_lab.experiments import text
+from mrl_lab.models.pairs import PairEncoder, pair_ids
+from mrl_lab.models.text_encoder import TextEncoder
+from mrl_lab.runtime.budget import get_budget
 
 TOPICS = {
     0: ("election minister parliament vote", "the minister won the vote in parliament after the election"),
@@ -79,9 +82,9 @@ def test_losses_cover_the_stated_sizes():
     assert text.loss_for("FF-8", config).dims == [8]
     assert text.methods(config) == ["normal", "MRL", "FF-8"]
     for name in ("smoke", "cpu", "gpu"):
-        cfg = text.experiment_config(mrl_lab.get_budget(name), train_rows=100)
+        cfg = text.experiment_config(get_budget(name), train_rows=100)
         assert cfg["embed_dim"] >= 256 and cfg["dims"][-1] == cfg["embed_dim"] and cfg["per_size"]
-    gpu = text.experiment_config(mrl_lab.get_budget("gpu"), train_rows=100)
+    gpu = text.experiment_config(get_budget("gpu"), train_rows=100)
     assert gpu["per_size"] == gpu["dims"][:-1]
 
 
@@ -126,7 +129,7 @@ def test_spearman_and_recall_check():
 
 def test_text_models_train_cache_and_evaluate(tmp_cache):
     train_set, test_set = tiny_news(64, 0), tiny_news(16, 1)
-    sts = mrl_lab.data.SentencePairs(
+    sts = SentencePairs(
         ["the striker scored a goal", "shares rose", "new chip"], ["a late goal", "shares fell after profit", "vote"],
         torch.tensor([4.0, 3.0, 0.5]), "generated",
     )  # fmt: skip
@@ -177,7 +180,7 @@ def test_text_loss_decreases_on_learnable_pairs():
     model = PairEncoder(TextEncoder(tok.vocab_size, 16, 16))
     loss = text.loss_for("MRL", config)
     log = mrl_lab.train(
-        model, loss, text.pair_ids(tok, data), None, epochs=30, batch_size=16, check_every=4, progress=False
+        model, loss, pair_ids(tok.encode, data), None, epochs=30, batch_size=16, check_every=4, progress=False
     )  # fmt: skip
     chance = len(loss.dims) * math.log(16)  # InfoNCE of a guess among the batch's 16 pairs, at each size
     assert log.losses[-1] < 0.6 * chance  # (the first read-out depends on the initial weights: not a baseline)

@@ -2,7 +2,9 @@ import pytest
 import torch
 from torch import nn
 
-from mrl_lab import Classifier, ConvNet, MatryoshkaLoss, MRLHead, encode, random_crop_flip, train
+from mrl_lab import MatryoshkaLoss, MRLHead, encode, train
+from mrl_lab.models import Classifier, ConvNet
+from mrl_lab.training import random_crop_flip
 
 
 def test_crop_flip_returns_a_shifted_or_flipped_copy_of_each_image():
@@ -108,7 +110,7 @@ def test_the_loop_reads_the_loss_only_every_check_every_steps(monkeypatch):
     original = torch.Tensor.item
 
     def counting_item(self):
-        if sys._getframe(1).f_code.co_filename.endswith("mrl_lab/train.py"):
+        if sys._getframe(1).f_code.co_filename.endswith("mrl_lab/training/trainer.py"):
             reads.append(1)
         return original(self)
 

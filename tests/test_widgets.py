@@ -1,7 +1,7 @@
 import plotly.graph_objects as go
 
-from mrl_lab.plots import curves_table, plot_vs_size
-from mrl_lab.widgets import truncation_dashboard
+from mrl_lab.lab.plots import curves_table, plot_vs_size
+from mrl_lab.lab.widgets import truncation_dashboard
 
 CURVES = {"MRL": {2: 0.3, 8: 0.5, 16: 0.6}, "normal": {2: 0.1, 8: 0.3, 16: 0.62}}
 
@@ -42,9 +42,9 @@ def test_moving_the_slider_measures_again_and_changes_the_numbers(capsys):
 def test_the_neighbour_dashboard_follows_the_size_and_the_image(capsys):
     import torch
 
-    from mrl_lab.data import CIFAR10_CLASSES, ImageData
-    from mrl_lab.nesting import truncate
-    from mrl_lab.widgets import neighbour_dashboard
+    from mrl_lab.core.nesting import truncate
+    from mrl_lab.data.images import CIFAR10_CLASSES, ImageData
+    from mrl_lab.lab.widgets import neighbour_dashboard
 
     g = torch.Generator().manual_seed(0)
     train_set = ImageData(torch.randint(0, 256, (30, 3, 32, 32), dtype=torch.uint8, generator=g), torch.arange(30) % 10,
@@ -72,8 +72,8 @@ def test_the_neighbour_dashboard_follows_the_size_and_the_image(capsys):
 def test_the_search_box_and_size_slider_change_the_results():
     import torch
 
-    from mrl_lab.nesting import truncate
-    from mrl_lab.widgets import search_dashboard
+    from mrl_lab.core.nesting import truncate
+    from mrl_lab.lab.widgets import search_dashboard
 
     torch.manual_seed(0)
     docs = torch.randn(40, 16)

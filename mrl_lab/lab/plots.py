@@ -1,0 +1,197 @@
+"""Plotly charts: a score against the embedding size, serving (recall against latency), and two diagrams
+(which features each head reads; the served funnel). Plotly only: no Jupyter."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+
+_PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"]
+
+
+def curves_table(curves: dict[str, dict[int, float]], intervals: dict | None = None) -> pd.DataFrame:
+    """The numbers behind a chart: one row per size, one column per method.
+
+    Args:
+        curves: ``{method: {size: score}}``.
+        intervals: ``{method: {size: (low, high)}}``; then each cell reads ``"score [low, high]"``
+            in percent (e.g. from :func:`~mrl_lab.evaluation.intervals.interval_curves`).
+
+    Example:
+        >>> curves_table({"MRL": {8: 0.5, 16: 0.6}, "normal": {8: 0.3, 16: 0.55}})  # doctest: +NORMALIZE_WHITESPACE
+              MRL  normal
+        size
+        8     0.5    0.30
+        16    0.6    0.55
+        >>> curves_table({"MRL": {8: 0.5}}, {"MRL": {8: (0.48, 0.52)}}).loc[8, "MRL"]
+        '50.0 [48.0, 52.0]'
+    """
+    if intervals is not None:
+        curves = {m: {d: f"{100 * v:.1f} [{100 * intervals[m][d][0]:.1f}, {100 * intervals[m][d][1]:.1f}]"
+                      for d, v in curve.items()} for m, curve in curves.items()}  # fmt: skip
+    table = pd.DataFrame(curves).sort_index()
+    table.index.name = "size"
+    return table if intervals is None else table.fillna("")  # sizes a method lacks: blank, not "NaN"
+
+
+def plot_vs_size(
+    curves: dict[str, dict[int, float]],
+    metric: str = "accuracy",
+    title: str | None = None,
+    highlight: int | None = None,
+    percent: bool = True,
+    intervals: dict | None = None,
+) -> go.Figure:
+    """One line per method of ``metric`` against embedding size, on a log2 size axis.
+
+    Hovering shows each point's numbers. ``highlight`` draws a vertical line at one size;
+    ``intervals`` draws error bars.
+
+    Args:
+        curves: ``{method: {size: score}}``, e.g. ``{"MRL": {8: 0.52, 16: 0.58}}``.
+        metric: what the scores are (the y-axis title).
+        title: the chart's title.
+        highlight: a size to mark with a vertical line (e.g. the slider's value).
+        percent: show scores as percentages.
+        intervals: ``{method: {size: (low, high)}}`` (e.g. 95 % bootstrap intervals), for any
+            methods and sizes; the bars span low to high.
+
+    Example:
+        >>> fig = plot_vs_size({"MRL": {8: 0.5, 16: 0.6}, "normal": {8: 0.3, 16: 0.55}}, highlight=8,
+        ...                    intervals={"MRL": {8: (0.45, 0.55), 16: (0.57, 0.62)}})
+        >>> [trace.name for trace in fig.data], list(fig.data[0].error_y.array)
+        (['MRL', 'normal'], [0.05, 0.02])
+    """
+    fig = go.Figure()
+    sizes = sorted({d for curve in curves.values() for d in curve})
+    for name, curve in curves.items():
+        xs = sorted(curve)
+        bars = None
+        if intervals and name in intervals:
+            span = [intervals[name].get(d, (curve[d], curve[d])) for d in xs]
+            bars = dict(type="data", symmetric=False, thickness=1, width=2,
+                        array=[round(high - curve[d], 6) for d, (_, high) in zip(xs, span)],
+                        arrayminus=[round(curve[d] - low, 6) for d, (low, _) in zip(xs, span)])  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=[curve[d] for d in xs],
+                name=name,
+                mode="lines+markers",
+                error_y=bars,
+                hovertemplate=f"{name}<br>size %{{x}}<br>{metric} %{{y:{'.1%' if percent else '.3f'}}}<extra></extra>",
+            )
+        )
+    ticks = [d for d in sizes if float(d).is_integer() and int(d) & (int(d) - 1) == 0] or sizes  # powers of two
+    fig.update_xaxes(
+        type="log", tickvals=ticks, ticktext=[str(d) for d in ticks], title="embedding size (dims, log2 scale)"
+    )
+    fig.update_yaxes(title=metric, tickformat=".0%" if percent else None)
+    if highlight is not None:
+        # No annotation_text: on log axes plotly places it at 10**x (plotly.py issue #4012).
+        fig.add_vline(x=highlight, line_dash="dot", line_color="grey")
+    fig.update_layout(title=title, template="plotly_white", hovermode="x unified", height=420, legend_title="method")
+    return fig
+
+
+def plot_serving(rows: list[dict], chosen: dict | None = None, title: str | None = None) -> go.Figure:
+    """Relative recall@10 against the latency of one query (log scale), one point per search setting.
+
+    One colour per model; one marker per way of searching, filled for a prefix re-ranked at full
+    width, open for the same index at full width, a cross for the torch brute-force funnel. Exact
+    search is the dotted line.
+
+    Args:
+        rows: :func:`mrl_lab.serving.ann.serving_table` rows, each with a ``"model"`` key added.
+        chosen: one row to ring as the operating point.
+
+    Example:
+        >>> rows = [dict(model="MRL", index="exact", kind="flat", d=64, median_ms=9.0, recall=1.0, effort=None),
+        ...         dict(model="MRL", index="hnsw on 16", kind="hnsw", d=16, median_ms=0.5, recall=0.96, effort=64)]
+        >>> [t.name for t in plot_serving(rows).data]
+        ['MRL: hnsw on a prefix, re-ranked']
+    """
+    fig, colours, named = go.Figure(), {}, set()
+    symbols = {"hnsw": "circle", "ivf": "square", "torch": "x"}
+    for r in rows:
+        if r["kind"] == "flat":
+            fig.add_vline(x=r["median_ms"], line_dash="dot", line_color="grey", opacity=0.6)
+            continue
+        prefix = r["d"] < max(x["d"] for x in rows if x["model"] == r["model"])
+        family = f"{r['kind']} on a prefix, re-ranked" if prefix else f"{r['kind']} at full width"
+        name = f"{r['model']}: {'torch brute force on a prefix, re-ranked' if r['kind'] == 'torch' else family}"
+        colour = colours.setdefault(r["model"], _PALETTE[len(colours) % len(_PALETTE)])
+        fig.add_trace(
+            go.Scatter(
+                x=[r["median_ms"]], y=[r["recall"]], mode="markers", name=name, legendgroup=name,
+                showlegend=name not in named, text=[f"{r['model']}: {r['index']}, effort {r['effort']}"],
+                marker=dict(symbol=symbols[r["kind"]] + ("" if prefix else "-open"), color=colour, size=10),
+                hovertemplate="%{text}<br>%{x:.2f} ms per query<br>relative recall@10 %{y:.3f}<extra></extra>",
+            )
+        )  # fmt: skip
+        named.add(name)
+    if chosen is not None:
+        fig.add_trace(
+            go.Scatter(
+                x=[chosen["median_ms"]], y=[chosen["recall"]], mode="markers", name="operating point",
+                marker=dict(size=20, symbol="circle-open", color="black", line=dict(width=2)),
+            )
+        )  # fmt: skip
+    fig.update_xaxes(title="median latency of one query, ms (log scale; dotted: exact search)", type="log")
+    fig.update_yaxes(title="relative recall@10 (share of the exact top 10 found)")
+    fig.update_layout(title=title, template="plotly_white", height=480)
+    return fig
+
+
+def plot_funnel(rows: int, d: int, shortlist: int, full_dim: int, k: int = 10) -> go.Figure:
+    """The served funnel as a diagram (schematic: the widths are not to scale).
+
+    Example:
+        >>> len(plot_funnel(100_000, 64, 400, 384).data[0].y)
+        4
+    """
+    stages = [
+        f"database: {rows:,} stored vectors of {full_dim} dims",
+        f"ANN index on their first {d} dims: visits a small part",
+        f"shortlist: {shortlist:,} candidates, re-scored with all {full_dim} dims",
+        f"answer: the top {k}",
+    ]
+    fig = go.Figure(
+        go.Funnel(
+            y=stages, x=[4, 3, 2, 1], textinfo="none", hoverinfo="y", connector=dict(line=dict(width=0)),
+            marker=dict(color=["#cfd8dc", "#90caf9", "#42a5f5", "#1565c0"]),
+        )
+    )  # fmt: skip
+    fig.update_layout(title="Adaptive retrieval as it is served (schematic, not to scale)", template="plotly_white",
+                      height=300, margin=dict(l=360), xaxis=dict(visible=False))  # fmt: skip
+    return fig
+
+
+def plot_nesting(dims: list[int]) -> go.Figure:
+    """Which features each head of a Matryoshka model reads: a staircase, one row per size.
+
+    Columns are the blocks of features between consecutive sizes (features 1-8, 9-16, ...); the
+    head of size ``d`` reads every block up to ``d``, so the first block is read by every head and
+    the last only by the full one. That is why training pushes the most useful features forward.
+
+    Example:
+        >>> [list(row) for row in plot_nesting([2, 4, 8]).data[0].z]  # rows: sizes 2, 4, 8
+        [[1, 0, 0], [1, 1, 0], [1, 1, 1]]
+    """
+    starts = [1] + [d + 1 for d in dims[:-1]]
+    blocks = [f"{a}" if a == b else f"{a}-{b}" for a, b in zip(starts, dims)]
+    rows = [f"head on the first {d}" for d in dims]
+    seen = [[int(j <= i) for j in range(len(dims))] for i in range(len(dims))]
+    readers = [f"read by {len(dims) - j} of {len(dims)} heads" for j in range(len(dims))]
+    fig = go.Figure(
+        go.Heatmap(
+            z=seen, x=blocks, y=rows, colorscale=[[0, "#f5f5f5"], [1, "#1f77b4"]], showscale=False,
+            xgap=3, ygap=3, customdata=[readers] * len(dims),
+            hovertemplate="%{y} reads features %{x}: %{z}<br>features %{x} are %{customdata}<extra></extra>",
+        )
+    )  # fmt: skip
+    fig.update_xaxes(title="features of the embedding (blocks between nesting sizes)", type="category")
+    fig.update_yaxes(autorange="reversed", type="category")
+    title = "Which features each head reads (one loss per row, summed): the first block is in every row"
+    fig.update_layout(title=title, template="plotly_white", height=80 + 40 * len(dims))
+    return fig

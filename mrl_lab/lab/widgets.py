@@ -1,0 +1,277 @@
+"""ipywidgets dashboards for the notebooks. The only module that imports Jupyter."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+
+import ipywidgets as widgets
+from IPython.display import display
+
+from mrl_lab.core.checks import check_count, check_dims
+from mrl_lab.core.nesting import nesting_dims
+from mrl_lab.evaluation.quantize import PRECISIONS, storage_bytes
+from mrl_lab.evaluation.search import search
+from mrl_lab.lab.plots import plot_vs_size
+
+
+def _redraw(chart: widgets.Output, curves, metric: str, d: int) -> None:
+    """Replace the chart in ``chart`` by ``curves`` with a dotted line at size ``d``."""
+    with chart:
+        chart.clear_output(wait=True)
+        display(plot_vs_size(curves, metric=metric, highlight=d, title=f"{metric} vs size (dotted line: d = {d})"))
+
+
+def _check_start(start: int, sizes: list[int], where: str) -> int:
+    """``start`` if the slider offers it; else an error (a slider would silently show another size)."""
+    if start not in sizes:
+        raise ValueError(f"{where}: start={start!r} is not one of the sizes {sizes}; pick one of them")
+    return start
+
+
+def truncation_dashboard(
+    curves: dict[str, dict[int, float]],
+    evaluate: Callable[[int], dict[str, float]],
+    full_dim: int,
+    metric: str = "accuracy",
+    start: int | None = None,
+) -> widgets.VBox:
+    """A size slider that cuts every model's vectors to ``d`` dims, measures them live and marks
+    ``d`` on the chart of ``curves``.
+
+    Args:
+        curves: ``{method: {size: score}}`` measured beforehand, drawn as lines.
+        evaluate: ``evaluate(d) -> {method: score}``, run on every slider move (keep it fast).
+        full_dim: the full embedding width (the slider's maximum).
+        metric: what the scores are.
+        start: the slider's first value (default: the smallest size in ``curves``).
+
+    Returns:
+        The dashboard; its ``slider`` and ``readout`` attributes let code (and tests) drive and read it.
+
+    Example (in a notebook; ``tests/test_widgets.py`` drives it the same way):
+        >>> curves = {"MRL": {8: 0.5, 16: 0.6}}
+        >>> board = truncation_dashboard(curves, lambda d: {"MRL": d / 16}, full_dim=16)  # doctest: +SKIP
+        >>> board.slider.value = 4  # doctest: +SKIP
+        >>> "25.0%" in board.readout.value  # doctest: +SKIP
+        True
+    """
+    full_dim = check_count(full_dim, "full_dim", "truncation_dashboard")
+    sizes = check_dims(sorted({d for curve in curves.values() for d in curve}), full_dim, where="truncation_dashboard")
+    start = sizes[0] if start is None else check_count(start, "start", "truncation_dashboard", high=full_dim)
+    slider = widgets.IntSlider(
+        value=start,
+        min=1,
+        max=full_dim,
+        description="size d",
+        continuous_update=False,
+        style={"description_width": "initial"},
+        layout=widgets.Layout(width="60%"),
+    )
+    readout, chart = widgets.HTML(), widgets.Output()
+    full = evaluate(full_dim)
+
+    def update(change=None):
+        d = slider.value
+        scores = evaluate(d)
+        rows = ""
+        for name, score in scores.items():
+            kept = f"{score / full[name]:.0%} of its full-width {metric}" if full.get(name) else ""
+            rows += f"<tr><td>{name}</td><td><b>{score:.1%}</b></td><td>{kept}</td></tr>"
+        readout.value = (
+            f"<p>Cut to the first <b>{d}</b> of {full_dim} dims: {storage_bytes(1, d, 'float32')} bytes per float32 "
+            f"vector instead of {storage_bytes(1, full_dim, 'float32')} ({d / full_dim:.1%}).</p><table>{rows}</table>"
+        )
+        _redraw(chart, curves, metric, d)
+
+    slider.observe(update, names="value")
+    update()
+    board = widgets.VBox([slider, readout, chart])
+    board.slider, board.readout = slider, readout
+    return board
+
+
+def _image_uri(image) -> str:
+    """A uint8 ``(3, H, W)`` image tensor as a PNG data URI."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image.permute(1, 2, 0).numpy()).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def _thumb(image, label: str, wrong: bool = False) -> str:
+    border = "3px solid #d62728" if wrong else "3px solid transparent"
+    mark = " &#10007;" if wrong else ""
+    return (
+        f'<div style="display:inline-block;text-align:center;margin:2px;font-size:11px">'
+        f'<img src="{_image_uri(image)}" width="56" height="56" style="image-rendering:pixelated;border:{border}"><br>'
+        f"{label}{mark}</div>"
+    )
+
+
+def neighbour_dashboard(
+    curves: dict[str, dict[int, float]],
+    vectors: Callable,
+    train_set,
+    test_set,
+    sizes: list[int],
+    methods: list[str] | None = None,
+    metric: str = "1-NN accuracy",
+    start: int = 8,
+    n_queries: int = 50,
+    k: int = 5,
+) -> widgets.VBox:
+    """Pick a size and a test image; see each method's accuracy at that size, the image's top-``k``
+    neighbours under each method (wrong-class neighbours marked in red), and the storage cost.
+
+    Args:
+        curves: ``{method: {size: score}}``, drawn as a chart and read at the chosen size.
+        vectors: ``vectors(method, d) -> {"train": ..., "test": ...} or None``: a method's vectors
+            at size ``d`` (``None`` where it has none of that size), e.g. ``cifar.evaluate(...)["vectors"]``.
+        train_set, test_set: :class:`~mrl_lab.data.images.ImageData`; neighbours come from ``train_set``.
+        sizes: the sizes the slider offers; methods: the gallery's rows (default: those in ``curves``).
+        start: the first size shown; n_queries: test images offered; k: neighbours shown.
+
+    Returns:
+        The dashboard, with ``size``, ``image``, ``accuracy``, ``gallery`` and ``storage``
+        attributes to drive and read it from code.
+
+    Example (in a notebook):
+        >>> vectors = results["vectors"]  # doctest: +SKIP
+        >>> board = neighbour_dashboard(curves, vectors, train_set, test_set, sizes=[8, 16])  # doctest: +SKIP
+        >>> board.size.value = 16  # doctest: +SKIP
+    """
+    sizes = check_dims(sizes, where="neighbour_dashboard")
+    start = _check_start(start, sizes, "neighbour_dashboard")
+    classes = test_set.classes
+    size = widgets.SelectionSlider(options=sizes, value=start, description="size d")
+    image = widgets.Dropdown(
+        options=[(f"test #{i}: {classes[int(test_set.labels[i])]}", i) for i in range(min(n_queries, len(test_set)))],
+        description="test image",
+    )
+    previous, following = widgets.Button(description="◀ previous"), widgets.Button(description="next ▶")
+    accuracy, gallery, storage, chart = widgets.HTML(), widgets.HTML(), widgets.HTML(), widgets.Output()
+
+    def step(delta):
+        image.value = (image.value + delta) % len(image.options)
+
+    previous.on_click(lambda _: step(-1))
+    following.on_click(lambda _: step(1))
+
+    def update_size(change=None):
+        d = size.value
+        rows = "".join(
+            f"<tr><td>{name}</td><td><b>{curve[d]:.1%}</b></td></tr>"
+            if d in curve
+            else f"<tr><td>{name}</td><td>-</td></tr>"
+            for name, curve in curves.items()
+        )
+        accuracy.value = f"<b>{metric} at d = {d}</b><table>{rows}</table>"
+        one, million = {p: storage_bytes(1, d, p) for p in PRECISIONS}, storage_bytes(10**6, d, "float32") / 1e6
+        storage.value = (
+            f"<b>Storage at d = {d}</b>: {one['float32']} bytes per float32 vector, {one['float16']} as float16, "
+            f"{one['int8']} as int8, {one['binary']} as binary; one million float32 vectors: {million:,.0f} MB."
+        )
+        _redraw(chart, curves, metric, d)
+        update_gallery()
+
+    def update_gallery(change=None):
+        d, i = size.value, image.value
+        truth = int(test_set.labels[i])
+        page = f"<div>{_thumb(test_set.images[i], 'query: ' + classes[truth])}</div><table>"
+        for name in methods or list(curves):
+            v = vectors(name, d)
+            if v is None:
+                page += f"<tr><td>{name}</td><td><i>no model of size {d} at this budget</i></td></tr>"
+                continue
+            found = search(v["test"][i : i + 1], v["train"], k)[0].tolist()
+            thumbs = "".join(
+                _thumb(train_set.images[j], classes[int(train_set.labels[j])], int(train_set.labels[j]) != truth)
+                for j in found
+            )
+            page += f"<tr><td style='padding-right:8px'>{name}</td><td>{thumbs}</td></tr>"
+        gallery.value = page + "</table>"
+
+    size.observe(update_size, names="value")
+    image.observe(update_gallery, names="value")
+    update_size()
+    board = widgets.VBox(
+        [size, widgets.HBox([image, previous, following]), widgets.HBox([accuracy, storage]), gallery, chart]
+    )
+    board.size, board.image, board.accuracy, board.gallery, board.storage = size, image, accuracy, gallery, storage
+    return board
+
+
+def search_dashboard(
+    embed_query: Callable[[str], dict[str, Callable[[int], object]]],
+    corpus: dict[str, Callable[[int], object]],
+    titles: list[str],
+    labels: list[str],
+    full_dim: int,
+    query: str = "oil prices climb as supply fears grow",
+    start: int = 32,
+    k: int = 5,
+    sizes: list[int] | None = None,
+) -> widgets.VBox:
+    """Type a query, pick a size: each method's top-``k`` results at that size, side by side.
+
+    Results that are also in the same method's full-width top-``k`` are highlighted in green, and
+    the overlap (how many of the full-width results survive the cut) is shown above each column.
+
+    Args:
+        embed_query: ``embed_query(text) -> {method: fn(d) -> (1, d) query vector}``.
+        corpus: ``{method: fn(d) -> (N, d) corpus vectors}``, same methods.
+        titles, labels: what to show for each corpus row (e.g. headline and topic).
+        full_dim: the full width; start: the first size; k: results per method.
+        sizes: the sizes the slider offers (default: halving from ``full_dim`` down to 1).
+
+    Returns:
+        The dashboard, with ``text``, ``size`` and ``results`` attributes to drive and read it.
+
+    Example (in a notebook):
+        >>> board = search_dashboard(embed_query, corpus, titles, labels, full_dim=256)  # doctest: +SKIP
+        >>> board.size.value = 8  # doctest: +SKIP
+    """
+    if sizes is None:
+        sizes = nesting_dims(full_dim, smallest=1)  # 1, 2, 4, ..., full_dim
+    sizes = check_dims(sizes, full_dim, where="search_dashboard")  # an empty list is an error, not the default
+    text = widgets.Text(value=query, description="query", layout=widgets.Layout(width="70%"), continuous_update=False)
+    size = widgets.SelectionSlider(
+        options=sizes, value=_check_start(start, sizes, "search_dashboard"), description="size d"
+    )
+    results = widgets.HTML()
+    cache: dict = {}
+
+    def top(method: str, q, d: int) -> list[int]:
+        key = (method, d)
+        if key not in cache:
+            cache[key] = corpus[method](d)
+        return search(q(d), cache[key], k)[0].tolist()
+
+    def update(change=None):
+        d, vectors = size.value, embed_query(text.value)
+        columns = ""
+        for method, q in vectors.items():
+            found, reference = top(method, q, d), set(top(method, q, full_dim))
+            shared = sum(j in reference for j in found)
+            items = "".join(
+                f"<li style='background:{'#d4edda' if j in reference else 'transparent'}'>"
+                f"{html.escape(titles[j])} <i>({html.escape(labels[j])})</i></li>"
+                for j in found
+            )
+            columns += (
+                f"<td style='vertical-align:top;width:{100 // len(vectors)}%;padding:4px'><b>{method}</b> at d = {d}: "
+                f"<b>{shared}/{k}</b> of its full-width top-{k}<ol>{items}</ol></td>"
+            )
+        results.value = f"<table style='width:100%'><tr>{columns}</tr></table>"
+
+    text.observe(update, names="value")
+    size.observe(update, names="value")
+    update()
+    board = widgets.VBox([text, size, results])
+    board.text, board.size, board.results = text, size, results
+    return board

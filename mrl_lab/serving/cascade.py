@@ -1,0 +1,201 @@
+"""Adaptive classification: a cascade over an MRL model's heads.
+
+Try the smallest size first; if its prediction is confident enough (top softmax probability at
+least ``threshold``), stop there; otherwise go up one size. Easy inputs are answered with a few
+dims, hard ones get the full vector. Sweeping the threshold traces accuracy against the *expected*
+size per input, which can be compared with the fixed-size curve.
+
+One threshold serves every head only if "0.9 confident" means about the same at every size. Heads
+trained with label smoothing are under-confident (and each by its own amount), so first calibrate:
+divide each head's logits by a temperature fitted on held-out validation data
+(:func:`fit_temperature`, Guo et al. 2017), then pick the threshold on that validation data
+(:func:`pick_threshold`) and report it on test data the choice never saw. Or give each head a
+threshold of its own, chosen on the validation data too (:func:`pick_thresholds`): small heads are
+often right when only mildly sure, and then stop many more inputs.
+
+References:
+    Kusupati et al., "Matryoshka Representation Learning", NeurIPS 2022, section 4.2.1
+    ("Adaptive Classification": the accuracy of a 512-dim model at an expected 37 dims on ImageNet);
+    Guo et al., "On Calibration of Modern Neural Networks", ICML 2017 (temperature scaling).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from mrl_lab.core.checks import check_dims
+
+
+def cascade(logits, dims, threshold):
+    """Run the cascade once.
+
+    Args:
+        logits: one ``(N, classes)`` tensor per size, smallest first (what :class:`MRLHead` returns).
+        dims: the sizes of ``logits``.
+        threshold: stop at the first size whose top softmax probability is >= this; 1.0 (or more)
+            always goes to the full size, 0 always stops at the smallest. One number for every
+            head, or one per head (the last is never read: the full size always answers).
+
+    Returns:
+        ``(predictions, sizes)``: each input's predicted class and the size that answered it.
+
+    Example:
+        >>> small = torch.tensor([[4.0, 0.0], [0.1, 0.0]])  # confident, unsure
+        >>> full = torch.tensor([[0.0, 3.0], [0.0, 3.0]])
+        >>> cascade([small, full], [8, 64], threshold=0.9)
+        (tensor([0, 1]), tensor([ 8, 64]))
+    """
+    dims, tops = _heads(logits, dims, "cascade")
+    return _decide(tops, dims, _per_head(threshold, dims, "cascade"))
+
+
+def _heads(logits, dims, where: str):
+    """The checked sizes, and each head's top softmax probability and its class: ``[(confidence, guess), ...]``."""
+    dims = check_dims(dims, where=where)
+    if len(logits) != len(dims):
+        raise ValueError(f"{where}: {len(logits)} logit tensors for {len(dims)} sizes {dims}; pass one per size")
+    return dims, [out.float().softmax(dim=1).max(dim=1) for out in logits]
+
+
+def _per_head(threshold, dims, where: str) -> list[float]:
+    """``threshold`` (one number, or one per size) as one threshold per size, checked."""
+    thresholds = [threshold] * len(dims) if isinstance(threshold, (int, float)) else [float(t) for t in threshold]
+    if len(thresholds) != len(dims):
+        raise ValueError(
+            f"{where}: {len(thresholds)} thresholds for {len(dims)} sizes {dims}; pass one or one per size"
+        )
+    if not all(t >= 0 for t in thresholds):
+        raise ValueError(f"{where}: threshold={threshold} must be >= 0 (a softmax probability)")
+    return thresholds
+
+
+def _decide(tops, dims, thresholds):
+    """The cascade on ``_heads``' confidences: each input's prediction and the size that answered it."""
+    n = len(tops[0][0])
+    predictions = torch.full((n,), -1, dtype=torch.long)
+    sizes = torch.zeros(n, dtype=torch.long)
+    undecided = torch.ones(n, dtype=torch.bool)
+    for i, (d, (confidence, guess), t) in enumerate(zip(dims, tops, thresholds)):
+        stop = undecided & ((confidence >= t) | (i == len(dims) - 1))
+        predictions[stop], sizes[stop] = guess[stop], d
+        undecided &= ~stop
+    return predictions, sizes
+
+
+def cascade_curve(logits, labels: torch.Tensor, dims, thresholds) -> list[dict]:
+    """Accuracy and expected size of the cascade at each threshold (a number, or one per head).
+
+    Returns:
+        One dict per threshold: ``threshold``, ``accuracy``, ``expected_dims`` (the mean size
+        that answered) and ``share_at_smallest`` (inputs answered by the smallest size).
+
+    Example:
+        >>> small = torch.tensor([[4.0, 0.0], [0.1, 0.0]])
+        >>> full = torch.tensor([[0.0, 3.0], [0.0, 3.0]])
+        >>> [p["expected_dims"] for p in cascade_curve([small, full], torch.tensor([0, 1]), [8, 64], [0.0, 0.9, 1.0])]
+        [8.0, 36.0, 64.0]
+    """
+    if len(logits) and len(labels) != len(logits[0]):
+        raise ValueError(f"cascade_curve: {len(labels)} labels for {len(logits[0])} inputs; pass one label per input")
+    dims, tops = _heads(logits, dims, "cascade_curve")
+    return [dict(threshold=t, **_point(tops, labels, dims, _per_head(t, dims, "cascade_curve"))) for t in thresholds]
+
+
+def _point(tops, labels: torch.Tensor, dims, thresholds: list[float]) -> dict:
+    """Accuracy, expected dims and the share answered at the smallest size, at these thresholds."""
+    predictions, sizes = _decide(tops, dims, thresholds)
+    return dict(
+        accuracy=(predictions == labels).float().mean().item(),
+        expected_dims=sizes.float().mean().item(),
+        share_at_smallest=(sizes == min(dims)).float().mean().item(),
+    )
+
+
+def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, grid=None) -> float:
+    """The temperature ``T`` that makes ``softmax(logits / T)`` best calibrated on held-out data.
+
+    Temperature scaling: the ``T`` (from ``grid``, default 0.05 to 20, log-spaced) with the lowest
+    cross-entropy of ``logits / T`` against ``labels``. ``T > 1`` softens an over-confident head,
+    ``T < 1`` sharpens an under-confident one (label smoothing makes them so); predictions do not
+    change, only the confidence the cascade reads. Fit it on validation data, never on the test set.
+
+    Example:
+        >>> _ = torch.manual_seed(0)
+        >>> labels = torch.randint(0, 4, (2000,))
+        >>> sharp = 4 * torch.nn.functional.one_hot(labels, 4).float() + torch.randn(2000, 4)
+        >>> fit_temperature(sharp / 4, labels) < 0.5  # logits divided by 4 are under-confident: sharpen them
+        True
+    """
+    if len(logits) != len(labels) or len(labels) == 0:
+        raise ValueError(f"fit_temperature: {len(logits)} rows of logits for {len(labels)} labels; pass one per row")
+    grid = torch.logspace(-1.3, 1.3, 105) if grid is None else torch.as_tensor(grid, dtype=torch.float)
+    losses = [F.cross_entropy(logits.float() / t, labels).item() for t in grid]
+    return float(grid[min(range(len(grid)), key=losses.__getitem__)])
+
+
+def pick_threshold(curve: list[dict], min_accuracy: float) -> dict | None:
+    """The point of a :func:`cascade_curve` with the fewest expected dims whose accuracy is at least
+    ``min_accuracy`` (choose on validation data, then report that threshold on test data); ``None``
+    if no threshold reaches it.
+
+    Example:
+        >>> curve = [dict(threshold=0.5, accuracy=0.80, expected_dims=10.0),
+        ...          dict(threshold=0.9, accuracy=0.86, expected_dims=20.0),
+        ...          dict(threshold=1.01, accuracy=0.87, expected_dims=64.0)]
+        >>> pick_threshold(curve, 0.865)["threshold"]
+        1.01
+    """
+    good = [p for p in curve if p["accuracy"] >= min_accuracy]
+    return min(good, key=lambda p: p["expected_dims"]) if good else None
+
+
+THRESHOLDS = [i / 100 for i in range(100)] + [0.995, 0.999, 1.01]  # 1.01: never stop there
+
+
+def pick_thresholds(logits, labels: torch.Tensor, dims, min_accuracy: float, grid=THRESHOLDS, sweeps: int = 5):
+    """One threshold per head: the fewest expected dims at accuracy >= ``min_accuracy`` on this data.
+
+    A single threshold asks every head to be equally sure. But heads differ: a small head may be
+    right whenever it is even mildly confident, a larger one only when it is very sure. This picks
+    each head's own threshold by coordinate descent: start with every input answered at the full
+    size (thresholds above 1); then, for each head but the last, smallest first, take the value
+    of ``grid`` that gives the fewest expected dims while accuracy stays >= ``min_accuracy`` (the
+    other heads fixed); repeat until a sweep changes nothing (at most ``sweeps``). Choose on
+    validation data and report on test data: thresholds fitted to one split flatter it.
+
+    Returns:
+        One threshold per size (pass them to :func:`cascade`), or ``None`` if even the full size
+        is below ``min_accuracy``.
+
+    Example:
+        >>> small = torch.tensor([[4.0, 0.0], [0.1, 0.0]])  # sure and right, unsure and wrong
+        >>> full = torch.tensor([[3.0, 0.0], [0.0, 3.0]])  # right twice
+        >>> pick_thresholds([small, full], torch.tensor([0, 1]), [8, 64], min_accuracy=1.0)
+        [0.53, 1.01]
+    """
+    if len(logits) and len(labels) != len(logits[0]):
+        raise ValueError(f"pick_thresholds: {len(labels)} labels for {len(logits[0])} inputs; pass one label per input")
+    if max(grid) <= 1:
+        raise ValueError(f"pick_thresholds: grid tops out at {max(grid)}; it needs a value above 1 (never stop there)")
+    dims, tops = _heads(logits, dims, "pick_thresholds")
+
+    def score(thresholds):  # (accuracy, expected dims)
+        point = _point(tops, labels, dims, thresholds)
+        return point["accuracy"], point["expected_dims"]
+
+    thresholds = [max(grid)] * len(dims)
+    accuracy, cost = score(thresholds)
+    if accuracy < min_accuracy:
+        return None
+    for _ in range(sweeps):
+        before = thresholds
+        for i in range(len(dims) - 1):
+            for t in grid:
+                trial = thresholds[:i] + [t] + thresholds[i + 1 :]
+                accuracy, expected = score(trial)
+                if accuracy >= min_accuracy and expected < cost:
+                    thresholds, cost = trial, expected
+        if thresholds == before:
+            break
+    return thresholds

@@ -1,0 +1,93 @@
+"""The package's layers, checked from its source: imports go one way only (docs/architecture.md)."""
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "mrl_lab"
+# Each subpackage's layer: a module may import from its own subpackage and from lower layers only.
+LAYERS = {
+    "core": 0,
+    "runtime": 1,
+    "data": 2,
+    "models": 2,
+    "training": 3,
+    "evaluation": 4,
+    "serving": 5,
+    "experiments": 6,
+    "lab": 7,
+    "cli": 8,
+    "__init__": 8,
+    "__main__": 9,
+}
+JUPYTER_SIDE = {"ipywidgets", "IPython", "ipykernel", "plotly", "jupyter_client"}
+
+
+def modules():
+    return sorted(p for p in PACKAGE.rglob("*.py"))
+
+
+def part_of(path: Path) -> str:
+    """The subpackage a file belongs to (``core``, ``data``, ...), or the top-level module's name."""
+    relative = path.relative_to(PACKAGE)
+    return relative.parts[0] if len(relative.parts) > 1 else relative.stem
+
+
+def imported(path: Path):
+    """``(line, module imported)`` for every import in the file, relative ones made absolute."""
+    tree = ast.parse(path.read_text())
+    package = ".".join(("mrl_lab", *path.relative_to(PACKAGE).parent.parts))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from ((node.lineno, alias.name) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                yield node.lineno, f"{base}.{node.module}" if node.module else base
+            else:
+                yield node.lineno, node.module
+
+
+def test_every_subpackage_has_a_layer():
+    assert {part_of(p) for p in modules()} <= set(LAYERS)
+
+
+@pytest.mark.parametrize("path", modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_imports_go_one_way_only(path):
+    mine = part_of(path)
+    for line, name in imported(path):
+        if not name.startswith("mrl_lab.") or name.count(".") < 1:
+            continue
+        theirs = name.split(".")[1]
+        assert theirs == mine or LAYERS[theirs] < LAYERS[mine], (
+            f"{path.relative_to(PACKAGE)}:{line} imports {name}: {mine} (layer {LAYERS[mine]}) may import only from "
+            f"its own subpackage and lower layers, and {theirs} is layer {LAYERS[theirs]}"
+        )
+
+
+@pytest.mark.parametrize("path", sorted((PACKAGE / "core").glob("*.py")), ids=lambda p: p.name)
+def test_the_core_imports_torch_and_the_standard_library_only(path):
+    for line, name in imported(path):
+        top = name.split(".")[0]
+        assert top in sys.stdlib_module_names or top == "torch" or name.startswith("mrl_lab.core"), (
+            f"core/{path.name}:{line} imports {name}; the method must need nothing but torch"
+        )
+
+
+@pytest.mark.parametrize("path", modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_only_the_lab_imports_jupyter_side_libraries(path):
+    if part_of(path) == "lab":
+        return
+    for line, name in imported(path):
+        assert name.split(".")[0] not in JUPYTER_SIDE, f"{path.relative_to(PACKAGE)}:{line} imports {name}"
+
+
+def test_the_checker_catches_an_import_against_the_direction(tmp_path, monkeypatch):
+    fake = tmp_path / "mrl_lab"
+    (fake / "core").mkdir(parents=True)
+    (fake / "core" / "bad.py").write_text("from mrl_lab.experiments import cifar\n")
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGE", fake)
+    with pytest.raises(AssertionError, match="core .layer 0. may import only"):
+        test_imports_go_one_way_only(fake / "core" / "bad.py")
