@@ -94,12 +94,13 @@ def main() -> None:
         note += f"; {len(queries['MRL'])} of its queries served"
     else:
         news = load_ag_news()
-        s = pretrained.setup(budget, news, load_sts_benchmark("test"), load_sts_benchmark("train"))
+        settings = pretrained.settings(budget)
+        data = pretrained.load_data(settings, news, load_sts_benchmark("test"), load_sts_benchmark("train"))
         db, queries = pretrained.served_vectors(
-            s, news, CORPUS_ROWS[budget.name], args.queries or 200, device=budget.device
+            settings, data, news, CORPUS_ROWS[budget.name], args.queries or 200, device=budget.device
         )
-        recipe = ", ".join(
-            f"{k} {s.config[k]}" for k in ("train_rows", "epochs", "lr", "frozen_layers", "max_tokens", "start")
+        recipe = f"{len(data.train)} training pairs, " + ", ".join(
+            f"{k} {getattr(settings, k)}" for k in ("epochs", "lr", "frozen_layers", "max_tokens", "start")
         )
         note = (f"{len(db['MRL']):,} real AG News descriptions ({news.note}); {len(queries['MRL'])} real held-out "
                 f"headlines; 05's {budget.name} fine-tunes ({recipe}), embedded on {budget.device}")  # fmt: skip

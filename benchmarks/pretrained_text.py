@@ -22,14 +22,15 @@ import ast
 import json
 import platform
 import time
+from dataclasses import asdict
 
 import torch
 
 from mrl_lab.data.text import load_ag_news, load_sts_benchmark
 from mrl_lab.evaluation.baselines import pca_rotation
-from mrl_lab.evaluation.intervals import lead_table, share_kept
-from mrl_lab.experiments import pretrained, text
-from mrl_lab.experiments.adaptor import adapt, fit_adaptors
+from mrl_lab.evaluation.intervals import share_kept
+from mrl_lab.evaluation.results import curves, items, lead_table
+from mrl_lab.experiments import adaptor, pretrained, text
 from mrl_lab.lab.plots import curves_table
 from mrl_lab.models.sentence_encoder import load_encoder
 from mrl_lab.runtime.budget import BUDGETS, get_budget
@@ -39,7 +40,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--budget", choices=BUDGETS, default=None, help="default: $MRL_LAB_BUDGET or auto")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override one setting of pretrained.SETTINGS, e.g. lr=2e-5 (repeatable)")  # fmt: skip
+                        help="change one setting of pretrained.SETTINGS, e.g. lr=2e-5 (repeatable)")  # fmt: skip
     parser.add_argument("--methods", nargs="+", help="fine-tune only these, e.g. --methods MRL (default: all)")
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args()
@@ -48,15 +49,17 @@ def main() -> None:
     cuda = budget.device.type == "cuda"
     device = torch.cuda.get_device_name(0) if cuda else f"CPU ({torch.get_num_threads()} threads)"
     print(f"{budget}\ndevice: {device}; torch {torch.__version__}; Python {platform.python_version()}")
-    settings = pretrained.SETTINGS[budget.name]
+    changes = {}
     for item in args.set:
         key, value = item.split("=", 1)
-        if key not in settings:
-            parser.error(f"--set {item}: unknown setting {key!r}; choose from {sorted(settings)}")
         try:
-            settings[key] = ast.literal_eval(value)
+            changes[key] = ast.literal_eval(value)
         except (ValueError, SyntaxError):  # a plain word, e.g. start=pretrained
-            settings[key] = value
+            changes[key] = value
+    try:
+        settings = pretrained.settings(budget, **changes)
+    except ValueError as e:
+        parser.error(f"--set: {e}")
 
     clock, timing = time.perf_counter(), {}
 
@@ -67,15 +70,15 @@ def main() -> None:
         clock = time.perf_counter()
 
     news = load_ag_news()
-    s = pretrained.setup(budget, news, load_sts_benchmark("test"), load_sts_benchmark("train"))
-    print(f"data: {s.note}\nsettings: {s.config}")
-    base_model = load_encoder(s.folder, s.config["max_tokens"], device=budget.device)
-    key = pretrained.base_key(s)
-    texts = pretrained.eval_texts(s)
+    data = pretrained.load_data(settings, news, load_sts_benchmark("test"), load_sts_benchmark("train"))
+    print(f"data: {data.note}\nsettings: {settings}")
+    base_model = load_encoder(data.folder, settings.max_tokens, device=budget.device)
+    key = pretrained.base_key(settings, data)
+    texts = pretrained.eval_texts(data)
     base = pretrained.embed_all(base_model, texts, key)
-    train_texts = {"titles": s.train.titles, "descriptions": s.train.descriptions}
+    train_texts = {"titles": data.train.titles, "descriptions": data.train.descriptions}
     train_pairs = pretrained.embed_all(base_model, train_texts, key)
-    other = pretrained.embed(base_model, s.other_text, key)
+    other = pretrained.embed(base_model, data.other_text, key)
     lap("embed with the frozen model")
 
     vectors = {"base, cut": base}
@@ -83,43 +86,45 @@ def main() -> None:
         rotate = pca_rotation(fit_on)
         vectors[name] = {k: rotate(z) for k, z in base.items()}
     lap("PCA")
-    for name, f in fit_adaptors(s, base, train_pairs).items():
-        vectors[f"adaptor, {name}"] = {k: adapt(f, z) for k, z in base.items()}
+    frozen = adaptor.Data(base["descriptions"], train_pairs["titles"], train_pairs["descriptions"])
+    for name, f in adaptor.train_all(adaptor.settings(budget), frozen).items():
+        vectors[f"adaptor, {name}"] = {k: adaptor.adapt(f, z) for k, z in base.items()}
     lap("adaptors")
-    tuned = pretrained.fine_tune(s, device=budget.device, only=args.methods, keep=())
+    tuned = pretrained.train_all(settings, data, device=budget.device, only=args.methods)
     for name, result in tuned.items():
         vectors[f"fine-tuned {name}"] = result["vectors"]
     lap("fine-tunes (or the cache) and their embeddings")
     vectors["from scratch (02), MRL"] = pretrained.scratch_reference(budget, news, texts, device=budget.device)
-    tfidf = text.tfidf_reference(news.train, s.test, s.sts)
+    tfidf = text.tfidf_reference(news.train, data.test, data.sts)
     lap("references")
 
-    sizes = sorted(set(s.config["dims"]) | {48})
-    results = pretrained.evaluate(vectors, s.sts.scores, sizes)
+    sizes = pretrained.measured_sizes(settings)
+    results = pretrained.evaluate(settings, data, vectors, sizes)
     lap("evaluation")
-    for metric, curves in results["metrics"].items():
-        table = curves_table(curves).to_string(float_format=lambda a: f"{a:.3f}", na_rep="")
-        print(f"\n{metric} (TF-IDF reference: {tfidf[metric]:.3f})\n{table}")
+    for metric in ("recall@10", "MRR", "STS-B Spearman"):
+        shown = curves_table(curves(results, metric)).to_string(float_format=lambda a: f"{a:.3f}", na_rep="")
+        print(f"\n{metric} (TF-IDF reference: {tfidf[metric]:.3f})\n{shown}")
     leads = {}
     baselines = ["base, cut", "PCA fitted on the corpus", "PCA fitted on STS-B", "fine-tuned normal"]
-    shown = [d for d in sizes if d <= 64 or d == max(sizes)]
-    for metric in ("recall@10", "STS-B Spearman"):
-        table = lead_table(results["items"], "fine-tuned MRL", baselines, shown, metric, s.sts.scores)
-        leads[metric] = table.to_dict("records")
+    small = [d for d in sizes if d <= 64 or d == max(sizes)]
+    for metric, gold in (("recall@10", None), ("STS-B Spearman", data.sts.scores)):
+        lead_rows = lead_table(results, metric, "fine-tuned MRL", baselines, small, gold)
+        leads[metric] = lead_rows.to_dict("records")
         print(f"\nMRL fine-tune minus each baseline, {metric}, 95 % paired bootstrap interval:")
-        print(table.to_string(index=False, float_format=lambda a: f"{a:+.3f}"))
+        print(lead_rows.to_string(index=False, float_format=lambda a: f"{a:+.3f}"))
     kept = {}
     print("\nshare of its full-width STS-B Spearman each method keeps at 48 dims, 95 % paired bootstrap interval:")
-    for name, by_size in results["items"].items():
-        if 48 in by_size and max(sizes) in by_size:
-            kept[name] = share_kept(results["items"], name, 48, max(sizes), s.sts.scores)
+    for name, sims in {m: items(results, "STS-B Spearman", m) for m in dict.fromkeys(results["method"])}.items():
+        if 48 in sims and max(sizes) in sims:
+            kept[name] = share_kept(sims[48], sims[max(sizes)], data.sts.scores)
             print(f"  {name:28s} {kept[name][0]:.1%} [{kept[name][1]:.1%}, {kept[name][2]:.1%}]")
     meta = {name: {k: v for k, v in r["meta"].items()} for name, r in tuned.items()}
     print(f"\nfine-tuning: {json.dumps(meta)}\nwall time: {sum(timing.values()):.1f} s")
     if args.json:
         result = dict(
-            budget=budget.name, device=device, data=s.note, settings=s.config, timing=timing, fine_tuning=meta,
-            metrics=results["metrics"], tfidf=tfidf, leads=leads, sts_kept_at_48=kept,
+            budget=budget.name, device=device, data=data.note, settings=asdict(settings), timing=timing,
+            fine_tuning=meta, metrics={m: curves(results, m) for m in ("recall@10", "MRR", "STS-B Spearman")},
+            tfidf=tfidf, leads=leads, sts_kept_at_48=kept,
         )  # fmt: skip
         with open(args.json, "w") as f:
             json.dump(result, f, indent=1, default=str)

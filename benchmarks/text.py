@@ -15,10 +15,12 @@ import argparse
 import json
 import platform
 import time
+from dataclasses import asdict
 
 import torch
 
 from mrl_lab.data.text import load_ag_news, load_sts_benchmark
+from mrl_lab.evaluation.results import curves
 from mrl_lab.experiments import text
 from mrl_lab.lab.plots import curves_table
 from mrl_lab.runtime.budget import BUDGETS, get_budget
@@ -37,28 +39,30 @@ def main() -> None:
     print(f"{budget}\ndevice: {device}; torch {torch.__version__}; Python {platform.python_version()}")
 
     start = time.perf_counter()
-    news, sts = load_ag_news(), load_sts_benchmark("test")
-    train_set, config, tok = text.setup(budget, news)
-    print(f"data: {len(train_set)} training pairs, {len(news.test)} test pairs; {news.note}\n{tok}")
+    settings = text.settings(budget)
+    data = text.load_data(settings, load_ag_news(), load_sts_benchmark("test"))
+    print(f"data: {len(data.train)} training pairs, {len(data.test)} test pairs; {data.note}\n{data.tok}")
 
-    encoders = text.train_models(config, train_set, tok, device=budget.device, retrain=True)
+    encoders = text.train_all(settings, data, device=budget.device, retrain=True)
     timing = {}
     for method, (_, meta) in encoders.items():
         per_s = 2 * meta["examples_per_s"]
         timing[method] = dict(seconds=meta["seconds"], sentences_per_s=per_s)
         print(f"{method:7s} {per_s:7.0f} sentences/s {meta['seconds']:6.1f} s")
 
-    results = text.evaluate(encoders, tok, train_set, news.test, sts, config)
-    reference = text.tfidf_reference(train_set, news.test, sts)
-    for metric, curves in results["metrics"].items():
-        table = curves_table(curves).to_string(float_format=lambda a: f"{a:.3f}", na_rep="")
-        print(f"\n{metric} (TF-IDF reference, {reference['width']:,} dims: {reference[metric]:.3f})\n{table}")
+    results = text.evaluate(settings, data, encoders)
+    reference = text.tfidf_reference(data.train, data.test, data.sts)
+    metrics = [m for m in dict.fromkeys(results["metric"]) if m != "recall@10, every size"]
+    for metric in metrics:
+        shown = curves_table(curves(results, metric)).to_string(float_format=lambda a: f"{a:.3f}", na_rep="")
+        print(f"\n{metric} (TF-IDF reference, {reference['width']:,} dims: {reference[metric]:.3f})\n{shown}")
     wall = time.perf_counter() - start
     print(f"\nwall time, data to final tables: {wall:.1f} s")
     if args.json:
         result = dict(
-            budget=budget.name, device=device, data=news.note, config=config, timing=timing,
-            metrics=results["metrics"], dense_recall10=results["dense"], tfidf=reference, wall_seconds=wall,
+            budget=budget.name, device=device, data=data.note, settings=asdict(settings), timing=timing,
+            metrics={m: curves(results, m) for m in metrics}, dense_recall10=curves(results, "recall@10, every size"),
+            tfidf=reference, wall_seconds=wall,
         )  # fmt: skip
         with open(args.json, "w") as f:
             json.dump(result, f, indent=1, default=str)

@@ -14,13 +14,14 @@ from mrl_lab.evaluation import metrics, quantize
 from mrl_lab.evaluation.baselines import PCA
 from mrl_lab.evaluation.metrics import head_accuracy, knee, knn_accuracy, linear_probe_correct, recall_at_k
 from mrl_lab.evaluation.search import target_ranks
+from mrl_lab.experiments import adaptor as experiment_adaptor
 from mrl_lab.experiments import text
-from mrl_lab.experiments.adaptor import adapt, fit_adaptor
+from mrl_lab.experiments.adaptor import adapt
 from mrl_lab.models import adaptor
 from mrl_lab.models.convnet import ConvNet
 from mrl_lab.serving import cascade
 from mrl_lab.training.augment import random_crop_flip
-from mrl_lab.training.trainer import seed_everything
+from mrl_lab.training.trainer import TrainSettings, seed_everything
 
 
 def test_a_head_given_wider_embeddings_than_it_was_built_for_refuses_instead_of_cutting():
@@ -39,9 +40,15 @@ def test_a_head_needs_at_least_one_class(num_classes):
 @pytest.mark.parametrize("setting", [{"epochs": 0}, {"batch_size": -8}, {"epochs": 1.5}, {"lr": 0.0}])
 def test_training_that_would_do_nothing_is_refused(setting):
     x, y = torch.randn(16, 4), torch.arange(16) % 2
-    args = dict(epochs=1, batch_size=8, progress=False) | setting
     with pytest.raises(ValueError, match="train: "):
-        mrl_lab.train(nn.Linear(4, 2), nn.CrossEntropyLoss(), x, y, **args)
+        schedule = TrainSettings(**(dict(epochs=1, batch_size=8) | setting))
+        mrl_lab.train(nn.Linear(4, 2), nn.CrossEntropyLoss(), x, y, schedule, progress=None)
+
+
+def test_training_settings_that_are_not_settings_are_named():
+    x, y = torch.randn(16, 4), torch.arange(16) % 2
+    with pytest.raises(TypeError, match="train: settings=8 has no epochs or batch_size"):
+        mrl_lab.train(nn.Linear(4, 2), nn.CrossEntropyLoss(), x, y, 8)
 
 
 def test_knee_with_only_negative_scores_says_why_instead_of_stopiteration():
@@ -212,13 +219,13 @@ CASES = {
         lambda: adapt(adaptor.MatryoshkaAdaptor(16), Z[:, :8]), ValueError,
         r"adapt: the adaptor takes \(N, 16\)"),
     "an adaptor trained 0 steps": (
-        lambda: fit_adaptor(Z, [8, 16], k=3, steps=0, progress=False), ValueError, "steps=0"),
+        lambda: experiment_adaptor.Settings(dims=(8, 16), k=3, steps=0), ValueError, "adaptor.Settings: steps=0"),
     "one string to fit on": (lambda: _tokenizer().fit("oil prices"), TypeError, "Tokenizer.fit takes a list"),
     "no texts to encode": (lambda: _tokenizer().encode([]), ValueError, "Tokenizer.encode: the list of texts is empty"),
     "numbers for texts": (lambda: _tokenizer().encode(["oil", 1]), TypeError, "every text must be a str; got int 1"),
     "a method name with a typo": (
-        lambda: text.loss_for("FF-3two", {"embed_dim": 64, "dims": [8, 64], "temperature": 0.05}), ValueError,
-        "loss_for: unknown method 'FF-3two'"),
+        lambda: text.loss_for("FF-3two", text.SETTINGS["smoke"]), ValueError,
+        "trained_sizes: unknown method 'FF-3two'"),
     "a fractional token limit": (
         lambda: tokenizer.Tokenizer(max_tokens=2.5), ValueError, "Tokenizer: max_tokens=2.5"),
 }  # fmt: skip

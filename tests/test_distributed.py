@@ -15,7 +15,8 @@ from torch import nn
 import mrl_lab
 from mrl_lab.core.loss import MatryoshkaLoss
 from mrl_lab.core.heads import MRLHead
-from mrl_lab.training.model_cache import load_or_train
+from mrl_lab.training import model_cache
+from mrl_lab.training.trainer import TrainSettings
 from mrl_lab.training.distributed import rank_and_world, start_from_env
 
 device = start_from_env()
@@ -30,12 +31,11 @@ def build():
     return nn.Sequential(nn.Linear(8, 16), nn.ReLU(), MRLHead(16, 4, [4, 8, 16]))
 
 
-def fit(model):
+model, key = build(), {"name": "ddp-test"}
+if model_cache.load(key, model, folder) is None:
     loss = MatryoshkaLoss(nn.CrossEntropyLoss(), [4, 8, 16])
-    return mrl_lab.train(model, loss, x, y, epochs=2, batch_size=32, device=device, desc="ddp")
-
-
-model, meta = load_or_train({"name": "ddp-test"}, build, fit, folder=folder)
+    log = mrl_lab.train(model, loss, x, y, TrainSettings(epochs=2, batch_size=32), device=device, progress="ddp")
+    model_cache.save(key, model, log, folder)
 rank, world = rank_and_world()
 torch.save(model.state_dict(), f"{out}-rank{rank}.pt")
 print(f"rank {rank} of {world} finished")

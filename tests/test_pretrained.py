@@ -1,6 +1,7 @@
 """The pretrained-encoder experiment (notebook 05): the loss against sentence-transformers', the
 loader, the embedding cache, the adaptor, PCA as a rotation, and the intervals."""
 
+import dataclasses
 import os
 from functools import partial
 from pathlib import Path
@@ -12,12 +13,13 @@ import torch.nn.functional as F
 from mrl_lab.core.nesting import truncate
 from mrl_lab.data.locate import MODEL, DataNotFoundError, find_encoder, fingerprint
 from mrl_lab.data.text import SentencePairs, TextData
+from mrl_lab.evaluation import results
 from mrl_lab.evaluation.baselines import PCA, pca_rotation
-from mrl_lab.evaluation.intervals import _spearman, difference, share_kept
-from mrl_lab.evaluation.metrics import recall_check
+from mrl_lab.evaluation.intervals import lead, share_kept
+from mrl_lab.evaluation.metrics import rank_correlation, recall_check
+from mrl_lab.evaluation.results import curves
 from mrl_lab.evaluation.search import target_ranks
-from mrl_lab.experiments import pretrained
-from mrl_lab.experiments.adaptor import fit_adaptor
+from mrl_lab.experiments import adaptor, pretrained
 from mrl_lab.models.adaptor import MatryoshkaAdaptor, ranking_loss
 from mrl_lab.models.pairs import PairEncoder, pair_ids
 from mrl_lab.models.sentence_encoder import SentenceEncoder, checkpoint_activations, load_encoder, pca_start, token_ids
@@ -144,7 +146,8 @@ def test_embeddings_are_cached_and_a_damaged_cache_file_is_rebuilt(tmp_cache):
     assert not first.is_inference()  # an adaptor can be trained on fresh embeddings
     [path] = (tmp_cache / "embeddings").glob("demo-*.pt")
     path.write_bytes(b"not a tensor")
-    assert torch.equal(pretrained.embed(model, texts, "demo", progress=False), first)
+    with pytest.warns(UserWarning, match=r"embed: the cached file .* is damaged \(UnpicklingError"):
+        assert torch.equal(pretrained.embed(model, texts, "demo", progress=False), first)
     assert model.calls == 2
     pretrained.embed(model, ["a", "c"], "demo", progress=False)  # other texts: another file
     assert model.calls == 3
@@ -162,12 +165,15 @@ def test_pca_rotation_cut_to_d_is_the_projection_on_the_first_d_components():
 def test_the_untrained_adaptor_is_the_identity_and_rejects_bad_input():
     e = torch.randn(5, 8)
     assert torch.equal(MatryoshkaAdaptor(8)(e), e)
+    small = adaptor.Settings(dims=(4, 8), k=2)
     with pytest.raises(ValueError, match="k=10 neighbours"):
-        fit_adaptor(torch.randn(5, 8), [4, 8], progress=False)
+        adaptor.fit(adaptor.Settings(dims=(4, 8)), torch.randn(5, 8), progress=False)
     with pytest.raises(ValueError, match="NaN"):
-        fit_adaptor(torch.full((20, 8), float("nan")), [4, 8], k=2, progress=False)
+        adaptor.fit(small, torch.full((20, 8), float("nan")), progress=False)
     with pytest.raises(ValueError, match="same shape"):
-        fit_adaptor(torch.randn(20, 8), [4, 8], k=2, pairs=(torch.randn(4, 8), torch.randn(3, 8)), progress=False)
+        adaptor.fit(small, torch.randn(20, 8), pairs=(torch.randn(4, 8), torch.randn(3, 8)), progress=False)
+    with pytest.raises(ValueError, match="needs training pairs"):
+        adaptor.train(small, adaptor.Data(torch.randn(20, 8)), "supervised", progress=False)
 
 
 def hidden_at_the_back(n=400, seed=0):
@@ -182,7 +188,7 @@ def hidden_at_the_back(n=400, seed=0):
 def test_the_unsupervised_adaptor_moves_the_neighbourhoods_into_the_first_dims():
     corpus = hidden_at_the_back()
     before = recall_check(corpus, corpus, [4], k=10)[4]
-    f = fit_adaptor(corpus, [4, 8, 16, 32], hidden=64, k=10, steps=150, lr=3e-3, progress=False)
+    f = adaptor.fit(adaptor.Settings(dims=(4, 8, 16, 32), hidden=64, k=10, steps=150, lr=3e-3), corpus, progress=False)
     adapted = f(corpus).detach()
     after = recall_check(adapted, adapted, [4], k=10)[4]
     assert after > before + 0.2, (before, after)
@@ -202,9 +208,9 @@ def test_the_supervised_adaptor_learns_from_pairs_what_the_corpus_alone_cannot_s
         q, db = f(queries[test]).detach(), f(docs[test]).detach()
         return (target_ranks(truncate(q, d), truncate(db, d), torch.arange(100)) <= 5).float().mean().item()
 
-    settings = dict(hidden=64, k=5, steps=150, lr=3e-3, progress=False)
-    unsupervised = fit_adaptor(docs, [4, 16], **settings)
-    supervised = fit_adaptor(docs, [4, 16], pairs=(queries[train], docs[train]), start=unsupervised, **settings)
+    settings = adaptor.Settings(dims=(4, 16), hidden=64, k=5, steps=150, lr=3e-3)
+    both = adaptor.train_all(settings, adaptor.Data(docs, queries[train], docs[train]), progress=False)
+    unsupervised, supervised = both["unsupervised"], both["supervised"]
     assert recall(supervised) > recall(unsupervised) + 0.2, (recall(unsupervised), recall(supervised))
 
 
@@ -222,24 +228,27 @@ def test_evaluate_measures_each_method_where_it_has_vectors_and_the_per_size_fin
         return {"titles": t, "descriptions": d, "sts1": t[:10], "sts2": d[:10]}
 
     full = {"fine-tuned normal": method(0.1), "fine-tuned FF-8": method(0.1), "base, cut": method(5.0)}
-    results = pretrained.evaluate(full, torch.arange(10.0), [4, 8, 32])
-    r10 = results["metrics"]["recall@10"]
+    sts = SentencePairs(["a"] * 10, ["b"] * 10, torch.arange(10.0), "demo")
+    data = pretrained.Data(Path("."), "test", None, None, sts, [], "demo")
+    results = pretrained.evaluate(pretrained.SETTINGS["smoke"], data, full, [4, 8, 32])
+    r10 = curves(results, "recall@10")
     assert set(r10) == {"fine-tuned normal", "base, cut", "fine-tuned FF"}
     assert set(r10["fine-tuned FF"]) == {8, 32} and set(r10["base, cut"]) == {4, 8, 32}  # FF: 8, and normal at 32
     assert r10["fine-tuned FF"][32] == r10["fine-tuned normal"][32] == 1.0 > r10["base, cut"][32]
-    assert results["vectors"]("fine-tuned FF", 4) is None and results["vectors"]("base, cut", 64) is None
-    assert torch.equal(results["vectors"]("base, cut", 4)["titles"], truncate(full["base, cut"]["titles"], 4))
+    vectors = pretrained.by_size(full)
+    assert vectors("fine-tuned FF", 4) is None and vectors("base, cut", 64) is None
+    assert torch.equal(vectors("base, cut", 4)["titles"], truncate(full["base, cut"]["titles"], 4))
 
 
-def test_difference_gives_a_paired_interval_that_holds_the_estimate():
+def test_a_lead_gives_a_paired_interval_that_holds_the_estimate():
     g = torch.Generator().manual_seed(0)
     ranks_a = torch.randint(1, 20, (500,), generator=g)
     ranks_b = ranks_a + (torch.rand(500, generator=g) < 0.2).long() * 15  # b is a worse copy of a
-    items = {"a": {8: {"ranks": ranks_a}}, "b": {8: {"ranks": ranks_b}}}
-    diff, low, high = difference(items, "a", "b", 8)
-    assert low <= diff <= high and low > 0
-    same, low, high = difference(items, "a", "a", 8)
-    assert same == low == high == 0
+    for a, b in ((ranks_a <= 10, ranks_b <= 10), (1.0 / ranks_a, 1.0 / ranks_b)):  # recall@10, then MRR
+        diff, low, high = lead(a, b)
+        assert low <= diff <= high and low > 0
+        same, low, high = lead(a, a)
+        assert same == low == high == 0
 
 
 def test_activation_checkpointing_gives_the_same_gradients_and_reaches_every_trained_layer(encoder_folder):
@@ -276,49 +285,48 @@ def test_the_sts_interval_uses_spearman_as_scipy_computes_it_for_every_resample_
     good, bad = gold + torch.randn(300, generator=g), gold + 3 * torch.randn(300, generator=g)
     batch = torch.stack([good, bad]).numpy()
     expected = [spearmanr(row, gold.numpy()).statistic for row in batch]
-    assert _spearman(batch, gold.numpy()) == pytest.approx(expected, rel=1e-9)
-    items = {"good": {8: {"sims": good}}, "bad": {8: {"sims": bad}}}
-    diff, low, high = difference(items, "good", "bad", 8, "STS-B Spearman", gold)
+    assert rank_correlation(batch, gold.numpy()) == pytest.approx(expected, rel=1e-9)
+    diff, low, high = lead(good, bad, gold)
     assert diff == pytest.approx(expected[0] - expected[1]) and 0 < low <= diff <= high
 
 
-def test_share_kept_is_the_ratio_of_spearmans_with_a_paired_interval_and_names_a_missing_size():
+def test_share_kept_is_the_ratio_of_spearmans_with_a_paired_interval():
     from scipy.stats import spearmanr
 
     g = torch.Generator().manual_seed(0)
     gold = torch.randint(0, 6, (400,), generator=g).float()
     whole, cut = gold + torch.randn(400, generator=g), gold + 2 * torch.randn(400, generator=g)
-    items = {"m": {8: {"sims": cut}, 384: {"sims": whole}}}
-    share, low, high = share_kept(items, "m", 8, 384, gold)
+    share, low, high = share_kept(cut, whole, gold)
     expected = spearmanr(cut, gold).statistic / spearmanr(whole, gold).statistic
     assert share == pytest.approx(expected, rel=1e-9) and low < share < high < 1
-    assert share_kept(items, "m", 384, 384, gold) == (1.0, 1.0, 1.0)  # the same pairs in every resample
-    with pytest.raises(ValueError, match=r"share_kept: 'm' was not measured at 48 dims \(measured: \[8, 384\]\)"):
-        share_kept(items, "m", 48, 384, gold)
+    assert share_kept(whole, whole, gold) == (1.0, 1.0, 1.0)  # the same pairs in every resample
+    measured = results.table([results.row("m", d, "STS-B Spearman", s, value=0.5) for d, s in ((8, cut), (384, whole))])
+    with pytest.raises(ValueError, match=r"no 'STS-B Spearman' results for \['n'\]"):
+        results.items(measured, "STS-B Spearman", "n")
 
 
 def test_fine_tune_trains_each_method_once_and_then_loads_models_and_embeddings(encoder_folder, tmp_cache):
     rows = [TextData([t], [d], torch.tensor([0])) for t, d in SENTENCES]
     data = TextData([r.titles[0] for r in rows], [r.descriptions[0] for r in rows], torch.zeros(6, dtype=torch.long))
-    config = dict(pretrained.SETTINGS["smoke"], batch_size=3, per_size=[16], encoder="test", train_rows=6)
+    settings = pretrained.settings("smoke", batch_size=3, per_size=(16,))
     sts = SentencePairs(data.titles[:3], data.descriptions[:3], torch.tensor([1.0, 2.0, 3.0]), "demo")
-    s = pretrained.Setup(config, encoder_folder, data, data, sts, [], "demo")
-    first = pretrained.fine_tune(s, only=["MRL", "FF-16"], progress=False)
+    s = pretrained.Data(encoder_folder, "test", data, data, sts, [], "demo")
+    first = pretrained.train_all(settings, s, only=["MRL", "FF-16"], keep=("MRL",), progress=False)
     assert not first["MRL"]["meta"]["cached"] and "model" in first["MRL"] and "model" not in first["FF-16"]
     assert first["MRL"]["vectors"]["titles"].shape == (6, 384)
-    again = pretrained.fine_tune(s, only=["MRL"], progress=False)
+    again = pretrained.train_all(settings, s, only=["MRL"], keep=("MRL",), progress=False)
     assert again["MRL"]["meta"]["cached"]
     # a damaged checkpoint is found when the model is loaded to embed, and trained again (its bottom states too)
     checkpoint = tmp_cache / "models" / f"{first['FF-16']['key']}.pt"
     checkpoint.write_bytes(checkpoint.read_bytes()[:1000])
     with pytest.warns(UserWarning, match="is damaged"):
-        mended = pretrained.fine_tune(s, only=["FF-16"], progress=False)["FF-16"]
+        mended = pretrained.train_all(settings, s, only=["FF-16"], progress=False)["FF-16"]
     assert not mended["meta"]["cached"] and mended["vectors"]["titles"].shape == (6, 384)
     # smoke starts from the PCA order: the rotation and a Normalize follow the published model's three modules
-    assert config["start"] == "pca"
+    assert settings.start == "pca"
     assert [type(m).__name__ for m in again["MRL"]["model"]][3:] == ["Dense", "Normalize"]
-    published = pretrained.Setup(dict(config, start="pretrained"), encoder_folder, data, data, sts, [], "demo")
-    plain = pretrained.fine_tune(published, only=["MRL"], progress=False)["MRL"]  # gpu's start: the model as is
+    published = dataclasses.replace(settings, start="pretrained")
+    plain = pretrained.train_all(published, s, only=["MRL"], keep=("MRL",), progress=False)["MRL"]  # gpu's start
     assert not plain["meta"]["cached"] and len(plain["model"]) == 3  # another start, another cached model
     assert torch.allclose(again["MRL"]["vectors"]["descriptions"], first["MRL"]["vectors"]["descriptions"])
     # embedded through the shared frozen bottom: still the fine-tuned model's own vectors
@@ -327,7 +335,7 @@ def test_fine_tune_trains_each_method_once_and_then_loads_models_and_embeddings(
     # the bottom frozen_layers layers and the embeddings are the pretrained ones; the layers above trained
     tuned = dict(first["MRL"]["model"][0].auto_model.named_parameters())
     start = dict(load_encoder(encoder_folder, 32)[0].auto_model.named_parameters())
-    n = config["frozen_layers"]
+    n = settings.frozen_layers
     assert n >= 1
     for name, p in start.items():
         if name.startswith("pooler."):  # unused: the sentence vector is the mean of the last layer
@@ -357,9 +365,7 @@ def test_the_pca_start_cuts_to_pcas_projection_and_loses_nothing_at_full_width()
 
 
 def test_a_start_that_is_neither_pretrained_nor_pca_is_refused_with_both_names():
-    def setup(start):
-        return pretrained.Setup(dict(start=start), Path("."), None, None, None, [], "")
-
-    with pytest.raises(ValueError, match=r"fine_tune: start='PCA'; choose 'pretrained' or 'pca'"):
-        pretrained.start_vectors(setup("PCA"))
-    assert pretrained.start_vectors(setup("pretrained")) is None  # the published model: nothing to fit
+    with pytest.raises(ValueError, match=r"pretrained.Settings: start='PCA'; choose 'pretrained' or 'pca'"):
+        pretrained.settings("smoke", start="PCA")
+    data = pretrained.Data(Path("."), "test", None, None, None, [], "")
+    assert pretrained.start_vectors(pretrained.settings("smoke", start="pretrained"), data) is None  # nothing to fit

@@ -5,14 +5,16 @@ import torch
 from torch import nn
 
 import mrl_lab
-from mrl_lab.data.text import SentencePairs, TextData
+from mrl_lab.data.text import AGNews, SentencePairs, TextData
 from mrl_lab.data.tokenizer import Tokenizer
 from mrl_lab.evaluation.metrics import recall_check, spearman
+from mrl_lab.evaluation.results import curves
 from mrl_lab.evaluation.search import target_ranks
 from mrl_lab.experiments import text
 from mrl_lab.models.pairs import PairEncoder, pair_ids
 from mrl_lab.models.text_encoder import TextEncoder
 from mrl_lab.runtime.budget import get_budget
+from mrl_lab.training.trainer import TrainSettings
 
 TOPICS = {
     0: ("election minister parliament vote", "the minister won the vote in parliament after the election"),
@@ -35,12 +37,22 @@ def tiny_news(n=64, seed=0):
     return TextData(titles, descriptions, torch.tensor(labels), source="generated")
 
 
-def tiny_config(rows=64):
-    return dict(
-        embed_dim=16, dims=[4, 8, 16], per_size=[8], hidden=16, train_rows=rows, epochs=2, batch_size=16,
-        lr=3e-3, weight_decay=5e-4, warmup=0.25, temperature=0.05, token_dropout=0.1, max_words=100, buckets=64,
-        max_tokens=32, seed=0,
-    )  # fmt: skip
+def tiny_settings(**changes):
+    return text.Settings(**dict(dict(
+        embed_dim=16, smallest=4, per_size=(8,), hidden=16, max_pairs=None, epochs=2, batch_size=16, token_dropout=0.1,
+        max_words=100, buckets=64, max_tokens=32,
+    ), **changes))  # fmt: skip
+
+
+STS = SentencePairs(
+    ["the striker scored a goal", "shares rose", "new chip"], ["a late goal", "shares fell after profit", "vote"],
+    torch.tensor([4.0, 3.0, 0.5]), "generated",
+)  # fmt: skip
+
+
+def tiny_data(settings, train=None, test=None):
+    news = AGNews(train if train is not None else tiny_news(64, 0), tiny_news(8, 2), test or tiny_news(16, 1), "tiny")
+    return text.load_data(settings, news, STS)
 
 
 def test_tokenizer_is_built_from_training_text_and_gives_unknown_words_trigrams():
@@ -76,23 +88,31 @@ def test_text_encoder_ignores_padding_and_pairs_share_one_encoder():
 
 
 def test_losses_cover_the_stated_sizes():
-    config = tiny_config()
-    assert text.loss_for("normal", config).dims == [16]
-    assert text.loss_for("MRL", config).dims == [4, 8, 16]
-    assert text.loss_for("FF-8", config).dims == [8]
-    assert text.methods(config) == ["normal", "MRL", "FF-8"]
+    settings = tiny_settings()
+    assert text.loss_for("normal", settings).dims == [16]
+    assert text.loss_for("MRL", settings).dims == [4, 8, 16]
+    assert text.loss_for("FF-8", settings).dims == [8]
+    assert text.methods(settings) == ["normal", "MRL", "FF-8"]
     for name in ("smoke", "cpu", "gpu"):
-        cfg = text.experiment_config(get_budget(name), train_rows=100)
-        assert cfg["embed_dim"] >= 256 and cfg["dims"][-1] == cfg["embed_dim"] and cfg["per_size"]
-    gpu = text.experiment_config(get_budget("gpu"), train_rows=100)
-    assert gpu["per_size"] == gpu["dims"][:-1]
+        s = text.settings(get_budget(name))
+        assert s.embed_dim >= 256 and s.dims[-1] == s.embed_dim and text.methods(s)[2:]
+    gpu = text.settings("gpu")
+    assert text.methods(gpu)[2:] == [f"FF-{d}" for d in gpu.dims[:-1]]
+
+
+def test_a_changed_setting_is_honoured_everywhere():
+    news = AGNews(tiny_news(64, 0), tiny_news(8, 2), tiny_news(16, 1), "tiny")
+    data = text.load_data(text.settings("smoke", max_pairs=20), news, STS)
+    assert len(data.train) == 20  # the budget's row says 2,000: the change wins
+    with pytest.raises(ValueError, match="unknown setting 'epoch'"):
+        text.settings("smoke", epoch=3)
 
 
 def test_train_takes_pairs_without_targets():
     pairs = torch.randint(1, 30, (32, 2, 5))
     model = PairEncoder(TextEncoder(30, 8, 8))
     loss = mrl_lab.MatryoshkaLoss(mrl_lab.InfoNCE(), [4, 8])
-    log = mrl_lab.train(model, loss, pairs, None, epochs=3, batch_size=16, progress=False)
+    log = mrl_lab.train(model, loss, pairs, None, TrainSettings(epochs=3, batch_size=16), progress=None)
     assert len(log.losses) == 1 and log.losses[0] > 0
 
 
@@ -128,78 +148,71 @@ def test_spearman_and_recall_check():
 
 
 def test_text_models_train_cache_and_evaluate(tmp_cache):
-    train_set, test_set = tiny_news(64, 0), tiny_news(16, 1)
-    sts = SentencePairs(
-        ["the striker scored a goal", "shares rose", "new chip"], ["a late goal", "shares fell after profit", "vote"],
-        torch.tensor([4.0, 3.0, 0.5]), "generated",
-    )  # fmt: skip
-    config = tiny_config()
-    tok = text.tokenizer(config, train_set)
-    first = text.train_models(config, train_set, tok, progress=False)
-    again = text.train_models(config, train_set, tok, progress=False)
+    settings = tiny_settings()
+    data = tiny_data(settings)
+    first = text.train_all(settings, data, progress=False)
+    again = text.train_all(settings, data, progress=False)
     assert set(first) == {"normal", "MRL", "FF-8"}
     assert all(not m["cached"] for _, m in first.values()) and all(m["cached"] for _, m in again.values())
-    results = text.evaluate(first, tok, train_set, test_set, sts, config)
-    metrics = results["metrics"]
-    assert set(metrics) == {"recall@1", "recall@10", "MRR", "STS-B Spearman", "topic 1-NN"}
-    assert set(metrics["recall@10"]["MRL"]) == {4, 8, 16} and set(metrics["recall@10"]["FF"]) == {8, 16}
-    for curves in metrics.values():
-        for curve in curves.values():
-            assert all(-1 <= v <= 1 for v in curve.values())
-    assert metrics["recall@10"]["normal, cut"][16] == metrics["recall@10"]["FF"][16]
-    assert min(results["dense"]["MRL"]) == 1 and max(results["dense"]["MRL"]) == 16
-    reference = text.tfidf_reference(train_set, test_set, sts)
+    results = text.evaluate(settings, data, first)
+    assert list(results.columns) == ["method", "size", "metric", "value", "low", "high", "items"]
+    assert set(results["metric"]) == {"recall@1", "recall@10", "MRR", "STS-B Spearman", "topic 1-NN",
+                                      "recall@10, every size"}  # fmt: skip
+    recall = curves(results, "recall@10")
+    assert set(recall["MRL"]) == {4, 8, 16} and set(recall["FF"]) == {8, 16}
+    assert results["value"].between(-1, 1).all()
+    assert recall["normal, cut"][16] == recall["FF"][16]
+    bounded = results.dropna(subset=["low"])
+    assert (bounded["low"] <= bounded["value"]).all() and (bounded["value"] <= bounded["high"]).all()
+    dense = curves(results, "recall@10, every size")
+    assert min(dense["MRL"]) == 1 and max(dense["MRL"]) == 16
+    reference = text.tfidf_reference(data.train, data.test, data.sts)
     assert 0 <= reference["recall@10"] <= 1 and reference["width"] > 16
 
 
 def test_a_text_model_trains_to_the_same_weights_whatever_ran_before(tmp_cache):
-    train_set = tiny_news(64, 0)
-    config = dict(tiny_config(), epochs=1)
-    tok = text.tokenizer(config, train_set)
+    settings = tiny_settings(epochs=1)
+    data = tiny_data(settings)
 
     def weights_after(draws: int):
         torch.rand(draws)  # whatever the kernel ran before moves the global random state
-        encoder, _ = text.train_models(config, train_set, tok, only=["MRL"], retrain=True, progress=False)["MRL"]
+        encoder, _ = text.train(settings, data, "MRL", retrain=True, progress=False)
         return torch.cat([p.detach().flatten() for p in encoder.parameters()])
 
     assert torch.equal(weights_after(1), weights_after(1000))
 
 
-def test_wrong_row_count_is_named():
-    config = tiny_config()
-    data = tiny_news(32)
-    with pytest.raises(ValueError, match="expects 64 training pairs, got 32"):
-        text.train_models(config, data, text.tokenizer(config, data))
+def test_the_cache_key_holds_the_training_pairs(tmp_cache):
+    settings = tiny_settings(epochs=1)
+    _, first = text.train(settings, tiny_data(settings), "MRL", progress=False)
+    _, other = text.train(settings, tiny_data(settings, train=tiny_news(48, 0)), "MRL", progress=False)
+    assert not first["cached"] and not other["cached"]  # other pairs, other model
 
 
 def test_text_loss_decreases_on_learnable_pairs():
-    data = tiny_news(64)
-    config = dict(tiny_config(), epochs=30)
-    tok = text.tokenizer(config, data)
+    settings = tiny_settings(epochs=30)
+    data = tiny_data(settings)
     torch.manual_seed(0)
-    model = PairEncoder(TextEncoder(tok.vocab_size, 16, 16))
-    loss = text.loss_for("MRL", config)
-    log = mrl_lab.train(
-        model, loss, pair_ids(tok.encode, data), None, epochs=30, batch_size=16, check_every=4, progress=False
-    )  # fmt: skip
+    model = PairEncoder(TextEncoder(data.tok.vocab_size, 16, 16))
+    loss = text.loss_for("MRL", settings)
+    schedule = TrainSettings(epochs=30, batch_size=16, check_every=4)
+    log = mrl_lab.train(model, loss, pair_ids(data.tok.encode, data.train), None, schedule, progress=None)
     chance = len(loss.dims) * math.log(16)  # InfoNCE of a guess among the batch's 16 pairs, at each size
     assert log.losses[-1] < 0.6 * chance  # (the first read-out depends on the initial weights: not a baseline)
     assert isinstance(model.encoder.mlp[-1], nn.Linear)
 
 
 def test_custom_losses_train_and_cache_under_their_own_keys(tmp_cache):
-    data = tiny_news(64)
-    config = tiny_config()
-    tok = text.tokenizer(config, data)
+    settings = tiny_settings()
+    data = tiny_data(settings)
     losses = {
         "from 8": mrl_lab.MatryoshkaLoss(mrl_lab.InfoNCE(0.05), [8, 16]),
         "weighted": mrl_lab.MatryoshkaLoss(mrl_lab.InfoNCE(0.05), [4, 8, 16], weights=[3, 1, 1]),
     }
-    first = text.train_models(config, data, tok, losses=losses, progress=False)
-    assert set(first) == {"from 8", "weighted"}
-    other = text.train_models(config, data, tok, losses={"from 8": losses["weighted"]}, progress=False)
-    assert not other["from 8"][1]["cached"]  # same name, other loss: another model
-    again = text.train_models(config, data, tok, losses=losses, progress=False)
+    first = {name: text.train(settings, data, name, loss=loss, progress=False) for name, loss in losses.items()}
+    _, other = text.train(settings, data, "from 8", loss=losses["weighted"], progress=False)
+    assert not other["cached"]  # same name, other loss: another model
+    again = {name: text.train(settings, data, name, loss=loss, progress=False) for name, loss in losses.items()}
     assert all(meta["cached"] for _, meta in again.values())
-    curve = text.recall_curve(first["weighted"][0], tok, data, [1, 4, 16])
-    assert set(curve) == {1, 4, 16} and all(0 <= v <= 1 for v in curve.values())
+    hits = text.recall_hits(first["weighted"][0], data.tok, data.train, [1, 4, 16])
+    assert set(hits) == {1, 4, 16} and all(h.dtype == torch.bool and len(h) == 64 for h in hits.values())

@@ -55,9 +55,8 @@ def test_the_neighbour_dashboard_follows_the_size_and_the_image(capsys):
     def vectors(method, d):
         return {"train": truncate(train_z, d), "test": truncate(test_z, d)} if method == "MRL" else None
 
-    curves = {"MRL": {4: 0.4, 8: 0.5, 16: 0.6}}
-    board = neighbour_dashboard(curves, vectors, train_set, test_set, sizes=[4, 8, 16], methods=["MRL", "FF"],
-                                start=8, n_queries=5)  # fmt: skip
+    curves = {"MRL": {4: 0.4, 8: 0.5, 16: 0.6}, "FF": {4: 0.3}}  # the curves' methods are the gallery's rows
+    board = neighbour_dashboard(curves, vectors, train_set, test_set, sizes=[4, 8, 16], start=8, n_queries=5)
     assert "50.0%" in board.accuracy.value and "32 bytes per float32 vector" in board.storage.value
     assert board.gallery.value.count("<img") == 1 + 5  # the query and its 5 neighbours
     assert "no model of size 8" in board.gallery.value
@@ -69,23 +68,32 @@ def test_the_neighbour_dashboard_follows_the_size_and_the_image(capsys):
     assert "&#10007;" in board.gallery.value  # random vectors find wrong-class neighbours, marked
 
 
-def test_the_search_box_and_size_slider_change_the_results():
+def _search_inputs():
     import torch
-
-    from mrl_lab.core.nesting import truncate
-    from mrl_lab.lab.widgets import search_dashboard
 
     torch.manual_seed(0)
     docs = torch.randn(40, 16)
     words = {"alpha": docs[3] + 0.05 * torch.randn(16), "beta": docs[17] + 0.05 * torch.randn(16)}
+    asked = []
 
-    def embed_query(text):
-        q = words[text][None]
-        return {"MRL": lambda d: truncate(q, d), "other": lambda d: truncate(-q, d)}
+    def encode(sign):
+        def fn(text):
+            asked.append(text)
+            return sign * words.get(text, docs[0])[None]  # (1, 16): full width, cut by the dashboard
 
-    corpus = {"MRL": lambda d: truncate(docs, d), "other": lambda d: truncate(docs, d)}
+        return fn
+
+    encoders = {"MRL": encode(1), "other": encode(-1)}
+    corpus = {"MRL": docs, "other": docs.flip(1)}
     titles, topics = [f"doc <{i}>" for i in range(40)], ["World"] * 40
-    board = search_dashboard(embed_query, corpus, titles, topics, full_dim=16, query="alpha", start=16, k=5)
+    return encoders, corpus, titles, topics, asked
+
+
+def test_the_search_box_and_size_slider_change_the_results():
+    from mrl_lab.lab.widgets import search_dashboard
+
+    encoders, corpus, titles, topics, asked = _search_inputs()
+    board = search_dashboard(encoders, corpus, titles, topics, full_dim=16, query="alpha", start=16)
     full = board.results.value
     assert "doc &lt;3&gt;" in full and "<b>5/5</b> of its full-width top-5" in full  # titles are escaped
     board.size.value = 1
@@ -94,5 +102,50 @@ def test_the_search_box_and_size_slider_change_the_results():
     board.text.value = "beta"
     assert "doc &lt;17&gt;" in board.results.value
     assert list(board.size.options) == [1, 2, 4, 8, 16]
-    chosen = search_dashboard(embed_query, corpus, titles, topics, full_dim=16, query="alpha", start=6, sizes=[3, 6])
+    assert asked == ["alpha", "alpha", "beta", "beta"]  # each method encodes a query once, whatever the sizes
+    chosen = search_dashboard(encoders, corpus, titles, topics, full_dim=16, query="alpha", start=6, sizes=[3, 6])
     assert list(chosen.size.options) == [3, 6] and "at d = 6" in chosen.results.value
+
+
+def _shown(results_html: str) -> list[list[str]]:
+    """The titles in each column of the dashboard, in order."""
+    import re
+
+    return [re.findall(r"doc &lt;(\d+)&gt;", column) for column in results_html.split("<td")[1:]]
+
+
+def test_the_results_shown_are_an_exact_search_on_both_sides_cut_to_the_size():
+    from mrl_lab.core.nesting import truncate
+    from mrl_lab.evaluation.search import search
+    from mrl_lab.lab.widgets import search_dashboard
+
+    encoders, corpus, titles, topics, _ = _search_inputs()
+    board = search_dashboard(encoders, corpus, titles, topics, full_dim=16, query="alpha", start=16)
+    for d in (2, 4, 16):
+        board.size.value = d
+        for method, column in zip(encoders, _shown(board.results.value), strict=True):
+            query = truncate(encoders[method]("alpha"), d)
+            exact = search(query, truncate(corpus[method], d), 5)[0].tolist()
+            assert [int(j) for j in column] == exact, (method, d)
+    # the "other" corpus is flipped, so its cut keeps different features than MRL's: a different top-1 at d = 2
+    board.size.value = 2
+    mrl, other = _shown(board.results.value)
+    assert mrl[0] != other[0]
+
+
+def test_a_search_dashboard_cuts_a_wider_corpus_to_full_dim_and_refuses_mismatched_inputs():
+    import pytest
+
+    from mrl_lab.lab.widgets import search_dashboard
+
+    encoders, corpus, titles, topics, _ = _search_inputs()
+    board = search_dashboard(encoders, corpus, titles, topics, full_dim=8, query="alpha", start=8)
+    assert list(board.size.options) == [1, 2, 4, 8] and "<b>5/5</b>" in board.results.value
+    with pytest.raises(ValueError, match="encoders and corpus need the same methods"):
+        search_dashboard({"MRL": encoders["MRL"]}, corpus, titles, topics, full_dim=16, start=16)
+    with pytest.raises(ValueError, match=r"corpus\['MRL'\] has 40 rows; there are 39 titles"):
+        search_dashboard(encoders, corpus, titles[:-1], topics[:-1], full_dim=16, start=16)
+    with pytest.raises(ValueError, match="has 16 dims, fewer than full_dim=32"):
+        search_dashboard(encoders, corpus, titles, topics, full_dim=32, start=16)
+    with pytest.raises(TypeError, match=r"corpus\['MRL'\] must be an \(N, D\) tensor"):
+        search_dashboard(encoders, {**corpus, "MRL": lambda d: None}, titles, topics, full_dim=16, start=16)

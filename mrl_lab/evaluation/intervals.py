@@ -1,9 +1,21 @@
-"""Bootstrap intervals: how much a figure, or one method's lead over another, could move with another test set."""
+"""Bootstrap intervals: how much a figure, or one method's lead over another, could move with another test set.
+
+The bootstrap redraws the test items (as many, with replacement) and recomputes the figure; the
+middle 95 % of the redrawn figures is the interval. For a lead, both methods are judged on the
+same redrawn items (a *paired* bootstrap), so the interval of a difference is much tighter than
+the two figures' own intervals. :func:`bootstrap` does it for any statistic (scipy's
+``bootstrap``); :func:`accuracy_interval` is the same resampling for right/wrong items, drawn in
+closed form (the number of right answers in a redrawn set is binomial), so it needs no loop.
+"""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
-from tqdm.auto import tqdm
+
+from mrl_lab.evaluation.metrics import rank_correlation
+
+RESAMPLES = 1000  # redrawn test sets per interval (scipy's bootstrap)
 
 
 def accuracy_interval(correct, baseline=None, level: float = 0.95, resamples: int = 2000, seed: int = 0):
@@ -33,7 +45,6 @@ def accuracy_interval(correct, baseline=None, level: float = 0.95, resamples: in
         >>> accuracy_interval(right, baseline=right)  # the same method: no lead, no doubt
         (0.0, 0.0, 0.0)
     """
-    import numpy as np
 
     correct = _check_correct(correct, "correct")
     n, rng = len(correct), np.random.default_rng(seed)
@@ -55,47 +66,86 @@ def accuracy_interval(correct, baseline=None, level: float = 0.95, resamples: in
     return figure, float(low), float(high)
 
 
-def interval_curves(correct: dict, level: float = 0.95) -> dict:
-    """:func:`accuracy_interval` for whole curves: ``{method: {size: (low, high)}}``.
+def bootstrap(data: tuple, stat, seed: int = 0) -> tuple[float, float, float]:
+    """``stat(*data)`` and its 95 % percentile interval over paired bootstrap resamples of the items (scipy).
 
     Args:
-        correct: ``{method: {size: bool tensor}}``, which test rows each method gets right.
+        data: arrays of one length, item ``i`` of each belonging together (a query, an STS-B pair).
+        stat: ``stat(*arrays, axis=-1)``, vectorised over a batch of resamples along ``axis``.
+        seed: for the redraws.
 
     Example:
-        >>> right = {"MRL": {8: torch.arange(1000) % 10 < 7}}
-        >>> low, high = interval_curves(right)["MRL"][8]
-        >>> 0.05 < high - low < 0.06  # about 2 x 2.8 points on 1,000 rows
-        True
+        >>> x = np.arange(100.0)
+        >>> mean, low, high = bootstrap((x,), lambda a, axis=-1: a.mean(axis))
+        >>> mean, bool(40 < low < mean < high < 60)
+        (49.5, True)
     """
-    return {m: {d: accuracy_interval(c, level=level)[1:] for d, c in curve.items()} for m, curve in correct.items()}
+    from scipy.stats import bootstrap as scipy_bootstrap
+
+    ci = scipy_bootstrap(data, stat, paired=True, n_resamples=RESAMPLES, batch=100, method="percentile",
+                         random_state=seed)  # fmt: skip
+    return float(stat(*data)), float(ci.confidence_interval.low), float(ci.confidence_interval.high)
 
 
-def lead_curves(correct: dict, baseline: str, methods=None, level: float = 0.95) -> tuple[dict, dict]:
-    """Each method's lead over ``baseline`` at the sizes both have, with paired bootstrap intervals.
+def lead(items, baseline, gold=None, seed: int = 0) -> tuple[float, float, float]:
+    """One method's lead over another on the same test items, with a paired 95 % bootstrap interval.
 
     Args:
-        correct: ``{method: {size: bool tensor}}`` on the same test rows.
-        baseline: the method to subtract; methods: the ones to compare (default: all others).
+        items, baseline: the two methods' per-item results: bool (right or wrong: the lead in
+            accuracy or recall, by :func:`accuracy_interval`), float (the lead in their mean, e.g.
+            reciprocal ranks for MRR), or, with ``gold``, similarities (the lead in Spearman's rho).
+        gold: the true scores of the items, for a rank correlation (STS-B).
 
     Returns:
-        ``(leads, intervals)``: ``{method: {size: lead}}`` and ``{method: {size: (low, high)}}``,
-        as fractions, ready for :func:`~mrl_lab.lab.plots.plot_vs_size`.
+        ``(lead, low, high)``.
 
     Example:
         >>> a, b = torch.tensor([True, True, False, True]), torch.tensor([True, False, False, True])
-        >>> leads, _ = lead_curves({"a": {8: a}, "b": {8: b}}, baseline="b")
-        >>> leads  # a is right on one row more, of 4
-        {'a': {8: 0.25}}
+        >>> lead(a, b)[0]  # a is right on one item more, of 4
+        0.25
     """
-    if baseline not in correct:
-        raise ValueError(f"lead_curves: baseline={baseline!r} is not one of {sorted(correct)}")
-    base = correct[baseline]
-    leads, intervals = {}, {}
-    for m in methods or [m for m in correct if m != baseline]:
-        figures = {d: accuracy_interval(c, base[d], level=level) for d, c in correct[m].items() if d in base}
-        leads[m] = {d: f[0] for d, f in figures.items()}
-        intervals[m] = {d: f[1:] for d, f in figures.items()}
-    return leads, intervals
+    items, baseline = torch.as_tensor(items), torch.as_tensor(baseline)
+    if items.shape != baseline.shape or items.ndim != 1:
+        raise ValueError(f"lead: items {tuple(items.shape)} and baseline {tuple(baseline.shape)} must be 1-D "
+                         "and of one length: the same test items")  # fmt: skip
+    if gold is not None:
+        data = (items.numpy(), baseline.numpy(), torch.as_tensor(gold).numpy())
+
+        def stat(p, q, truth, axis=-1):
+            return rank_correlation(p, truth, axis) - rank_correlation(q, truth, axis)
+
+        return bootstrap(data, stat, seed)
+    if items.dtype == torch.bool:
+        return accuracy_interval(items, baseline, seed=seed)
+
+    def mean_lead(p, q, axis=-1):
+        return p.mean(axis) - q.mean(axis)
+
+    return bootstrap((items.double().numpy(), baseline.double().numpy()), mean_lead, seed)
+
+
+def share_kept(cut, whole, gold, seed: int = 0) -> tuple[float, float, float]:
+    """The share of its full-width Spearman's rho that a method keeps when cut, with a paired 95 % interval
+    (the same resampled items at both sizes).
+
+    The interval is not small on STS-B's 1,379 test pairs (``benchmarks/pretrained_text.py``
+    prints it for every method at 48 dims), so a goal such as "keeps 97 %" can lie inside it
+    whichever side of it the share falls.
+
+    Args:
+        cut, whole: per-item similarities at the smaller size and at full width; gold: the true scores.
+
+    Example:
+        >>> gold = torch.arange(50.0)
+        >>> share_kept(gold, gold, gold)
+        (1.0, 1.0, 1.0)
+    """
+    data = tuple(torch.as_tensor(x).double().numpy() for x in (cut, whole, gold))
+
+    def stat(c, w, truth, axis=-1):
+        return rank_correlation(c, truth, axis) / rank_correlation(w, truth, axis)
+
+    return bootstrap(data, stat, seed)
 
 
 def _check_correct(x, name: str) -> torch.Tensor:
@@ -104,79 +154,3 @@ def _check_correct(x, name: str) -> torch.Tensor:
         raise ValueError(f"accuracy_interval: {name} must be a non-empty 1-D bool tensor (which rows are right); "
                          f"got dtype {x.dtype}, shape {tuple(x.shape)}")  # fmt: skip
     return x
-
-
-def difference(items: dict, a: str, b: str, d: int, metric: str = "recall@10", sts_scores=None, seed: int = 0):
-    """``a`` minus ``b`` on ``metric`` at size ``d``, with a 95 % paired bootstrap interval
-    (scipy.stats.bootstrap, 1,000 resamples of the test queries or STS-B pairs).
-
-    Returns ``(difference, low, high)``. Both methods are measured on the same items, so the
-    interval is about the *difference*, which is much tighter than each score's own interval.
-    """
-    x, y = items[a][d], items[b][d]
-    if metric == "STS-B Spearman":
-        data = (x["sims"].numpy(), y["sims"].numpy(), sts_scores.numpy())
-
-        def stat(p, q, gold, axis=-1):
-            return _spearman(p, gold, axis) - _spearman(q, gold, axis)
-    else:
-        per_item = {"recall@10": lambda r: (r <= 10).float(), "MRR": lambda r: 1.0 / r.float()}[metric]
-        data = (per_item(x["ranks"]).numpy(), per_item(y["ranks"]).numpy())
-
-        def stat(p, q, axis=-1):
-            return p.mean(axis) - q.mean(axis)
-
-    return _paired_interval(data, stat, seed)
-
-
-def share_kept(items: dict, method: str, d: int, full: int, sts_scores: torch.Tensor, seed: int = 0):
-    """The share of its STS-B Spearman at ``full`` dims that ``method`` keeps at ``d`` dims, with a 95 %
-    paired bootstrap interval (1,000 resamples of the STS-B pairs, the same pairs for both sizes).
-
-    Returns ``(share, low, high)``. The interval is not small: for notebook 05's MRL fine-tune on
-    STS-B's 1,379 test pairs it spans about 3 points (``cpu``, 2026-12-06), so a goal such as "keeps
-    97 %" can lie inside it whichever side of it the share falls.
-    """
-    for size in (d, full):
-        if size not in items.get(method, {}):
-            raise ValueError(f"share_kept: {method!r} was not measured at {size} dims (measured: "
-                             f"{sorted(items.get(method, {}))}); choose d and full from those sizes")  # fmt: skip
-    data = (items[method][d]["sims"].numpy(), items[method][full]["sims"].numpy(), sts_scores.numpy())
-
-    def stat(cut, whole, gold, axis=-1):
-        return _spearman(cut, gold, axis) / _spearman(whole, gold, axis)
-
-    return _paired_interval(data, stat, seed)
-
-
-def _paired_interval(data: tuple, stat, seed: int) -> tuple[float, float, float]:
-    """``stat(*data)`` and its 95 % percentile interval over 1,000 paired bootstrap resamples (scipy)."""
-    from scipy.stats import bootstrap
-
-    ci = bootstrap(data, stat, paired=True, n_resamples=1000, batch=100, method="percentile", random_state=seed)
-    return float(stat(*data)), float(ci.confidence_interval.low), float(ci.confidence_interval.high)
-
-
-def _spearman(x, y, axis=-1):
-    """Spearman's rho along ``axis`` (the Pearson correlation of the ranks, ties averaged, as in
-    scipy.stats.spearmanr), for a whole batch of bootstrap resamples at once."""
-    import numpy as np
-    from scipy.stats import rankdata
-
-    a, b = rankdata(x, axis=axis), rankdata(y, axis=axis)
-    a, b = a - a.mean(axis, keepdims=True), b - b.mean(axis, keepdims=True)
-    return (a * b).sum(axis) / np.sqrt((a * a).sum(axis) * (b * b).sum(axis))
-
-
-def lead_table(items: dict, method: str, others, sizes, metric: str = "recall@10", sts_scores=None):
-    """``method`` minus each of ``others`` at each size, with 95 % bootstrap intervals, as a table
-    (pandas): one row per (baseline, size); sizes a baseline lacks are left out."""
-    import pandas as pd
-
-    rows = []
-    for other in tqdm(others, desc=f"{metric} leads with intervals", leave=False):
-        for d in sizes:
-            if d in items[method] and d in items.get(other, {}):
-                diff, low, high = difference(items, method, other, d, metric, sts_scores)
-                rows.append({"baseline": other, "size": d, f"{metric} lead": diff, "95% low": low, "95% high": high})
-    return pd.DataFrame(rows)

@@ -125,14 +125,13 @@ def retrieval_scores(ranks: torch.Tensor) -> dict[str, float]:
 
 
 def spearman(predicted, truth) -> float:
-    """Spearman rank correlation (scipy), the STS benchmark's score: do similarities rank pairs as people do?
+    """Spearman rank correlation (see :func:`rank_correlation`), the STS benchmark's score: do similarities
+    rank pairs as people do?
 
     Example:
-        >>> spearman(torch.tensor([0.1, 0.5, 0.3]), torch.tensor([1.0, 5.0, 2.0]))
+        >>> round(spearman(torch.tensor([0.1, 0.5, 0.3]), torch.tensor([1.0, 5.0, 2.0])), 6)
         1.0
     """
-    from scipy.stats import spearmanr
-
     predicted, truth = torch.as_tensor(predicted).float(), torch.as_tensor(truth).float()
     if predicted.shape != truth.shape or predicted.ndim != 1:
         raise ValueError(
@@ -145,7 +144,21 @@ def spearman(predicted, truth) -> float:
             raise ValueError(
                 f"spearman: the {name} are all equal ({len(x)} values); a rank correlation needs two ranks"
             )
-    return float(spearmanr(predicted.numpy(), truth.numpy()).statistic)
+    return float(rank_correlation(predicted.numpy(), truth.numpy()))
+
+
+def rank_correlation(x, y, axis: int = -1):
+    """Spearman's rho along ``axis``: scipy's Pearson correlation of the ranks (ties averaged), which is
+    what ``scipy.stats.spearmanr`` computes, for one pair of arrays or a whole batch of bootstrap resamples.
+
+    Example:
+        >>> import numpy as np
+        >>> rank_correlation(np.array([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]]), np.array([[1.0, 5.0, 9.0]] * 2))
+        array([ 1., -1.])
+    """
+    from scipy.stats import pearsonr, rankdata
+
+    return pearsonr(rankdata(x, axis=axis), rankdata(y, axis=axis), axis=axis).statistic
 
 
 def topk_overlap(full: torch.Tensor, truncated: torch.Tensor, k: int) -> float:

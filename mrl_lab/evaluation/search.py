@@ -10,10 +10,10 @@ from tqdm.auto import tqdm
 
 from mrl_lab.core.checks import check_dims, check_embeddings
 from mrl_lab.core.nesting import truncate
-from mrl_lab.runtime.budget import default_device
+from mrl_lab.runtime.budget import resolve_device
 
 # Queries scored at a time by exact search. It bounds memory, and a score block that stays near
-# the CPU's caches is faster: 512 queries against 10,000 rows took half the time of 4,096 here.
+# the CPU's caches is faster than a large one (see benchmarks/RESULTS.md).
 QUERY_CHUNK = 512
 
 
@@ -51,7 +51,7 @@ def search(
         raise ValueError(f"search: queries have {queries.shape[1]} features but the database has {database.shape[1]}")
     if not 1 <= k <= len(database) - exclude_self:
         raise ValueError(f"search: k={k} is outside 1..{len(database) - exclude_self} (database rows); lower k")
-    device = torch.device(device) if device is not None else default_device()
+    device = resolve_device(device)
     q, db = queries.to(device, torch.float32), database.to(device, torch.float32)
     if normalize:
         q, db = F.normalize(q, dim=1), F.normalize(db, dim=1)
@@ -74,7 +74,7 @@ def nearest_by_prefix(
     the dims: the dot product over the first ``d`` dims is the one over the first ``d'`` dims plus
     the dims in between, and the cut training rows' lengths are running sums of squares. So the
     matrix products of a dense grid add up to one full-width product; what each size still costs
-    is one pass over the scores (46 sizes, 10,000 x 10,000: about 9 s on 2 cores, 2026-11-28).
+    is one pass over the scores (a timing is in ``benchmarks/RESULTS.md``).
     (The query's own length does not change which training row is nearest: never computed.)
 
     Args:

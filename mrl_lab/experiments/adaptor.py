@@ -1,83 +1,150 @@
-"""Fitting the Matryoshka-Adaptor on frozen embeddings, and using it."""
+"""The Matryoshka-Adaptor experiment (notebook 05): a small network on *frozen* embeddings that
+reorders them so their prefixes work, as one must when the embeddings come from an API.
+
+Two methods, on the pretrained encoder's frozen vectors of the corpus being searched:
+
+- ``unsupervised``: trained on the corpus alone (its neighbourhoods and pairwise similarities must
+  survive at every prefix), as in-domain PCA is;
+- ``supervised``: continues from it, adding a ranking loss on training (query, document) pairs.
+
+Adaptors train in seconds, so they are not cached. Their vectors are measured with the
+pretrained experiment's (:func:`mrl_lab.experiments.pretrained.evaluate`), in one table.
+
+References:
+    Yoon et al., "Matryoshka-Adaptor: Unsupervised and Supervised Tuning for Smaller Embedding
+    Dimensions", EMNLP 2024.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 from tqdm.auto import tqdm
 
 from mrl_lab.core.checks import check_count, check_dims, check_embeddings
 from mrl_lab.evaluation.search import search
-from mrl_lab.experiments.pretrained import Setup
 from mrl_lab.models.adaptor import MatryoshkaAdaptor, ranking_loss, similarity_losses
+from mrl_lab.runtime.budget import settings_for
 from mrl_lab.training.trainer import seed_everything
 
 
-def fit_adaptor(
-    corpus: torch.Tensor,
-    dims,
-    *,
-    pairs: tuple[torch.Tensor, torch.Tensor] | None = None,
-    start: MatryoshkaAdaptor | None = None,
-    hidden: int = 512,
-    k: int = 10,
-    pairwise_weight: float = 1.0,
-    reconstruction_weight: float = 1.0,
-    ranking_weight: float = 1.0,
-    steps: int = 100,
-    batch_size: int = 256,
-    lr: float = 1e-3,
-    seed: int = 0,
-    progress: bool = True,
-) -> MatryoshkaAdaptor:
-    """Train a :class:`MatryoshkaAdaptor` on frozen embeddings; unsupervised, or supervised with ``pairs``.
+@dataclass(frozen=True)
+class Settings:
+    """Every value that decides an adaptor's weights: the experiment's one table (:data:`SETTINGS`)."""
+
+    dims: tuple[int, ...] = (8, 16, 32, 64, 128, 256, 384)  # the prefixes to shape
+    hidden: int = 512  # width of the adaptor's residual MLP
+    k: int = 10  # neighbours per corpus row whose similarities the top-k loss keeps
+    pairwise_weight: float = 1.0  # weight of the loss on all pairwise similarities of a batch
+    reconstruction_weight: float = 1.0  # weight of mean |f(e) - e|: stay near the original vectors
+    ranking_weight: float = 1.0  # weight of the ranking loss on training pairs (supervised only)
+    steps: int = 100  # AdamW steps
+    batch_size: int = 256  # corpus rows (and training pairs) per step
+    lr: float = 1e-3
+    seed: int = 0
+
+    def __post_init__(self):
+        check_dims(list(self.dims), where="adaptor.Settings")
+        for name in ("hidden", "k", "steps", "batch_size"):
+            check_count(getattr(self, name), name, "adaptor.Settings")
+
+
+# fmt: off
+SETTINGS = {
+    "smoke": Settings(steps=20),
+    "cpu":   Settings(),
+    "gpu":   Settings(steps=300),
+}
+# fmt: on
+
+
+def settings(budget, **changes) -> Settings:
+    """The adaptor's settings at ``budget`` (its row of :data:`SETTINGS`), with ``changes`` applied.
+
+    Example:
+        >>> settings("smoke").steps, settings("cpu", steps=5).steps
+        (20, 5)
+    """
+    return settings_for(SETTINGS, budget, changes, "adaptor.settings")
+
+
+@dataclass
+class Data:
+    """Frozen embeddings: the corpus being searched, and the training pairs (for the supervised adaptor)."""
+
+    corpus: torch.Tensor  # (N, D)
+    queries: torch.Tensor | None = None  # (P, D) training queries (titles) ...
+    documents: torch.Tensor | None = None  # ... and their documents (descriptions), row for row
+
+
+def methods(settings: Settings) -> list[str]:
+    """``["unsupervised", "supervised"]``."""
+    return ["unsupervised", "supervised"]
+
+
+def train(settings: Settings, data: Data, method: str, *, start=None, progress=True) -> MatryoshkaAdaptor:
+    """The adaptor of ``method`` trained on ``data``; ``supervised`` continues from ``start`` (by default an
+    unsupervised adaptor trained first), the paper's two stages.
 
     Each step adapts the whole corpus and minimises ``top-k + pairwise_weight * pairwise +
     reconstruction_weight * mean|f(e) - e|`` over a batch of ``batch_size`` random rows, plus
-    ``ranking_weight * ranking`` on ``batch_size`` random ``pairs`` when they are given.
-
-    Args:
-        corpus: ``(N, D)`` embeddings of the documents (the only data the unsupervised adaptor sees).
-        dims: the prefixes to shape, e.g. ``[8, 16, 32, 64, 128, 256, 384]``.
-        pairs: ``(queries, documents)``, two ``(P, D)`` tensors of matching rows: supervised.
-        start: an adaptor to continue from (the paper's two stages: unsupervised, then supervised).
-        hidden: width of ``g``; k: neighbours per row for the top-k term.
-        steps, batch_size, lr: AdamW's steps, rows (and pairs) per batch, learning rate.
+    ``ranking_weight * ranking`` on ``batch_size`` random training pairs when supervised.
 
     Example:
         >>> _ = torch.manual_seed(0)
         >>> import torch.nn.functional as F
         >>> corpus = F.normalize(torch.randn(64, 16), dim=1)
-        >>> f = fit_adaptor(corpus, [4, 16], hidden=32, k=4, steps=3, batch_size=32, progress=False)
-        >>> f(corpus).shape
+        >>> tiny = Settings(dims=(4, 16), hidden=32, k=4, steps=3, batch_size=32)
+        >>> train(tiny, Data(corpus), "unsupervised", progress=False)(corpus).shape
         torch.Size([64, 16])
     """
-    check_embeddings(corpus, "fit_adaptor: corpus")
-    dims = check_dims(dims, corpus.shape[1], where="fit_adaptor")
-    if not 1 <= k < len(corpus):
-        raise ValueError(f"fit_adaptor: k={k} neighbours needs more than {k} corpus rows; got {len(corpus)}")
+    if method not in methods(settings):
+        raise ValueError(f"adaptor.train: method={method!r}; choose one of {methods(settings)}")
+    if method == "unsupervised":
+        return fit(settings, data.corpus, progress=progress)
+    if data.queries is None or data.documents is None:
+        raise ValueError("adaptor.train: the supervised adaptor needs training pairs: Data(corpus, queries, documents)")
+    start = start if start is not None else fit(settings, data.corpus, progress=progress)
+    return fit(settings, data.corpus, (data.queries, data.documents), start, progress)
+
+
+def train_all(settings: Settings, data: Data, progress=True) -> dict[str, MatryoshkaAdaptor]:
+    """Both adaptors: the unsupervised one, and the supervised one continuing from it."""
+    unsupervised = train(settings, data, "unsupervised", progress=progress)
+    supervised = train(settings, data, "supervised", start=unsupervised, progress=progress)
+    return {"unsupervised": unsupervised, "supervised": supervised}
+
+
+def fit(settings: Settings, corpus: torch.Tensor, pairs=None, start=None, progress=True) -> MatryoshkaAdaptor:
+    """Train a :class:`~mrl_lab.models.adaptor.MatryoshkaAdaptor` on frozen embeddings; unsupervised, or
+    supervised with ``pairs = (queries, documents)``; ``start``: an adaptor to continue from."""
+    check_embeddings(corpus, "adaptor.fit: corpus")
+    s, dims = settings, check_dims(list(settings.dims), corpus.shape[1], where="adaptor.fit")
+    if not s.k < len(corpus):
+        raise ValueError(f"adaptor.fit: k={s.k} neighbours needs more than {s.k} corpus rows; got {len(corpus)}")
     if pairs is not None and (len(pairs) != 2 or pairs[0].shape != pairs[1].shape):
-        raise ValueError("fit_adaptor: pairs must be (queries, documents), two tensors of the same shape")
+        raise ValueError("adaptor.fit: pairs must be (queries, documents), two tensors of the same shape")
     if pairs is not None and pairs[0].shape[1:] != corpus.shape[1:]:
-        raise ValueError(f"fit_adaptor: pairs have {pairs[0].shape[1]} features but the corpus has {corpus.shape[1]}")
-    for name, value in (("steps", steps), ("batch_size", batch_size), ("hidden", hidden)):
-        check_count(value, name, "fit_adaptor")
-    seed_everything(seed)
-    adaptor = MatryoshkaAdaptor(corpus.shape[1], hidden)
+        raise ValueError(f"adaptor.fit: pairs have {pairs[0].shape[1]} features but the corpus has {corpus.shape[1]}")
+    seed_everything(s.seed)
+    adaptor = MatryoshkaAdaptor(corpus.shape[1], s.hidden)
     if start is not None:
         adaptor.load_state_dict(start.state_dict())
     corpus = corpus.float()
-    neighbours = search(corpus, corpus, k, exclude_self=True, device="cpu")  # (N, k), on the originals
-    optimizer = torch.optim.AdamW(adaptor.parameters(), lr=lr)
+    neighbours = search(corpus, corpus, s.k, exclude_self=True, device="cpu")  # (N, k), on the originals
+    optimizer = torch.optim.AdamW(adaptor.parameters(), lr=s.lr)
     adaptor.train()
-    for _ in tqdm(range(steps), desc="supervised adaptor" if pairs else "unsupervised adaptor", disable=not progress):
+    label = "supervised adaptor" if pairs else "unsupervised adaptor"
+    for _ in tqdm(range(s.steps), desc=label, disable=not progress):
         f_e = adaptor(corpus)
-        sample = torch.randperm(len(corpus))[:batch_size]
+        sample = torch.randperm(len(corpus))[: s.batch_size]
         pairwise, top_k = similarity_losses(corpus, f_e, neighbours, sample, dims)
-        loss = top_k + pairwise_weight * pairwise + reconstruction_weight * (f_e - corpus).abs().mean()
+        loss = top_k + s.pairwise_weight * pairwise + s.reconstruction_weight * (f_e - corpus).abs().mean()
         if pairs is not None:
-            which = torch.randperm(len(pairs[0]))[:batch_size]
+            which = torch.randperm(len(pairs[0]))[: s.batch_size]
             q, d = pairs[0][which].float(), pairs[1][which].float()
-            loss = loss + ranking_weight * ranking_loss(adaptor(q), adaptor(d), dims)
+            loss = loss + s.ranking_weight * ranking_loss(adaptor(q), adaptor(d), dims)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -92,20 +159,3 @@ def adapt(adaptor: MatryoshkaAdaptor, embeddings: torch.Tensor) -> torch.Tensor:
     if embeddings.ndim != 2 or embeddings.shape[1] != width:
         raise ValueError(f"adapt: the adaptor takes (N, {width}) embeddings; got shape {tuple(embeddings.shape)}")
     return adaptor(embeddings.float()).cpu()
-
-
-def fit_adaptors(s: Setup, base: dict, train_pairs: dict, progress: bool = True) -> dict:
-    """The two Matryoshka-Adaptors on the frozen embeddings (a few seconds each, so not cached).
-
-    ``unsupervised`` sees only the corpus being searched (``base["descriptions"]``), as in-domain
-    PCA does; ``supervised`` starts from it and adds the ranking loss on the training pairs'
-    frozen embeddings (``train_pairs["titles"]``, ``train_pairs["descriptions"]``).
-    """
-    a, dims = dict(s.config["adaptor"], steps=s.config["adaptor_steps"]), s.config["dims"]
-    ranking_weight = a.pop("ranking_weight")
-    unsupervised = fit_adaptor(base["descriptions"], dims, seed=s.config["seed"], progress=progress, **a)
-    supervised = fit_adaptor(
-        base["descriptions"], dims, pairs=(train_pairs["titles"], train_pairs["descriptions"]), start=unsupervised,
-        ranking_weight=ranking_weight, seed=s.config["seed"], progress=progress, **a,
-    )  # fmt: skip
-    return {"unsupervised": unsupervised, "supervised": supervised}

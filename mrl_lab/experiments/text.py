@@ -16,96 +16,134 @@ compares embeddings directly, with no head to tie.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 
+import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
 from mrl_lab.core.contrastive import InfoNCE
 from mrl_lab.core.loss import MatryoshkaLoss
+from mrl_lab.core.methods import methods as method_names
+from mrl_lab.core.methods import trained_sizes
 from mrl_lab.core.nesting import dense_grid, nesting_dims, truncate
-from mrl_lab.data.text import TextData
+from mrl_lab.data.text import SentencePairs, TextData, load_ag_news, load_sts_benchmark
 from mrl_lab.data.tokenizer import Tokenizer
 from mrl_lab.evaluation.baselines import PCA
-from mrl_lab.evaluation.metrics import knn_accuracy, retrieval_scores, spearman
+from mrl_lab.evaluation.metrics import knn_correct, retrieval_scores, spearman
+from mrl_lab.evaluation.results import row, table
 from mrl_lab.evaluation.search import hits_by_size, target_ranks
 from mrl_lab.models.pairs import PairEncoder, pair_ids
 from mrl_lab.models.text_encoder import TextEncoder
-from mrl_lab.runtime.budget import Budget, settings_at
-from mrl_lab.training.model_cache import load_or_train
-from mrl_lab.training.trainer import encode, seed_everything, train
+from mrl_lab.runtime.budget import settings_for
+from mrl_lab.training import model_cache
+from mrl_lab.training.model_cache import settings_key
+from mrl_lab.training.trainer import encode, seed_everything
+from mrl_lab.training.trainer import train as run_trainer
 
-# Every setting that decides the text models' weights, one row per budget: the experiment's one
-# table. A model's cache key is its row with the nesting sizes, the rows actually trained on, the
-# data's fingerprint, the vocabulary size, the loss and the architecture.
+
+@dataclass(frozen=True)
+class Settings:
+    """Every value that decides the text models' weights: the experiment's one table (:data:`SETTINGS`).
+
+    A model's cache key is these values (all but ``per_size``), the method's loss, the training
+    pairs' fingerprint and the vocabulary size, so changing any of them trains anew.
+    """
+
+    max_pairs: int | None = 10_000  # training pairs at most (None: the whole training split)
+    epochs: int = 20
+    hidden: int = 512  # width of the bag of token embeddings and of the MLP's hidden layer
+    embed_dim: int = 256  # the full width: the largest nesting size
+    smallest: int = 8  # the smallest nesting size
+    batch_size: int = 256  # pairs per step: each title's negatives are the batch's other descriptions
+    lr: float = 3e-3  # AdamW's peak learning rate
+    weight_decay: float = 5e-4
+    warmup: float = 0.25  # share of the steps over which the learning rate rises
+    temperature: float = 0.05  # InfoNCE's
+    token_dropout: float = 0.3  # chance that a token is dropped from a training text, at every step
+    max_words: int = 20_000  # the tokenizer's whole-word vocabulary
+    buckets: int = 2**14  # hashed buckets for the words' letter trigrams
+    max_tokens: int = 128  # tokens kept per text
+    seed: int = 0
+    per_size: tuple[int, ...] | None = field(default=(32,), metadata={"key": False})  # sizes with a model of
+    # their own (None: every nesting size); which models exist, not how any is trained
+
+    @property
+    def dims(self) -> list[int]:
+        """The nesting sizes: halving from ``embed_dim`` down to ``smallest``."""
+        return nesting_dims(self.embed_dim, smallest=self.smallest)
+
+
 # fmt: off
 SETTINGS = {
-    "smoke": dict(max_pairs=2_000,  epochs=2,  hidden=256, per_size=[32], embed_dim=256, smallest=8, batch_size=256,
-                  lr=3e-3, weight_decay=5e-4, warmup=0.25, temperature=0.05, token_dropout=0.3, max_words=20_000,
-                  buckets=2**14, max_tokens=128, seed=0),
-    "cpu":   dict(max_pairs=10_000, epochs=20, hidden=512, per_size=[32], embed_dim=256, smallest=8, batch_size=256,
-                  lr=3e-3, weight_decay=5e-4, warmup=0.25, temperature=0.05, token_dropout=0.3, max_words=20_000,
-                  buckets=2**14, max_tokens=128, seed=0),
-    "gpu":   dict(max_pairs=None,   epochs=20, hidden=512, per_size=None, embed_dim=256, smallest=8, batch_size=256,
-                  lr=3e-3, weight_decay=5e-4, warmup=0.25, temperature=0.05, token_dropout=0.3, max_words=20_000,
-                  buckets=2**14, max_tokens=128, seed=0),
-}  # max_pairs: training pairs at most (None: all); per_size: sizes with a model of their own (None: every one)
+    "smoke": Settings(max_pairs=2_000, epochs=2, hidden=256),
+    "cpu":   Settings(),
+    "gpu":   Settings(max_pairs=None, per_size=None),
+}
 # fmt: on
 
 
-def training_pairs(news, budget: Budget) -> TextData:
-    """The training pairs a budget uses: all of ``news.train``, or at most ``max_pairs`` of them.
+def settings(budget, **changes) -> Settings:
+    """The text experiment's settings at ``budget`` (its row of :data:`SETTINGS`), with ``changes`` applied.
 
-    Offline the training split has 5,320 rows, so the ``cpu`` budget (at most 10,000) uses all of them.
+    Example:
+        >>> s = settings("smoke", epochs=3)
+        >>> s.epochs, s.dims
+        (3, [8, 16, 32, 64, 128, 256])
     """
-    most = SETTINGS[budget.name]["max_pairs"]
-    if most is None or most >= len(news.train):
-        return news.train
-    return news.train.subset(most, seed=0)
+    return settings_for(SETTINGS, budget, changes, "text.settings")
 
 
-def experiment_config(budget: Budget, train_rows: int, **changes) -> dict:
-    """The text models' settings at this budget: the row of :data:`SETTINGS`, with the nesting sizes.
+@dataclass
+class Data:
+    """The data every part of the experiment shares."""
+
+    train: TextData  # the training pairs: titles and their descriptions
+    val: TextData
+    test: TextData  # held-out pairs: each title searches the test descriptions for its own
+    sts: SentencePairs  # STS-B test pairs, never trained on
+    tok: Tokenizer  # fitted on the training titles and descriptions only
+    note: str  # how AG News was split
+
+
+def load_data(settings: Settings, news=None, sts=None) -> Data:
+    """The experiment's data: at most ``settings.max_pairs`` training pairs of AG News, its held-out
+    pairs, the STS-B test pairs and the tokenizer fitted on the training pairs.
 
     Args:
-        budget: from :func:`~mrl_lab.get_budget`.
-        train_rows: training pairs actually used (see :func:`training_pairs`).
-        changes: settings to change, e.g. ``epochs=5`` (the models then train and cache anew).
-
-    Example:
-        >>> from mrl_lab.runtime import get_budget
-        >>> cfg = experiment_config(get_budget("smoke"), train_rows=2000)
-        >>> cfg["dims"], cfg["per_size"]
-        ([8, 16, 32, 64, 128, 256], [32])
+        news: :func:`~mrl_lab.data.text.load_ag_news` (loaded when not given); sts: STS-B's test split.
     """
-    config = settings_at(SETTINGS, budget, changes, "experiment_config")
-    dims = nesting_dims(config["embed_dim"], smallest=config["smallest"])
-    per_size = dims[:-1] if config["per_size"] is None else config["per_size"]
-    return dict(config, train_rows=train_rows, dims=dims, per_size=per_size)
+    news = news if news is not None else load_ag_news()
+    sts = sts if sts is not None else load_sts_benchmark("test")
+    train = news.train
+    if settings.max_pairs is not None and settings.max_pairs < len(train):
+        train = train.subset(settings.max_pairs, seed=0)
+    tok = Tokenizer(max_words=settings.max_words, buckets=settings.buckets, max_tokens=settings.max_tokens)
+    return Data(train, news.val, news.test, sts, tok.fit(train.titles + train.descriptions), news.note)
 
 
-def methods(config: dict) -> list[str]:
-    """The models trained for ``config``: normal, MRL, then one ``FF-d`` per stated size.
+def methods(settings: Settings) -> list[str]:
+    """The models of the experiment: normal, MRL, then one ``FF-d`` per stated size (no MRL-E: a contrastive
+    loss has no classifier heads to tie).
 
     Example:
-        >>> methods({"per_size": [32]})
+        >>> methods(SETTINGS["cpu"])
         ['normal', 'MRL', 'FF-32']
     """
-    return ["normal", "MRL"] + [f"FF-{d}" for d in config["per_size"]]
+    per_size = settings.dims[:-1] if settings.per_size is None else list(settings.per_size)
+    return method_names(per_size)
 
 
-def tokenizer(config: dict, train_set: TextData) -> Tokenizer:
-    """The tokenizer of ``config``, built from the training titles and descriptions only."""
-    tok = Tokenizer(max_words=config["max_words"], buckets=config["buckets"], max_tokens=config["max_tokens"])
-    return tok.fit(train_set.titles + train_set.descriptions)
+def loss_for(method: str, settings) -> MatryoshkaLoss:
+    """The training loss of ``method``: InfoNCE at the full width, at every nesting size, or at size d alone.
 
+    ``settings`` needs ``dims`` and ``temperature`` (the pretrained experiment's settings have them too).
 
-def setup(budget: Budget, news) -> tuple[TextData, dict, Tokenizer]:
-    """The text experiment at ``budget``: its training pairs (from ``news``, see
-    :func:`~mrl_lab.load_ag_news`), its settings and its tokenizer. Notebook 02 takes these steps one
-    by one, to show them."""
-    train_set = training_pairs(news, budget)
-    config = experiment_config(budget, train_rows=len(train_set))
-    return train_set, config, tokenizer(config, train_set)
+    Example:
+        >>> loss_for("FF-32", SETTINGS["cpu"]).dims
+        [32]
+    """
+    return MatryoshkaLoss(InfoNCE(temperature=settings.temperature), trained_sizes(method, settings.dims))
 
 
 def drop_tokens(ids: torch.Tensor, p: float) -> torch.Tensor:
@@ -125,76 +163,49 @@ def drop_tokens(ids: torch.Tensor, p: float) -> torch.Tensor:
     return ids.masked_fill(torch.rand(ids.shape, device=ids.device) < p, 0)
 
 
-def loss_for(method: str, config: dict) -> MatryoshkaLoss:
-    """The training loss of ``method``: InfoNCE at the full size, at every size, or at size d alone.
-
-    Example:
-        >>> loss_for("FF-32", {"embed_dim": 256, "dims": [8, 256], "temperature": 0.05}).dims
-        [32]
-    """
-    if method.startswith("FF-") and method[3:].isdigit():
-        dims = [int(method[3:])]
-    elif method in ("normal", "MRL"):
-        dims = {"normal": [config["embed_dim"]], "MRL": config["dims"]}[method]
-    else:
-        raise ValueError(f"loss_for: unknown method {method!r}; use 'normal', 'MRL' or 'FF-<size>', e.g. 'FF-32'")
-    return MatryoshkaLoss(InfoNCE(temperature=config["temperature"]), dims)
-
-
-def train_models(
-    config: dict,
-    train_set: TextData,
-    tok: Tokenizer,
-    device=None,
-    retrain: bool = False,
-    only: list[str] | None = None,
-    losses: dict | None = None,
-    progress: bool = True,
-) -> dict:
-    """Train (or load from the cache) the encoders of ``config``; returns ``{name: (encoder, meta)}``.
+def train(settings: Settings, data: Data, method: str, *, loss=None, device=None, retrain=False, progress=True):
+    """The encoder of ``method`` trained on ``data.train``, from the model cache when it is there.
 
     Args:
-        config: from :func:`experiment_config`; train_set: its ``train_rows`` pairs.
-        tok: from :func:`tokenizer` (``config`` and ``train_set`` decide it, so it is not saved).
-        device: where to train; retrain: ignore cached models; only: train just these methods.
-        losses: ``{name: loss}`` to train instead of the standard methods, e.g. another nesting
-            list or other weights (the design-choices notebook). Each loss's ``repr`` (its sizes,
-            weights and sampling) is part of the model's cache key.
+        method: ``"normal"``, ``"MRL"`` or ``"FF-<d>"`` (see :func:`methods`), or any name when ``loss``
+            is given: another loss to train with, e.g. other nesting sizes or weights (notebook 04);
+            its ``repr`` is part of the cache key.
+        device: where to train; retrain: train even if the cache has the model; progress: show it
+            (or a ``report`` function, see :func:`~mrl_lab.training.trainer.train`).
+
+    Returns:
+        ``(encoder, meta)``: the :class:`~mrl_lab.models.text_encoder.TextEncoder` in eval mode, and
+        its training record (``seconds``, ``examples_per_s``, ``cached``).
     """
+    loss = loss if loss is not None else loss_for(method, settings)
+    key = dict(settings_key(settings), name="agnews-" + re.sub(r"\W+", "-", method), dims=settings.dims,
+               loss=repr(loss), source=data.train.source, train_rows=len(data.train),
+               vocab_size=data.tok.vocab_size)  # fmt: skip
+    seed_everything(settings.seed)  # the initial weights depend only on the seed, not on what ran before
+    model = PairEncoder(TextEncoder(data.tok.vocab_size, settings.embed_dim, settings.hidden))
+    meta = None if retrain else model_cache.load(key, model)
+    if meta is None:
+        log = run_trainer(model, loss, pair_ids(data.tok.encode, data.train), None, settings,
+                          augment=lambda ids: drop_tokens(ids, settings.token_dropout), device=device,
+                          progress=_label(method, progress))  # fmt: skip
+        meta = model_cache.save(key, model, log)
+    if device is not None:
+        model.to(device)
+    return model.encoder.eval(), meta
 
-    if len(train_set) != config["train_rows"]:
-        raise ValueError(
-            f"train_models: the config expects {config['train_rows']} training pairs, got {len(train_set)}; "
-            "build the config with train_rows=len(train_set)"
-        )
-    ids = pair_ids(tok.encode, train_set)
 
-    def augment(batch):
-        return drop_tokens(batch, config["token_dropout"])
+def _label(method: str, progress):
+    return method if progress is True else (None if progress is False else progress)
 
-    def build():  # seeded: the initial weights depend only on the seed, not on what ran before
-        seed_everything(config["seed"])
-        return PairEncoder(TextEncoder(tok.vocab_size, config["embed_dim"], config["hidden"]))
 
-    shared = {k: v for k, v in config.items() if k != "per_size"}
-    losses = losses or {m: loss_for(m, config) for m in only or methods(config)}
-    out = {}
-    for name, loss in losses.items():
-        model_config = dict(
-            shared, name="agnews-" + re.sub(r"\W+", "-", name), loss=repr(loss), source=train_set.source,
-            vocab_size=tok.vocab_size,
-        )  # fmt: skip
+def train_all(settings: Settings, data: Data, only=None, **options) -> dict:
+    """:func:`train` for each method (or just ``only``), one after the other: ``{method: (encoder, meta)}``."""
+    return {m: train(settings, data, m, **options) for m in only or methods(settings)}
 
-        def fit(model, loss=loss, name=name):
-            return train(
-                model, loss, ids, None, epochs=config["epochs"], batch_size=config["batch_size"],
-                lr=config["lr"], weight_decay=config["weight_decay"], warmup=config["warmup"], augment=augment,
-                device=device, seed=config["seed"], desc=name, progress=progress,
-            )  # fmt: skip
 
-        model, meta = load_or_train(model_config, build, fit, retrain=retrain, device=device)
-        out[name] = (model.encoder, meta)
-    return out
+def embed(encoder, tok: Tokenizer, texts) -> torch.Tensor:
+    """Full-width embeddings of ``texts`` (float32, CPU)."""
+    return encode(encoder, tok.encode(list(texts)))
 
 
 def recall_hits(encoder, tok: Tokenizer, test_set: TextData, sizes) -> dict[int, torch.Tensor]:
@@ -202,27 +213,15 @@ def recall_hits(encoder, tok: Tokenizer, test_set: TextData, sizes) -> dict[int,
 
     The search is among the test descriptions, with vectors cut to each size and re-normalised.
     Per-title results, so two models can be compared with a paired interval
-    (:func:`~mrl_lab.evaluation.intervals.accuracy_interval`); their means are recall@10 (:func:`recall_curve`).
-    """
-    return hits_by_size(embed(encoder, tok, test_set.titles), embed(encoder, tok, test_set.descriptions), sizes)
-
-
-def recall_curve(encoder, tok: Tokenizer, test_set: TextData, sizes) -> dict[int, float]:
-    """Title -> description recall@10 among the test descriptions at each size (see :func:`recall_hits`).
+    (:func:`~mrl_lab.evaluation.intervals.lead`); their means are recall@10.
 
     Example:
-        >>> from mrl_lab.models import TextEncoder
         >>> tok = Tokenizer(min_count=1, buckets=8).fit(["a b", "c d"])
         >>> data = TextData(["a b", "c d"], ["a b", "c d"], torch.tensor([0, 1]))
-        >>> recall_curve(TextEncoder(tok.vocab_size, 8, 4), tok, data, [2, 8])
-        {2: 1.0, 8: 1.0}
+        >>> {d: h.tolist() for d, h in recall_hits(TextEncoder(tok.vocab_size, 8, 4), tok, data, [2, 8]).items()}
+        {2: [True, True], 8: [True, True]}
     """
-    return {d: hits.float().mean().item() for d, hits in recall_hits(encoder, tok, test_set, sizes).items()}
-
-
-def embed(encoder, tok: Tokenizer, texts) -> torch.Tensor:
-    """Full-width embeddings of ``texts`` (float32, CPU)."""
-    return encode(encoder, tok.encode(list(texts)))
+    return hits_by_size(embed(encoder, tok, test_set.titles), embed(encoder, tok, test_set.descriptions), sizes)
 
 
 def tfidf_reference(train_set: TextData, test_set: TextData, sts) -> dict:
@@ -249,81 +248,78 @@ def tfidf_reference(train_set: TextData, test_set: TextData, sts) -> dict:
     }  # fmt: skip
 
 
-def evaluate(encoders: dict, tok: Tokenizer, train_set: TextData, test_set: TextData, sts, config: dict) -> dict:
-    """Measure every method at every size.
+@dataclass
+class Embeddings:
+    """Every text set each model embeds, at full width, and the PCA of the normal model's training vectors."""
 
-    Returns ``{"metrics": {metric: {method: {size: score}}}, "dense": {method: {size: recall@10}},
-    "vectors": vectors(method, d) -> {text set: (N, d) vectors} or None, "pca": the fitted PCA}``.
-    The metrics: title -> description ``recall@1``,
-    ``recall@10`` and ``MRR`` among the test descriptions, ``STS-B Spearman`` (cosine similarity of
-    each sentence pair vs the human score; never trained on) and ``topic 1-NN`` (each test
-    description takes the topic of its nearest training description). Methods: ``MRL``, ``FF``
-    (the per-size models; FF-D is the normal model), ``normal, cut`` (truncated and re-normalised)
-    and ``PCA of normal`` (fitted on the normal model's training embeddings). ``dense`` has recall@10
-    at sizes never trained (see :func:`~mrl_lab.core.nesting.dense_grid`).
-    """
-    texts = {
-        "titles": test_set.titles, "descriptions": test_set.descriptions, "train": train_set.descriptions,
-        "sts1": sts.sentences1, "sts2": sts.sentences2,
-    }  # fmt: skip
-    emb = {}
-    for m, (enc, _) in tqdm(encoders.items(), desc="embedding the test, training and STS-B texts"):
-        emb[m] = {k: embed(enc, tok, t) for k, t in texts.items()}
-    normal_train = torch.cat([emb["normal"]["train"], embed(encoders["normal"][0], tok, train_set.titles)])
-    full = config["embed_dim"]
-    pca = PCA().fit(truncate(normal_train, full))
+    by_model: dict  # {model: {"titles", "descriptions", "train", "sts1", "sts2": (N, D) tensors}}
+    pca: PCA  # fitted on the normal model's training titles and descriptions (unit vectors)
 
-    def vectors(method, d):
-        """``method``'s ``d``-dim vectors of every text set, or None where it has none (no FF-d model)."""
+    def at(self, method: str, d: int) -> dict | None:
+        """``method``'s ``d``-dim vectors of every text set, or None where it has none (no FF-d model).
+
+        ``MRL``, ``normal, cut`` and ``FF`` (the model trained for ``d`` dims; at full width the
+        normal model) are cut and re-normalised; ``PCA of normal`` projects the normal model's unit
+        vectors on the first ``d`` components.
+        """
+        normal = self.by_model["normal"]
+        full = normal["titles"].shape[1]
         if method == "PCA of normal":
-            return {k: pca.transform(truncate(z, full), d) for k, z in emb["normal"].items()}
+            return {k: self.pca.transform(truncate(z, full), d) for k, z in normal.items()}
         model = {"MRL": "MRL", "normal, cut": "normal", "FF": "normal" if d == full else f"FF-{d}"}[method]
-        return {k: truncate(z, d) for k, z in emb[model].items()} if model in emb else None
-
-    targets = torch.arange(len(test_set))
-
-    def scores(v):
-        ranks = target_ranks(v["titles"], v["descriptions"], targets)
-        # cosine for every method: PCA projections are not unit vectors, the cut prefixes are
-        sims = torch.nn.functional.cosine_similarity(v["sts1"], v["sts2"], dim=1)
-        return {
-            **retrieval_scores(ranks), "STS-B Spearman": spearman(sims, sts.scores),
-            "topic 1-NN": knn_accuracy(v["train"], train_set.labels, v["descriptions"], test_set.labels),
-        }  # fmt: skip
-
-    metrics, dense = {}, {}
-    for method in tqdm(("MRL", "FF", "normal, cut", "PCA of normal"), desc="every metric at the nesting sizes"):
-        for d in config["dims"]:
-            v = vectors(method, d)
-            if v is not None:
-                for metric, value in scores(v).items():
-                    metrics.setdefault(metric, {}).setdefault(method, {})[d] = value
-    for method in tqdm(("MRL", "normal, cut", "PCA of normal"), desc="recall@10 at every size"):
-        dense[method] = {}
-        for d in dense_grid(full):  # (one full-width set cut by hits_by_size: same figures, but 02's kernel
-            v = vectors(method, d)  # then peaked at 1.52 GB instead of 0.79 GB at cpu; not understood)
-            dense[method][d] = retrieval_scores(target_ranks(v["titles"], v["descriptions"], targets))["recall@10"]
-    return {"metrics": metrics, "dense": dense, "vectors": vectors, "pca": pca}
+        return {k: truncate(z, d) for k, z in self.by_model[model].items()} if model in self.by_model else None
 
 
-def search_vectors(encoders: dict, tok: Tokenizer, pca, corpus_texts, full_dim: int):
-    """Vectors for :func:`~mrl_lab.lab.widgets.search_dashboard`: MRL, the normal model cut, and its PCA.
+def embed_all(settings: Settings, data: Data, encoders: dict) -> Embeddings:
+    """Each encoder's embeddings of the test, training and STS-B texts, and the normal model's PCA."""
+    texts = {"titles": data.test.titles, "descriptions": data.test.descriptions, "train": data.train.descriptions,
+             "sts1": data.sts.sentences1, "sts2": data.sts.sentences2}  # fmt: skip
+    by_model = {}
+    for m, (enc, _) in tqdm(encoders.items(), desc="embedding the test, training and STS-B texts"):
+        by_model[m] = {k: embed(enc, data.tok, t) for k, t in texts.items()}
+    normal_train = torch.cat([by_model["normal"]["train"], embed(encoders["normal"][0], data.tok, data.train.titles)])
+    return Embeddings(by_model, PCA().fit(truncate(normal_train, settings.embed_dim)))
 
-    Returns ``(embed_query, corpus)``: ``embed_query(text) -> {method: fn(d) -> (1, d)}`` and
-    ``corpus = {method: fn(d) -> (N, d)}``, where ``corpus_texts`` are embedded once, at full width.
+
+def evaluate(settings: Settings, data: Data, encoders: dict, emb: Embeddings | None = None) -> pd.DataFrame:
+    """Every method at every size, as one results table (:mod:`mrl_lab.evaluation.results`).
+
+    Metrics at the nesting sizes: title -> description ``recall@1``, ``recall@10`` and ``MRR``
+    among the test descriptions, ``STS-B Spearman`` (cosine similarity of each sentence pair vs the
+    human score; never trained on) and ``topic 1-NN`` (each test description takes the topic of its
+    nearest training description); ``recall@10, every size`` at sizes mostly never trained
+    (:func:`~mrl_lab.core.nesting.dense_grid`). Methods: ``MRL``, ``FF`` (the per-size models; FF-D
+    is the normal model), ``normal, cut`` and ``PCA of normal`` (see :meth:`Embeddings.at`). Right/wrong
+    metrics carry a 95 % interval.
+
+    Args:
+        encoders: from :func:`train_all`; emb: their :func:`embed_all`, if already computed.
     """
-    mrl, normal = encoders["MRL"][0], encoders["normal"][0]
-    corpus_mrl, corpus_normal = embed(mrl, tok, corpus_texts), embed(normal, tok, corpus_texts)
-    unit = truncate(corpus_normal, full_dim)
+    emb = emb if emb is not None else embed_all(settings, data, encoders)
+    rows = []
+    for method in tqdm(("MRL", "FF", "normal, cut", "PCA of normal"), desc="every metric at the nesting sizes"):
+        for d in settings.dims:
+            v = emb.at(method, d)
+            if v is not None:
+                rows += _scores(method, d, v, data)
+    targets = torch.arange(len(data.test))
+    for method in tqdm(("MRL", "normal, cut", "PCA of normal"), desc="recall@10 at every size"):
+        for d in dense_grid(settings.embed_dim):  # (one full-width set cut by hits_by_size: same figures, but a
+            v = emb.at(method, d)  # higher peak memory in 02's kernel, not understood: benchmarks/RESULTS.md)
+            hits = target_ranks(v["titles"], v["descriptions"], targets) <= 10
+            rows.append(row(method, d, "recall@10, every size", hits, interval=True))
+    return table(rows)
 
-    def methods_for(mrl_z, normal_z, unit_z):
-        return {
-            "MRL": lambda d: truncate(mrl_z, d), "normal, cut": lambda d: truncate(normal_z, d),
-            "PCA of normal": lambda d: pca.transform(unit_z, d),
-        }  # fmt: skip
 
-    def embed_query(query: str):
-        q_mrl, q_normal = embed(mrl, tok, [query]), embed(normal, tok, [query])
-        return methods_for(q_mrl, q_normal, truncate(q_normal, full_dim))
-
-    return embed_query, methods_for(corpus_mrl, corpus_normal, unit)
+def _scores(method: str, d: int, v: dict, data: Data) -> list[dict]:
+    """The rows of one method at one size."""
+    ranks = target_ranks(v["titles"], v["descriptions"], torch.arange(len(data.test)))
+    sims = torch.nn.functional.cosine_similarity(v["sts1"], v["sts2"], dim=1)  # PCA projections are not unit vectors
+    topic = knn_correct(v["train"], data.train.labels, v["descriptions"], data.test.labels)
+    return [
+        row(method, d, "recall@1", ranks <= 1, interval=True),
+        row(method, d, "recall@10", ranks <= 10, interval=True),
+        row(method, d, "MRR", 1.0 / ranks.double()),
+        row(method, d, "STS-B Spearman", sims, value=spearman(sims, data.sts.scores)),
+        row(method, d, "topic 1-NN", topic, interval=True),
+    ]

@@ -88,7 +88,8 @@ def pca_start(fit_on: torch.Tensor) -> list[nn.Module]:
 def checkpoint_activations(model: nn.Module) -> None:
     """Keep only each transformer layer's input during the forward pass and recompute the rest
     during the backward pass (Hugging Face's activation checkpointing): the same gradients, with
-    dropout's random numbers replayed, for about 0.3 GB less memory and ~35 % slower steps here."""
+    dropout's random numbers replayed, for less memory and slower steps (compare
+    ``benchmarks/pretrained_text.py --set checkpointing=True``)."""
     from transformers import PreTrainedModel
 
     bert = next(m for m in model.modules() if isinstance(m, PreTrainedModel))  # the transformer inside

@@ -11,6 +11,7 @@ Unset, it is ``gpu`` when CUDA is available and ``cpu`` otherwise.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 
@@ -88,15 +89,44 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def settings_at(table: dict, budget: Budget, changes: dict, where: str) -> dict:
-    """An experiment's settings at ``budget`` (its row of ``table``), with ``changes`` applied.
+def resolve_device(device=None) -> torch.device:
+    """``device`` as a ``torch.device``, or :func:`default_device` when it is None: the one place the lab picks one.
 
     Example:
-        >>> settings_at({"smoke": {"epochs": 2, "lr": 0.1}}, get_budget("smoke"), {"epochs": 3}, "demo")
-        {'epochs': 3, 'lr': 0.1}
+        >>> resolve_device("cpu")
+        device(type='cpu')
     """
-    row = table[budget.name]
-    unknown = sorted(set(changes) - set(row))
-    if unknown:
-        raise ValueError(f"{where}: unknown settings {unknown}; the settings are {sorted(row)}")
-    return dict(row, **changes)
+    return default_device() if device is None else torch.device(device)
+
+
+def settings_for(table: dict, budget, changes: dict, where: str):
+    """An experiment's settings at ``budget``: its row of ``table`` (a frozen dataclass), with ``changes`` applied.
+
+    This is the one way every experiment reads its settings, so a changed value is honoured
+    everywhere (and, being part of the settings, in the model cache's key).
+
+    Args:
+        table: ``{budget name: settings}``; budget: a :class:`Budget` or a budget's name.
+        changes: fields to change, e.g. ``{"epochs": 3}``; where: the caller's name, for errors.
+
+    Example:
+        >>> from dataclasses import dataclass
+        >>> @dataclass(frozen=True)
+        ... class Demo:
+        ...     epochs: int = 2
+        >>> settings_for({"smoke": Demo()}, get_budget("smoke"), {"epochs": 3}, "demo")
+        Demo(epochs=3)
+        >>> settings_for({"smoke": Demo()}, "smoke", {"epoch": 3}, "demo")
+        Traceback (most recent call last):
+        ...
+        ValueError: demo: unknown setting 'epoch'; the settings are ['epochs']
+    """
+    name = budget.name if isinstance(budget, Budget) else budget
+    if name not in table:
+        raise ValueError(f"{where}: unknown budget {name!r}; choose one of {sorted(table)}")
+    row = table[name]
+    known = [f.name for f in dataclasses.fields(row)]
+    for key in changes:
+        if key not in known:
+            raise ValueError(f"{where}: unknown setting {key!r}; the settings are {sorted(known)}")
+    return dataclasses.replace(row, **changes)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 
@@ -21,6 +22,40 @@ def cache_dir() -> Path:
     from platformdirs import user_cache_dir
 
     return Path(user_cache_dir("mrl-lab", appauthor=False))
+
+
+def load_cached(path: Path, read, where: str):
+    """What ``read(path)`` makes of a cached file, or None when there is none to use: the one way the lab
+    reads its caches (models, embeddings, decoded images).
+
+    A missing file gives None. A damaged one (``read`` raises, e.g. on a truncated file, or returns
+    None to say its contents do not fit) is reported in one line naming it, deleted, and None is
+    returned, so the caller builds the entry again.
+
+    Example:
+        >>> import tempfile
+        >>> bad = Path(tempfile.mkdtemp()) / "entry.pt"
+        >>> _ = bad.write_bytes(b"half a file")
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as said:
+        ...     warnings.simplefilter("always")
+        ...     load_cached(bad, lambda p: int(p.read_text()), "demo")
+        >>> bad.exists(), "demo: the cached file" in str(said[0].message)
+        (False, True)
+    """
+    if not path.exists():
+        return None
+    try:
+        value = read(path)
+        problem = None if value is not None else "its contents do not fit what it is for"
+    except Exception as e:  # what a damaged file raises depends on where it was cut
+        first = str(e).splitlines()[0] if str(e) else ""
+        problem = f"{type(e).__name__}: {first[:120]}{'...' if len(first) > 120 else ''}"
+    if problem is None:
+        return value
+    warnings.warn(f"{where}: the cached file {path} is damaged ({problem}); building it again", stacklevel=2)
+    path.unlink(missing_ok=True)
+    return None
 
 
 def save_atomic(path: Path, write) -> None:

@@ -130,8 +130,9 @@ class PrefixIndex:
             ``(M, k)`` int64 row indices, best first (-1 where the index found fewer than ``k``).
         """
         # A served query takes well under a millisecond, so its checks run in NumPy: torch's isfinite and
-        # normalize on one row cost ~0.1 ms, more than some of the searches timed here (check_embeddings,
-        # slower, is called only to say what is wrong). No normalising: a query's length ranks no row differently.
+        # normalize on one row cost more than some searches (benchmarks/adaptive_retrieval.py prints their
+        # latency; check_embeddings, slower, is called only to say what is wrong). No normalising: a query's
+        # length ranks no row differently.
         ok = isinstance(queries, torch.Tensor) and queries.ndim == 2 and queries.numel() > 0
         q = queries.detach().cpu().float().numpy() if ok else None
         if q is None or not np.isfinite(q).all():
@@ -152,7 +153,7 @@ class PrefixIndex:
 
 def _serialized_size(index) -> int:
     """The bytes FAISS would write for ``index``, counted as they stream out: ``serialize_index``
-    would hold a copy of the whole index (0.3 GB more at the peak for 100,000 x 384 dims)."""
+    would hold a copy of the whole index in memory."""
     import faiss
 
     total = 0
@@ -183,8 +184,8 @@ def clustered_like(
     (:func:`local_dimension`) is several times the real rows', and every ANN index, full width
     or prefix, finds the true neighbours in a fog much harder than in real data. The default,
     about 8 real rows per cluster, gives new rows whose local dimension is near the real rows'
-    (05's `cpu` MRL vectors, 7,600 rows: 13.1 real; 38.6 with 64 clusters, 14.9 with the default
-    950; measured 2026-11-28) and no nearer to a real row than real rows are to each other.
+    (``benchmarks/adaptive_retrieval.py`` prints both) and no nearer to a real row than real rows
+    are to each other.
 
     Example:
         >>> _ = torch.manual_seed(0)

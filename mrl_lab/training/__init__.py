@@ -2,7 +2,6 @@
 experiment's settings, models trained side by side on a CPU, and the same trainer under torchrun."""
 
 from mrl_lab.training.augment import random_crop_flip
-from mrl_lab.training.model_cache import load_or_train
-from mrl_lab.training.trainer import TrainLog, encode, seed_everything, train
+from mrl_lab.training.trainer import TrainLog, TrainSettings, encode, seed_everything, train
 
-__all__ = ["random_crop_flip", "load_or_train", "TrainLog", "encode", "seed_everything", "train"]
+__all__ = ["random_crop_flip", "TrainLog", "TrainSettings", "encode", "seed_everything", "train"]

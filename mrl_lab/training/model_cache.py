@@ -1,17 +1,17 @@
-"""Trained models cached on disk, keyed by everything that decides their weights."""
+"""Trained models cached on disk, keyed by everything that decides their weights: an experiment's
+settings, the method and the data's fingerprint."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
-import warnings
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from mrl_lab.runtime.cache import cache_dir, save_atomic
+from mrl_lab.runtime.cache import cache_dir, load_cached, save_atomic
 from mrl_lab.runtime.memory import give_freed_memory_back
 from mrl_lab.training.distributed import barrier, is_main
 
@@ -26,96 +26,86 @@ def config_key(config: dict) -> str:
     return hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def checkpoint_path(config: dict, model: nn.Module, folder=None) -> Path:
-    """Where :func:`load_or_train` keeps the model trained with ``config`` (it may not exist yet).
+def settings_key(settings) -> dict:
+    """The fields of an experiment's settings (a dataclass) that decide its weights, for the cache key:
+    all of them but those declared with ``field(metadata={"key": False})`` (e.g. which per-size models exist).
 
-    The key also covers the architecture (the model's ``repr``), so a checkpoint is never loaded
-    into a model it does not fit. The config is an experiment's settings table row plus its data's
-    fingerprint, so every setting that decides the weights is in the key: nothing to bump by hand.
+    Example:
+        >>> from dataclasses import dataclass, field
+        >>> @dataclass(frozen=True)
+        ... class Demo:
+        ...     epochs: int = 2
+        ...     per_size: tuple = field(default=(8,), metadata={"key": False})
+        >>> settings_key(Demo())
+        {'epochs': 2}
     """
-    if "name" not in config:
-        raise ValueError(f"load_or_train: config needs a 'name'; got keys {sorted(config)}")
+    return {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings) if f.metadata.get("key", True)}
+
+
+def checkpoint_path(key: dict, model: nn.Module, folder=None) -> Path:
+    """Where the model trained with ``key`` is kept (it may not exist yet).
+
+    The file name holds ``key["name"]`` and a hash of the whole key and of the model's
+    architecture (its ``repr``), so a checkpoint is never loaded into a model it does not fit. An
+    experiment's key is its settings (:func:`settings_key`), the method and the data's
+    fingerprint: change any of them and the model trains anew, with nothing to bump by hand.
+    """
+    if "name" not in key:
+        raise ValueError(f"checkpoint_path: the key needs a 'name'; got keys {sorted(key)}")
     folder = Path(folder) if folder is not None else cache_dir() / "models"
-    key = config_key(dict(config, architecture=repr(model)))
-    return folder / f"{config['name']}-{key}.pt"
+    return folder / f"{key['name']}-{config_key(dict(key, architecture=repr(model)))}.pt"
 
 
-def load_or_train(
-    config: dict,
-    build: Callable[[], nn.Module],
-    fit: Callable[[nn.Module], object],
-    *,
-    folder=None,
-    retrain: bool = False,
-    device=None,
-) -> tuple[nn.Module, dict]:
-    """Load the model trained with ``config`` from disk, or train it with ``fit`` and save it.
+def load(key: dict, model: nn.Module, folder=None) -> dict | None:
+    """Fill ``model`` with the weights cached under ``key`` and return their training record (``seconds``,
+    ``examples_per_s``, ``cached=True``); None when there are none, or when the file was damaged
+    (reported in one line, deleted: see :func:`~mrl_lab.runtime.cache.load_cached`).
 
-    The file name holds ``config["name"]`` and a hash of the whole ``config`` and the model's
-    architecture: change any of them (data size, seed, epochs, sizes...) and it trains anew. Files
-    are written atomically and read with ``torch.load(..., weights_only=True)``, which cannot run
-    code hidden in a file; a damaged file (truncated, empty, weights that do not fit) is reported,
-    deleted and trained again.
-
-    Args:
-        config: JSON-serialisable settings that decide the weights; must have a ``"name"``.
-        build: makes the untrained model.
-        fit: trains it in place and returns a :class:`~mrl_lab.training.trainer.TrainLog`.
-        folder: where checkpoints live (default ``<cache>/models``).
-        retrain: train even if a checkpoint exists (and overwrite it).
-        device: where the returned model lives (default: where ``fit`` left it, or the CPU).
-
-    Returns:
-        ``(model, meta)``; ``meta`` has ``seconds`` and ``examples_per_s`` of the original training
-        run and ``cached`` (whether it was loaded from disk).
+    Checkpoints are read with ``torch.load(..., weights_only=True)``, which cannot run code hidden
+    in a file, and their weights are checked against the model before any is copied into it.
 
     Example:
         >>> import tempfile
         >>> from mrl_lab import train
-        >>> x, y = torch.randn(32, 4), torch.randint(0, 2, (32,))
-        >>> fit = lambda m: train(m, nn.CrossEntropyLoss(), x, y, epochs=1, batch_size=8, progress=False)
-        >>> folder = tempfile.mkdtemp()
-        >>> _, meta = load_or_train({"name": "probe"}, lambda: nn.Linear(4, 2), fit, folder=folder)
-        >>> _, again = load_or_train({"name": "probe"}, lambda: nn.Linear(4, 2), fit, folder=folder)
-        >>> meta["cached"], again["cached"], again["seconds"] == meta["seconds"]
+        >>> from mrl_lab.training.trainer import TrainSettings
+        >>> x, y, folder = torch.randn(32, 4), torch.randint(0, 2, (32,)), tempfile.mkdtemp()
+        >>> model, key = nn.Linear(4, 2), {"name": "probe", "epochs": 1}
+        >>> load(key, model, folder) is None
+        True
+        >>> log = train(model, nn.CrossEntropyLoss(), x, y, TrainSettings(epochs=1, batch_size=8), progress=None)
+        >>> saved = save(key, model, log, folder)
+        >>> again = load(key, nn.Linear(4, 2), folder)
+        >>> saved["cached"], again["cached"], again["seconds"] == saved["seconds"]
         (False, True, True)
     """
-    model = build()
-    path = checkpoint_path(config, model, folder)
-    meta = None
-    if path.exists() and not retrain:
-        meta = _load(path, model)
-        if meta is None:  # damaged (_load warned and deleted it): the model may hold part of its weights
-            model = build()
-    if meta is not None:
-        meta = dict(meta, cached=True)
-    else:
-        log = fit(model)
-        meta = {"seconds": log.seconds, "examples_per_s": log.examples_per_s}
-        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-        if is_main():  # under torchrun every rank holds the same weights; one writes them
-            save_atomic(path, lambda f: torch.save({"state_dict": state, "meta": meta, "config": config}, f))
-        barrier()  # no rank goes on (and perhaps loads the file) before it is written
-        meta = dict(meta, cached=False)
-        give_freed_memory_back()  # what the training steps freed (the optimizer's state is gone with fit)
-    if device is not None:
-        model.to(device)
-    model.eval()
-    return model, meta
-
-
-def _load(path: Path, model: nn.Module) -> dict | None:
-    """Fill ``model`` from the checkpoint at ``path`` and return its meta, or warn, delete the file
-    and return None when it is damaged (truncated, empty, not a checkpoint, weights that do not fit)."""
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-        model.load_state_dict(saved["state_dict"])
-        return dict(saved["meta"])
-    except Exception as e:  # what a damaged file raises depends on where it is cut
-        problem = f"{type(e).__name__}: {e}"
-        warnings.warn(f"load_or_train: the cached model {path} is damaged ({problem}); training it again", stacklevel=3)
-        path.unlink(missing_ok=True)
+    saved = load_cached(checkpoint_path(key, model, folder), lambda p: _read(p, model), "model cache")
+    if saved is None:
         return None
+    model.load_state_dict(saved["state_dict"])
+    return dict(saved["meta"], cached=True)
 
 
-# ----------------------------------------------------------------------------- side by side on a CPU
+def save(key: dict, model: nn.Module, log, folder=None) -> dict:
+    """Cache ``model``'s weights under ``key`` with its training record (from the trainer's ``log``); return the record.
+
+    The file is written atomically (:func:`~mrl_lab.runtime.cache.save_atomic`); under torchrun
+    every process holds the same weights, so only the first writes them, and none goes on before
+    the file is there.
+    """
+    meta = {"seconds": log.seconds, "examples_per_s": log.examples_per_s}
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    if is_main():
+        path = checkpoint_path(key, model, folder)
+        save_atomic(path, lambda f: torch.save({"state_dict": state, "meta": meta, "config": key}, f))
+    barrier()
+    give_freed_memory_back()  # what the training steps freed
+    return dict(meta, cached=False)
+
+
+def _read(path: Path, model: nn.Module) -> dict | None:
+    """The checkpoint at ``path`` if its weights fit ``model`` (the same names and shapes), else None."""
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    mine = model.state_dict()
+    weights = saved["state_dict"]
+    fits = weights.keys() == mine.keys() and all(weights[k].shape == v.shape for k, v in mine.items())
+    return saved if fits and "meta" in saved else None

@@ -11,29 +11,29 @@ import torch
 from tqdm.auto import tqdm
 
 from mrl_lab.runtime.memory import give_freed_memory_back
-from mrl_lab.training.model_cache import load_or_train
 
 
-def train_side_by_side(make_job, names: list[str], processes: int, steps: int, progress: bool = True) -> None:
-    """Train the models ``names`` into the cache side by side, each in its own process, on the CPU.
+def train_side_by_side(train, settings, data, methods: list[str], processes: int, steps: int, progress=True) -> None:
+    """Train the models of ``methods`` into the model cache side by side, each in its own process, on the CPU.
 
-    Small networks keep one core per model busier than two cores on one model (CIFAR on 2 cores:
-    1.23x the images per second). ``make_job(name, device=, progress=, report=)`` returns what
-    :func:`load_or_train` takes for one model; it runs in the worker, so it must be a module-level
-    function or a ``functools.partial`` of one. Each worker gets an equal share of PyTorch's
-    threads and reports its progress here, where it is drawn as one bar per model (``steps``
-    each). The workers are fresh interpreters ("spawn": safe with threads, Jupyter and macOS), so
-    a script must call this under ``if __name__ == "__main__":``. A worker's error is raised here.
+    Small networks keep one core per model busier than two cores on one model
+    (``benchmarks/cifar10.py --all --processes 2`` prints the images per second). Each worker
+    calls ``train(settings, data, method, device="cpu", retrain=True, progress=report)``: an
+    experiment's own ``train``, a module-level function, given plain values. Each worker gets an
+    equal share of PyTorch's threads and reports its progress here, where it is drawn as one bar
+    per model (``steps`` each). The workers are fresh interpreters ("spawn": safe with threads,
+    Jupyter and macOS), so a script must call this under ``if __name__ == "__main__":``. A
+    worker's error is raised here.
     """
     threads = max(1, torch.get_num_threads() // processes)
     context = multiprocessing.get_context("spawn")
     reports = context.Queue()  # the workers' progress
     give_freed_memory_back()  # the workers need memory of their own: hand back what this process no longer uses
     if progress:
-        print(f"training {len(names)} models, {processes} at a time in worker processes")
+        print(f"training {len(methods)} models, {processes} at a time in worker processes")
     with ProcessPoolExecutor(processes, context, _start_worker, (reports, threads)) as pool:
-        futures = [pool.submit(_train_in_worker, make_job, name) for name in names]
-        _follow(futures, reports, names, steps, progress)
+        futures = [pool.submit(_train_in_worker, train, settings, data, method) for method in methods]
+        _follow(futures, reports, methods, steps, progress)
 
 
 _reports = None  # in a worker process: the queue its progress goes to (set by _start_worker)
@@ -45,15 +45,15 @@ def _start_worker(reports, threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _train_in_worker(make_job, name: str) -> None:
+def _train_in_worker(train, settings, data, method: str) -> None:
     last = [0.0]
 
     def report(step, total, line):  # every epoch's line, and the step count at most twice a second
         if line is not None or step == total or time.monotonic() - last[0] > 0.5:
             last[0] = time.monotonic()
-            _reports.put((name, step, total, line))
+            _reports.put((method, step, total, line))
 
-    load_or_train(*make_job(name, device="cpu", progress=False, report=report), retrain=True)  # saves it
+    train(settings, data, method, device="cpu", retrain=True, progress=report)  # it saves the model in the cache
 
 
 def _follow(futures: list, reports, methods: list[str], steps: int, progress: bool) -> None:

@@ -12,7 +12,7 @@ import contextlib
 import math
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import torch
@@ -20,7 +20,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from mrl_lab.core.checks import check_count
-from mrl_lab.runtime.budget import default_device
+from mrl_lab.runtime.budget import resolve_device
 from mrl_lab.training.distributed import mean_over_ranks, rank_and_world
 
 
@@ -50,6 +50,60 @@ def _fits_on(device: torch.device, *tensors: torch.Tensor) -> bool:
     return sum(t.nbytes for t in tensors) < 0.5 * free
 
 
+@dataclass(frozen=True)
+class TrainSettings:
+    """What the trainer needs to know besides the model, the loss and the data.
+
+    An experiment's settings table has fields of the same names; :func:`train` reads them from
+    it directly (see :meth:`of`), so a notebook passes ``cifar.SETTINGS["cpu"]`` as it is.
+
+    Attributes:
+        epochs: passes over the data.
+        batch_size: examples per step; the last partial batch of each epoch is dropped.
+        lr: peak learning rate (AdamW); weight_decay: AdamW's decoupled weight decay.
+        warmup: the share of the steps over which the learning rate rises to ``lr`` (then falls to 0).
+        seed: seeds everything (see :func:`seed_everything`), so runs repeat.
+        check_every: steps between loss read-outs (progress, the NaN/inf check); it does not change the weights.
+
+    Example:
+        >>> TrainSettings(epochs=2, batch_size=16)
+        TrainSettings(epochs=2, batch_size=16, lr=0.003, weight_decay=0.0005, warmup=0.25, seed=0, check_every=20)
+    """
+
+    epochs: int
+    batch_size: int
+    lr: float = 3e-3
+    weight_decay: float = 5e-4
+    warmup: float = 0.25
+    seed: int = 0
+    check_every: int = 20
+
+    def __post_init__(self):
+        check_count(self.epochs, "epochs", "train")
+        check_count(self.batch_size, "batch_size", "train")
+        check_count(self.check_every, "check_every", "train")
+        check_count(self.seed, "seed", "train", low=0)
+        if not self.lr > 0 or not self.weight_decay >= 0 or not 0 < self.warmup < 1:
+            raise ValueError(
+                f"train: lr={self.lr}, weight_decay={self.weight_decay}, warmup={self.warmup}; need lr > 0, "
+                "weight_decay >= 0 and 0 < warmup < 1 (a share of the steps)"
+            )
+
+    @classmethod
+    def of(cls, settings) -> TrainSettings:
+        """The trainer's settings read from any object with fields of the same names (an experiment's table)."""
+        if isinstance(settings, cls):
+            return settings
+        names = [f.name for f in fields(cls)]
+        missing = [n for n in names[:2] if not hasattr(settings, n)]
+        if missing:
+            raise TypeError(
+                f"train: settings={settings!r} has no {' or '.join(missing)}; pass TrainSettings(epochs=..., "
+                "batch_size=...) or an experiment's settings"
+            )
+        return cls(**{n: getattr(settings, n) for n in names if hasattr(settings, n)})
+
+
 @dataclass
 class TrainLog:
     """What a training run did: mean loss every ``check_every`` steps, wall time, throughput."""
@@ -60,60 +114,37 @@ class TrainLog:
     examples_per_s: float = 0.0
 
 
-def train(
-    model: nn.Module,
-    loss_fn: nn.Module,
-    inputs: torch.Tensor,
-    targets: torch.Tensor | None,
-    *,
-    epochs: int,
-    batch_size: int,
-    lr: float = 3e-3,
-    weight_decay: float = 5e-4,
-    warmup: float = 0.25,
-    augment=None,
-    device=None,
-    seed: int = 0,
-    check_every: int = 20,
-    desc: str = "training",
-    progress: bool = True,
-    report=None,
-) -> TrainLog:
+def train(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None, settings, *,
+          augment=None, device=None, progress="training") -> TrainLog:  # fmt: skip
     """Train ``model`` in place to minimise ``loss_fn(model(x), y)``; return a :class:`TrainLog`.
 
     With ``targets=None`` (pairs, no labels) the model returns a tuple such as ``(anchors,
     positives)`` and the loss is ``loss_fn(*model(x))``, e.g. a contrastive loss.
 
-    Under ``torchrun`` (see :mod:`mrl_lab.training.distributed`) each process trains on its share of every
-    batch of ``batch_size`` rows (the global batch) through ``DistributedDataParallel``, which
-    averages the gradients, so the steps are those of one process on the whole batch when the
-    loss is a mean over rows (cross-entropy). In-batch contrastive losses then see only their own
-    rank's rows as negatives; batch norms keep statistics per rank. Only rank 0 shows progress.
+    AdamW with a one-cycle learning-rate schedule (linear warm-up, then linear decay to 0). AdamW's
+    steps do not depend on the scale of the loss, so a Matryoshka loss (a sum over sizes) and a
+    plain loss train at the same learning rate: a fair comparison. The model is left in ``eval()`` mode.
 
-    AdamW with a one-cycle learning-rate schedule (linear warm-up, then linear decay to 0). AdamW's steps do not
-    depend on the scale of the loss, so a Matryoshka loss (a sum over sizes) and a plain loss
-    train at the same learning rate: a fair comparison. The model is left in ``eval()`` mode.
+    Under ``torchrun`` (see :mod:`mrl_lab.training.distributed`) each process trains on its share of
+    every batch (the global batch) through ``DistributedDataParallel``, which averages the
+    gradients, so the steps are those of one process on the whole batch when the loss is a mean
+    over rows. In-batch contrastive losses then see only their own rank's rows as negatives;
+    batch norms keep statistics per rank. Only rank 0 shows progress.
 
     Args:
         model: the network; its output goes to ``loss_fn``.
         loss_fn: e.g. ``nn.CrossEntropyLoss()`` or ``MatryoshkaLoss(...)``.
         inputs, targets: the whole training set as tensors (uint8 images are fine); ``targets``
             may be ``None`` (see above).
-        epochs: passes over the data; batch_size: examples per step (the last partial batch of
-            each epoch is dropped).
-        lr: peak learning rate; weight_decay: AdamW's decoupled weight decay; warmup: the share of
-            the steps over which the learning rate rises linearly to ``lr`` (then it falls to 0).
-        augment: a function applied to each input batch on the device, e.g. :func:`random_crop_flip`,
-            or a list of such functions, one per epoch (e.g. small images first).
+        settings: a :class:`TrainSettings`, or an experiment's settings with the same fields.
+        augment: a function applied to each input batch on the device, e.g.
+            :func:`~mrl_lab.training.augment.random_crop_flip`, or a list of them, one per epoch.
         device: default CUDA when available, else CPU.
-        seed: seeds everything (see :func:`seed_everything`), so runs repeat.
-        check_every: steps between loss read-outs (progress bar, NaN/inf check).
-        desc: label of the progress bar; progress: show it (one bar per run, updated every step,
-            and a line per epoch, or per few epochs when there are more than 10, with its mean
-            loss and the time so far).
-        report: optional ``report(step, total, line)``, called after every step with ``line=None``
-            and after each printed epoch with that epoch's line; it lets a process that trains in the
-            background show its progress elsewhere (see ``cifar.train_models``).
+        progress: a label: one bar so named, updated every step, and a line every epoch (at most
+            about 10 lines in all) with its mean loss and the time so far; ``None``: nothing shown;
+            a function ``report(step, total, line)``: called after every step with ``line=None`` and
+            with each epoch's line, so that a process training in the background can show its
+            progress elsewhere (see :mod:`mrl_lab.training.side_by_side`).
 
     Raises:
         FloatingPointError: the loss became NaN or infinite; training stops at once.
@@ -121,100 +152,145 @@ def train(
     Example:
         >>> model = nn.Linear(4, 2)
         >>> x, y = torch.randn(64, 4), torch.randint(0, 2, (64,))
-        >>> log = train(model, nn.CrossEntropyLoss(), x, y, epochs=2, batch_size=16, progress=False)
+        >>> log = train(model, nn.CrossEntropyLoss(), x, y, TrainSettings(epochs=2, batch_size=16), progress=None)
         >>> len(log.losses) > 0
         True
     """
-    check_count(epochs, "epochs", "train")
-    check_count(batch_size, "batch_size", "train")
-    if not lr > 0 or not weight_decay >= 0 or not 0 < warmup < 1:
-        raise ValueError(
-            f"train: lr={lr}, weight_decay={weight_decay}, warmup={warmup}; need lr > 0, weight_decay >= 0 "
-            "and 0 < warmup < 1 (a share of the steps)"
-        )
+    s = TrainSettings.of(settings)
     pairs = targets is None
     if pairs:
         targets = torch.zeros(len(inputs), dtype=torch.long)  # a placeholder, never given to the loss
-    if len(inputs) != len(targets):
-        raise ValueError(f"train: {len(inputs)} inputs but {len(targets)} targets; pass one target per input")
-    per_epoch = isinstance(augment, (list, tuple))
-    if per_epoch and len(augment) != epochs:
+    augments = _augmentations(augment, s.epochs)
+    steps_per_epoch, shard = _batches(len(inputs), len(targets), s.batch_size)
+    seed_everything(s.seed)
+    device = resolve_device(device)
+    model.to(device, memory_format=torch.channels_last)  # faster convolutions on GPUs and on CPUs
+    if _fits_on(device, inputs, targets):  # keep the whole dataset on the device: no loader needed
+        inputs, targets = inputs.to(device), targets.to(device)
+    fused = device.type in ("cpu", "cuda")  # the fused AdamW kernel: several times faster for large embedding tables
+    optimizer = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay, fused=fused)
+    schedule = one_cycle(optimizer, s.epochs * steps_per_epoch, s.warmup)
+
+    def step(x, y):  # one optimiser step; returns the loss, still on the device
+        with _autocast(device):
+            loss = loss_fn(*net(x)) if pairs else loss_fn(net(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        return loss.detach().float()
+
+    net = _parallel(model, loss_fn, device)  # the model, or under torchrun its DDP wrapper (same weights)
+    start, show = time.perf_counter(), _Progress(progress, s.epochs * steps_per_epoch, s.epochs)
+    model.train()
+    with show:
+        log = _epochs(step, inputs, targets, augments, s, steps_per_epoch, shard, show)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    log.seconds = time.perf_counter() - start
+    log.examples_per_s = s.epochs * steps_per_epoch * s.batch_size / log.seconds
+    model.eval()
+    return log
+
+
+def _augmentations(augment, epochs: int) -> list:
+    """One augmentation (or None) per epoch."""
+    if not isinstance(augment, (list, tuple)):
+        return [augment] * epochs
+    if len(augment) != epochs:
         raise ValueError(f"train: {len(augment)} augmentations for {epochs} epochs; give one per epoch or one in all")
-    steps_per_epoch = len(inputs) // batch_size
-    if steps_per_epoch == 0:
-        raise ValueError(f"train: batch_size={batch_size} is larger than the {len(inputs)} examples; lower it")
-    rank, world = rank_and_world()  # (0, 1) unless started by torchrun
+    return list(augment)
+
+
+def _batches(n_inputs: int, n_targets: int, batch_size: int) -> tuple[int, int]:
+    """Steps per epoch, and each process's rows of every global batch."""
+    if n_inputs != n_targets:
+        raise ValueError(f"train: {n_inputs} inputs but {n_targets} targets; pass one target per input")
+    if n_inputs // batch_size == 0:
+        raise ValueError(f"train: batch_size={batch_size} is larger than the {n_inputs} examples; lower it")
+    _, world = rank_and_world()  # (0, 1) unless started by torchrun
     if batch_size % world:
         raise ValueError(
             f"train: batch_size={batch_size} does not split over {world} processes; use a multiple of {world}"
         )
-    shard = batch_size // world  # each process's rows of every global batch
-    progress = progress and rank == 0
-    seed_everything(seed)
-    device = torch.device(device) if device is not None else default_device()
-    cuda = device.type == "cuda"
-    model.to(device, memory_format=torch.channels_last)  # faster convolutions on GPUs and on CPUs
-    if _fits_on(device, inputs, targets):  # keep the whole dataset on the device: no loader needed
-        inputs, targets = inputs.to(device), targets.to(device)
-    # The fused AdamW kernel (CPU and CUDA) is several times faster for large embedding tables.
-    fused = device.type in ("cpu", "cuda")
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, fused=fused)
-    total = epochs * steps_per_epoch
-    schedule = one_cycle(optimizer, total, warmup)
-    net = model  # what the steps call: the model, or under torchrun its DDP wrapper (same weights)
-    if world > 1:
-        sampled = getattr(loss_fn, "n_dims_per_step", None) is not None  # some heads then get no gradient
-        net = nn.parallel.DistributedDataParallel(model, device_ids=[device] if cuda else None,
-                                                  find_unused_parameters=sampled)  # fmt: skip
-    autocast = _autocast(device)
-    log, running, start = TrainLog(), torch.zeros((), device=device), time.perf_counter()
-    every_nth = math.ceil(epochs / 10)  # epochs between the printed lines
-    model.train()
-    with tqdm(total=total, desc=desc, disable=not progress, leave=True) as bar:
-        for epoch in range(epochs):
-            epoch_loss = torch.zeros((), device=device)
-            order = torch.randperm(len(inputs), device=inputs.device)
-            augment_now = augment[epoch] if per_epoch else augment
-            for i in range(steps_per_epoch):
-                idx = order[i * batch_size + rank * shard : i * batch_size + (rank + 1) * shard]
-                x = inputs[idx].to(device, non_blocking=True)
-                y = targets[idx].to(device, non_blocking=True)
-                if augment_now is not None:
-                    x = augment_now(x)
-                if x.ndim == 4:
-                    x = x.contiguous(memory_format=torch.channels_last)
-                with autocast:
-                    loss = loss_fn(*net(x)) if pairs else loss_fn(net(x), y)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-                running += loss.detach().float()
-                epoch_loss += loss.detach().float()
-                step = epoch * steps_per_epoch + i + 1
-                if step % check_every == 0 or step == total:  # read the loss: a wait on a GPU, so not every step
-                    mean = mean_over_ranks(running).item() / (step - (log.steps[-1] if log.steps else 0))
-                    running.zero_()
-                    _stop_if_not_finite(mean, epoch, step, lr)
-                    log.steps.append(step)
-                    log.losses.append(mean)
-                    bar.set_postfix(epoch=epoch + 1, loss=f"{mean:.3f}", refresh=False)
-                bar.update(1)
-                if report is not None:
-                    report(step, total, None)
-            if (epoch + 1) % every_nth == 0 or epoch + 1 == epochs:  # a line per epoch, at most ~10 in all
-                seconds, mean = time.perf_counter() - start, mean_over_ranks(epoch_loss).item() / steps_per_epoch
-                line = f"{desc}: epoch {epoch + 1}/{epochs}, mean loss {mean:.3f}, {seconds:.0f} s"
-                if progress:
-                    bar.write(line)
-                if report is not None:
-                    report(step, total, line)
-    if cuda:
-        torch.cuda.synchronize(device)
-    log.seconds = time.perf_counter() - start
-    log.examples_per_s = total * batch_size / log.seconds
-    model.eval()
+    return n_inputs // batch_size, batch_size // world
+
+
+def _parallel(model: nn.Module, loss_fn: nn.Module, device: torch.device) -> nn.Module:
+    """The model itself, or under torchrun the DistributedDataParallel wrapper that averages its gradients."""
+    if rank_and_world()[1] == 1:
+        return model
+    sampled = getattr(loss_fn, "n_dims_per_step", None) is not None  # some heads then get no gradient
+    ids = [device] if device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(model, device_ids=ids, find_unused_parameters=sampled)
+
+
+def _epochs(step, inputs, targets, augments, s: TrainSettings, steps_per_epoch: int, shard: int, show) -> TrainLog:
+    """Every epoch of shuffled batches through ``step``, reading the loss every ``check_every`` steps."""
+    rank, _ = rank_and_world()
+    log, device = TrainLog(), targets.device
+    running, total = torch.zeros((), device=device), s.epochs * steps_per_epoch
+    for epoch, augment in enumerate(augments):
+        epoch_loss = torch.zeros((), device=device)
+        order = torch.randperm(len(inputs), device=inputs.device)
+        for i in range(steps_per_epoch):
+            idx = order[i * s.batch_size + rank * shard : i * s.batch_size + (rank + 1) * shard]
+            x, y = inputs[idx].to(device, non_blocking=True), targets[idx].to(device, non_blocking=True)
+            if augment is not None:
+                x = augment(x)
+            if x.ndim == 4:
+                x = x.contiguous(memory_format=torch.channels_last)
+            loss = step(x, y)
+            running += loss
+            epoch_loss += loss
+            done = epoch * steps_per_epoch + i + 1
+            if done % s.check_every == 0 or done == total:  # read the loss: a wait on a GPU, so not every step
+                mean = mean_over_ranks(running).item() / (done - (log.steps[-1] if log.steps else 0))
+                running.zero_()
+                _stop_if_not_finite(mean, epoch, done, s.lr)
+                log.steps.append(done)
+                log.losses.append(mean)
+                show.loss(epoch, mean)
+            show.step(done)
+        show.epoch(epoch, done, mean_over_ranks(epoch_loss).item() / steps_per_epoch)
     return log
+
+
+class _Progress:
+    """The trainer's progress: a tqdm bar and a line per epoch, a ``report`` function, or nothing."""
+
+    def __init__(self, progress, total: int, epochs: int):
+        self.report = progress if callable(progress) else None
+        label = progress if isinstance(progress, str) else None
+        self.label = label or "training"
+        shown = label is not None and rank_and_world()[0] == 0
+        self.bar = tqdm(total=total, desc=self.label, disable=not shown, leave=True)
+        self.total, self.epochs, self.every = total, epochs, math.ceil(epochs / 10)  # epochs between printed lines
+        self.start, self.shown = time.perf_counter(), shown
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.bar.close()
+
+    def loss(self, epoch: int, mean: float) -> None:
+        self.bar.set_postfix(epoch=epoch + 1, loss=f"{mean:.3f}", refresh=False)
+
+    def step(self, done: int) -> None:
+        self.bar.update(1)
+        if self.report is not None:
+            self.report(done, self.total, None)
+
+    def epoch(self, epoch: int, done: int, mean: float) -> None:
+        if (epoch + 1) % self.every and epoch + 1 != self.epochs:
+            return
+        seconds = time.perf_counter() - self.start
+        line = f"{self.label}: epoch {epoch + 1}/{self.epochs}, mean loss {mean:.3f}, {seconds:.0f} s"
+        if self.shown:
+            self.bar.write(line)
+        if self.report is not None:
+            self.report(done, self.total, line)
 
 
 def one_cycle(optimizer, total: int, warmup: float):
@@ -249,7 +325,7 @@ def encode(module: nn.Module, inputs: torch.Tensor, batch_size: int | None = Non
 
     A module that returns a tuple (such as :class:`MRLHead`) gives a tuple of concatenated tensors.
     ``batch_size`` defaults to 1024 on a GPU and 256 on a CPU, where smaller activations stay
-    nearer the caches (the CIFAR encoder ran 1.7x faster per image at 256 than at 1024 here).
+    nearer the caches, which is faster per image (see ``benchmarks/RESULTS.md``).
     ``desc``, if given, names a progress bar over the batches.
 
     Example:
