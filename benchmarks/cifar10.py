@@ -12,13 +12,14 @@ epoch, wall time and the accuracy table, and writes the same as JSON with --json
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 import time
 
 import torch
 
-from mrl_lab.evaluation.intervals import interval_curves
+from mrl_lab.evaluation.results import curves, row, spans, table
 from mrl_lab.experiments import cifar
 from mrl_lab.lab.plots import curves_table
 from mrl_lab.runtime.budget import BUDGETS, get_budget
@@ -35,49 +36,49 @@ def main() -> None:
     args = parser.parse_args()
 
     budget = get_budget(args.budget)
-    config = cifar.experiment_config(budget)
-    if not args.all:
-        config["per_size"] = []
+    settings = cifar.settings(budget)
     device = (
         torch.cuda.get_device_name(0) if budget.device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
     )
     print(f"{budget}\ndevice: {device}; torch {torch.__version__}; Python {platform.python_version()}")
 
     start = time.perf_counter()
-    train_set, test_set = cifar.load_data(config, budget)
+    data = cifar.load_data(settings)
     seconds = time.perf_counter() - start
-    print(f"data: {len(train_set)} train / {len(test_set)} test images from {train_set.source} ({seconds:.1f} s)")
+    print(f"data: {len(data.train)} train / {len(data.test)} test images from {data.train.source} ({seconds:.1f} s)")
 
-    chosen = cifar.methods(config) if args.all else ["MRL"]
+    chosen = cifar.methods(settings) if args.all else ["MRL"]
     started = time.perf_counter()
-    config_models = cifar.train_models(
-        config, train_set, device=budget.device, retrain=True, only=chosen, processes=args.processes
-    )
+    models = cifar.train_all(settings, data, only=chosen, device=budget.device, retrain=True, processes=args.processes)
     training_seconds = time.perf_counter() - started
     print(f"training: {training_seconds:.1f} s wall for {len(chosen)} models, {args.processes} at a time")
     timing = {}
-    for method, (_, meta) in config_models.items():
-        per_epoch = meta["seconds"] / config["epochs"]
+    for method, (_, meta) in models.items():
+        per_epoch = meta["seconds"] / settings.epochs
         timing[method] = dict(seconds=meta["seconds"], images_per_s=meta["examples_per_s"], seconds_per_epoch=per_epoch)
         print(f"{method:7s} {meta['examples_per_s']:5.0f} images/s {per_epoch:6.1f} s/epoch {meta['seconds']:6.1f} s")
 
-    heads, correct = {}, {}
-    for method, (model, _) in config_models.items():
-        correct[method] = cifar.heads_correct(model, test_set.images, test_set.labels)
-        heads[method] = {d: c.float().mean().item() for d, c in correct[method].items()}
-    spans = interval_curves(correct)
-    print(f"\ntrained-head test accuracy in % on {len(test_set):,} images [95 % bootstrap interval]:")
-    print(curves_table(heads, spans).to_string())
-    result = dict(budget=budget.name, device=device, data=train_set.source, config=config, timing=timing, head=heads)
-    result.update(training_seconds=training_seconds, processes=args.processes, head_interval=spans)
+    heads = table(
+        row(method, d, "head accuracy", right, interval=True)
+        for method, (model, _) in models.items()
+        for d, right in cifar.heads_correct(model, data.test.images, data.test.labels).items()
+    )
+    head, head_spans = curves(heads, "head accuracy"), spans(heads, "head accuracy")
+    print(f"\ntrained-head test accuracy in % on {len(data.test):,} images [95 % bootstrap interval]:")
+    print(curves_table(head, head_spans).to_string())
+    config = dict(dataclasses.asdict(settings), dims=settings.dims, num_classes=settings.num_classes)
+    result = dict(budget=budget.name, device=device, data=data.train.source, config=config, timing=timing, head=head)
+    result.update(training_seconds=training_seconds, processes=args.processes, head_interval=head_spans)
     if args.all:
-        evaluation = cifar.evaluate(config_models, train_set, test_set, config)
-        for kind in ("head", "knn"):
-            spans = interval_curves(evaluation["correct"][kind])
+        results = cifar.evaluate(settings, data, models)
+        for kind, metric in (("head", "head accuracy"), ("knn", "1-NN accuracy")):
             what = {"head": "trained classifiers (with PCA + linear)", "knn": "1-NN, centred cosine"}[kind]
             print(f"\n{what}: test accuracy in % [95 % bootstrap interval]:")
-            print(curves_table(evaluation[kind], spans).to_string())
-            result[f"evaluate_{kind}"], result[f"evaluate_{kind}_interval"] = evaluation[kind], spans
+            print(curves_table(curves(results, metric), spans(results, metric)).to_string())
+            result[f"evaluate_{kind}"], result[f"evaluate_{kind}_interval"] = (
+                curves(results, metric),
+                spans(results, metric),
+            )
     result["wall_seconds"] = time.perf_counter() - start
     print(f"\nwall time, data to final table: {result['wall_seconds']:.1f} s")
     if args.json:

@@ -99,13 +99,12 @@ def train(experiment: str, only: list[str] | None, retrain: bool) -> None:
     """Train (or find in the cache) the models of one experiment, on this process's device."""
     device, budget = start_from_env(), get_budget()
     if experiment == "cifar":
-        config = cifar.experiment_config(budget)
-        train_set, _ = cifar.load_data(config, budget)
-        models = cifar.train_models(config, train_set, device=device, retrain=retrain, only=only)
+        settings = cifar.settings(budget)
+        models = cifar.train_all(settings, cifar.load_data(settings), only=only, device=device, retrain=retrain)
     else:
-        news = load_ag_news()
-        train_set, config, tok = text.setup(budget, news)
-        models = text.train_models(config, train_set, tok, device=device, retrain=retrain, only=only)
+        settings = text.settings(budget)
+        data = text.load_data(settings, load_ag_news())
+        models = text.train_all(settings, data, only, device=device, retrain=retrain)
     if is_main():
         for name, (_, meta) in models.items():
             done = "found in the cache" if meta["cached"] else f"trained in {meta['seconds']:.0f} s"

@@ -91,3 +91,43 @@ def test_the_checker_catches_an_import_against_the_direction(tmp_path, monkeypat
     monkeypatch.setattr(sys.modules[__name__], "PACKAGE", fake)
     with pytest.raises(AssertionError, match="core .layer 0. may import only"):
         test_imports_go_one_way_only(fake / "core" / "bad.py")
+
+
+def functions():
+    """``(path, function node)`` for every function in the package."""
+    for path in modules():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                yield path, node
+
+
+def code_lines(node) -> int:
+    """A function's lines without its docstring: what a reader has to hold."""
+    body = node.body
+    has_doc = body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant)
+    start = body[1].lineno if has_doc and len(body) > 1 else node.lineno
+    return node.end_lineno - start + 1 + (1 if has_doc else 0)
+
+
+def parameters(node) -> int:
+    a = node.args
+    names = [x.arg for x in a.posonlyargs + a.args + a.kwonlyargs] + [x.arg for x in (a.vararg, a.kwarg) if x]
+    return len([n for n in names if n not in ("self", "cls")])
+
+
+def test_every_function_is_short_enough_to_hold_or_says_why():
+    too_long = []
+    for path, node in functions():
+        doc = ast.get_docstring(node) or ""
+        if (code_lines(node) > 60 or parameters(node) > 8) and "Long because" not in doc:
+            too_long.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name}: {code_lines(node)} lines of code, "
+                            f"{parameters(node)} parameters")  # fmt: skip
+    assert not too_long, "split these, or say in the docstring why not ('Long because ...'):\n" + "\n".join(too_long)
+
+
+def test_no_code_comment_or_docstring_carries_a_date():
+    import re
+
+    dated = [f"{p.relative_to(PACKAGE)}:{i}" for p in modules() for i, line in enumerate(p.read_text().splitlines(), 1)
+             if re.search(r"\b20\d\d-\d\d-\d\d\b", line)]  # fmt: skip
+    assert not dated, f"measurement history belongs in benchmarks/RESULTS.md, not in code: {dated}"

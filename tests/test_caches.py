@@ -14,17 +14,27 @@ from mrl_lab.data.images import CIFAR10_CLASSES, load_cifar10
 from mrl_lab.data.locate import DataNotFoundError
 from mrl_lab.data.text import load_ag_news
 from mrl_lab.runtime.cache import save_atomic
-from mrl_lab.training.model_cache import checkpoint_path, load_or_train
+from mrl_lab.training import model_cache
+from mrl_lab.training.model_cache import checkpoint_path
+from mrl_lab.training.trainer import TrainSettings
 
 
-def fit(model):
-    x, y = torch.randn(16, 4), torch.arange(16) % 2
-    return mrl_lab.train(model, torch.nn.CrossEntropyLoss(), x, y, epochs=1, batch_size=8, progress=False)
+def load_or_train(key, folder):
+    """The model cache's way as an experiment uses it: load, or train and save."""
+    model = torch.nn.Linear(4, 2)
+    meta = model_cache.load(key, model, folder)
+    if meta is None:
+        x, y = torch.randn(16, 4), torch.arange(16) % 2
+        log = mrl_lab.train(
+            model, torch.nn.CrossEntropyLoss(), x, y, TrainSettings(epochs=1, batch_size=8), progress=None
+        )
+        meta = model_cache.save(key, model, log, folder)
+    return model, meta
 
 
 @pytest.mark.parametrize("damage", ["truncated", "empty", "not a checkpoint", "weights that do not fit"])
 def test_a_damaged_checkpoint_is_reported_deleted_and_trained_again(tmp_path, damage):
-    model, meta = load_or_train({"name": "x"}, lambda: torch.nn.Linear(4, 2), fit, folder=tmp_path)
+    model, meta = load_or_train({"name": "x"}, tmp_path)
     path = checkpoint_path({"name": "x"}, model, tmp_path)
     data = path.read_bytes()
     damaged = {
@@ -36,10 +46,10 @@ def test_a_damaged_checkpoint_is_reported_deleted_and_trained_again(tmp_path, da
     path.write_bytes(damaged)
     if damage == "weights that do not fit":
         torch.save({"state_dict": torch.nn.Linear(3, 2).state_dict(), "meta": meta}, path)
-    with pytest.warns(UserWarning, match=f"cached model {path} is damaged"):
-        again, again_meta = load_or_train({"name": "x"}, lambda: torch.nn.Linear(4, 2), fit, folder=tmp_path)
+    with pytest.warns(UserWarning, match=f"model cache: the cached file {path} is damaged"):
+        again, again_meta = load_or_train({"name": "x"}, tmp_path)
     assert again_meta["cached"] is False and again.weight.shape == (2, 4)
-    _, third = load_or_train({"name": "x"}, lambda: torch.nn.Linear(4, 2), fit, folder=tmp_path)
+    _, third = load_or_train({"name": "x"}, tmp_path)
     assert third["cached"] is True  # the rebuilt file is whole
 
 
@@ -106,7 +116,7 @@ def test_truncated_cached_arrays_are_reported_and_decoded_again(tmp_path, tmp_ca
     first = load_cifar10("test", root=tmp_path, download=False)
     (images,) = (tmp_cache / "arrays").glob("*-images.npy")
     images.write_bytes(images.read_bytes()[:1000])
-    with pytest.warns(UserWarning, match="cached arrays .* are damaged"):
+    with pytest.warns(UserWarning, match="load_cifar10: the cached file .*-images.npy is damaged"):
         again = load_cifar10("test", root=tmp_path, download=False)
     assert torch.equal(again.images, first.images)
 

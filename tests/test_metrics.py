@@ -3,8 +3,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mrl_lab.evaluation import results
 from mrl_lab.evaluation.baselines import PCA
-from mrl_lab.evaluation.intervals import accuracy_interval, interval_curves, lead_curves
+from mrl_lab.evaluation.intervals import accuracy_interval
 from mrl_lab.evaluation.metrics import (
     head_accuracy,
     knee,
@@ -173,15 +174,16 @@ def test_a_paired_lead_is_much_tighter_than_the_two_accuracies_intervals():
     assert lead == pytest.approx(a.float().mean().item() - b.float().mean().item())
     _, a_low, a_high = accuracy_interval(a)
     assert high - low < (a_high - a_low) / 2
-    leads, spans = lead_curves({"a": {8: a}, "b": {8: b}}, baseline="b")
+    table = results.table([results.row("a", 8, "acc", a, interval=True), results.row("b", 8, "acc", b, interval=True)])
+    leads, spans = results.leads(table, "acc", "b", ["a"])
     assert leads == {"a": {8: lead}} and spans == {"a": {8: (low, high)}}
-    assert interval_curves({"a": {8: a}}) == {"a": {8: (a_low, a_high)}}
+    assert results.spans(table, "acc", ["a"]) == {"a": {8: (a_low, a_high)}}
     with pytest.raises(ValueError, match="accuracy_interval: correct must be a non-empty 1-D bool tensor"):
         accuracy_interval(a.float())
     with pytest.raises(ValueError, match="baseline has 10 rows, correct has 2000"):
         accuracy_interval(a, baseline=b[:10])
-    with pytest.raises(ValueError, match="lead_curves: baseline='c' is not one of"):
-        lead_curves({"a": {8: a}}, baseline="c")
+    with pytest.raises(ValueError, match=r"no 'acc' results for \['c'\]; the table has \['a', 'b'\]"):
+        results.leads(table, "acc", "c", ["a"])
 
 
 def test_nearest_by_prefix_agrees_with_a_search_at_each_size():

@@ -259,7 +259,7 @@ def test_activation_checkpointing_gives_the_same_gradients_and_reaches_every_tra
     def gradients(checkpointing: bool):
         model = PairEncoder(SentenceEncoder(load_encoder(encoder_folder, 32)))
         bert = model.encoder.model[0].auto_model
-        bert.embeddings.word_embeddings.requires_grad_(False)  # as fine_tune freezes it
+        bert.embeddings.word_embeddings.requires_grad_(False)  # as the fine-tunes freeze it
         if checkpointing:
             checkpoint_activations(model)
         model.train()

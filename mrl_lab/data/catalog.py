@@ -1,12 +1,12 @@
 """Which dataset is found where, without loading or downloading anything."""
 
-
 from __future__ import annotations
 
 from pathlib import Path
+
 from mrl_lab.data.images import _find_cifar10
-from mrl_lab.data.locate import data_roots
-from mrl_lab.data.locate import find_file
+from mrl_lab.data.locate import data_roots, find_file
+
 
 def locate_datasets(root=None) -> dict[str, Path | None]:
     """Where each dataset is found without loading or downloading anything (``None``: not found).

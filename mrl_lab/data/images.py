@@ -1,17 +1,9 @@
 """CIFAR-10 and CIFAR-100 as uint8 tensors: the original archives or the offline JPEG folders."""
 
-
 from __future__ import annotations
 
-import csv
-import hashlib
-import html
-import os
 import pickle
-import re
-import tempfile
-import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -19,13 +11,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from mrl_lab.runtime.cache import cache_dir, save_atomic
-from mrl_lab.data.locate import DataNotFoundError
-from mrl_lab.data.locate import _find_or_download
+from mrl_lab.data.locate import DataNotFoundError, _find_or_download, data_roots, file_digest, folder_fingerprint
 from mrl_lab.data.split import balanced_subset
-from mrl_lab.data.locate import data_roots
-from mrl_lab.data.locate import file_digest
-from mrl_lab.data.locate import folder_fingerprint
+from mrl_lab.runtime.cache import cache_dir, load_cached, save_atomic
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 CIFAR10_MD5 = {  # of the files in the original archive, as torchvision publishes them
@@ -70,7 +58,6 @@ class ImageData:
         return balanced_subset(self, n, seed)
 
 
-
 def _read_cifar_pickles(folder: Path, split: str):
     """The original CIFAR-10 batch files, each checked against its published md5 before it is unpickled:
     a pickle can name any function to call while loading, so only the published bytes are read."""
@@ -108,25 +95,20 @@ def _decode_image_folder(files: list[Path], labels: list[int]):
     return images, np.asarray(labels, dtype=np.int64)
 
 
-
 def _cached_image_folder(folder: Path, split: str):
     files, labels = _image_files(folder)
     key = folder_fingerprint(folder, files)
     x_path = cache_dir() / "arrays" / f"cifar10-{split}-{key}-images.npy"
     y_path = x_path.with_name(x_path.name.replace("-images", "-labels"))
     source = f"{folder.resolve()} (image folder {key})"
-    if x_path.exists() and y_path.exists():
-        try:  # memory-mapped (copy-on-write): a subset reads only its own images from disk
-            x, y = np.load(x_path, mmap_mode="c"), np.load(y_path)
-            if x.shape == (len(files), 3, 32, 32) and y.shape == (len(files),):
-                return x, y, source
-            problem = f"shape {x.shape} for {len(files)} images"
-        except (OSError, ValueError, EOFError) as e:  # truncated or not an array
-            problem = f"{type(e).__name__}: {e}"
-        message = f"load_cifar10: the cached arrays {x_path} are damaged ({problem}); decoding the images again"
-        warnings.warn(message, stacklevel=3)
-        x_path.unlink(missing_ok=True)
-        y_path.unlink(missing_ok=True)
+
+    def read(path):  # memory-mapped (copy-on-write): a subset reads only its own images from disk
+        x, y = np.load(path, mmap_mode="c"), np.load(y_path)
+        return (x, y) if x.shape == (len(files), 3, 32, 32) and y.shape == (len(files),) else None
+
+    found = load_cached(x_path, read, "load_cifar10") if y_path.exists() else None  # the images file marks both
+    if found is not None:
+        return *found, source
     x, y = _decode_image_folder(files, labels)
     save_atomic(y_path, lambda f: np.save(f, y))  # labels first: the images file marks both as complete
     save_atomic(x_path, lambda f: np.save(f, x))

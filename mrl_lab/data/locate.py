@@ -14,23 +14,12 @@ Decoded JPEG images are cached once as ``.npy`` arrays in the cache directory.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import html
 import os
-import pickle
-import re
 import tempfile
-import warnings
-from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 
-import numpy as np
-import torch
-from tqdm.auto import tqdm
-
-from mrl_lab.runtime.cache import cache_dir, save_atomic
+from mrl_lab.runtime.cache import cache_dir
 
 
 class DataNotFoundError(FileNotFoundError):
@@ -105,7 +94,6 @@ def file_digest(path: Path, algorithm: str = "sha256") -> str:
     return digest.hexdigest()
 
 
-
 def folder_fingerprint(folder: Path, files: list[Path]) -> str:
     """A short hash of a folder's path and of its files' names, sizes and modification times:
     it changes when a file is added, removed or rewritten, so caches built from the folder do too."""
@@ -114,7 +102,6 @@ def folder_fingerprint(folder: Path, files: list[Path]) -> str:
         stat = p.stat()
         digest.update(f"{p.relative_to(folder)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()[:12]
-
 
 
 def find_file(roots: list[Path], relative: str):

@@ -1,10 +1,10 @@
 """Deterministic subsets and splits of a dataset, balanced over its classes."""
 
-
 from __future__ import annotations
 
 import numpy as np
 import torch
+
 
 def balanced_subset(data, n: int, seed: int):
     if not 1 <= n <= len(data):
@@ -17,7 +17,6 @@ def balanced_subset(data, n: int, seed: int):
     keep = torch.cat([order[labels == c][: quota[c]] for c in range(num_classes)])
     keep = keep[torch.randperm(len(keep), generator=g)]
     return data.take(keep)
-
 
 
 def split_indices(labels: torch.Tensor, fractions, seed: int):

@@ -1,31 +1,18 @@
 """AG News (titles, descriptions, topics) and STS-B (sentence pairs with human similarity scores)."""
 
-
 from __future__ import annotations
 
 import csv
-import hashlib
 import html
-import os
-import pickle
 import re
-import tempfile
-import warnings
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-import numpy as np
 import torch
-from tqdm.auto import tqdm
 
-from mrl_lab.runtime.cache import cache_dir, save_atomic
-from mrl_lab.data.locate import _find_or_download
-from mrl_lab.data.split import balanced_subset
-from mrl_lab.data.locate import data_roots
-from mrl_lab.data.locate import file_digest
-from mrl_lab.data.locate import find_file
-from mrl_lab.data.split import split_indices
+from mrl_lab.data.locate import _find_or_download, data_roots, file_digest, find_file
+from mrl_lab.data.split import balanced_subset, split_indices
 
 AG_NEWS_CLASSES = ["World", "Sports", "Business", "Sci/Tech"]
 AG_NEWS_URL = "https://raw.githubusercontent.com/mhjabreel/CharCnn_Keras/master/data/ag_news_csv/"
@@ -64,7 +51,6 @@ class TextData:
         return balanced_subset(self, n, seed)
 
 
-
 def _clean_ag_news(text: str) -> str:
     # The archive writes line breaks as a backslash and entities without '&' (" #36;" for "$").
     text = re.sub(r" ?#(\d+);", r"&#\1;", text.replace("\\", " "))
@@ -101,7 +87,6 @@ class AGNews:
 
     def __repr__(self) -> str:
         return f"AGNews(train={len(self.train)}, val={len(self.val)}, test={len(self.test)}): {self.note}"
-
 
 
 def load_ag_news(root=None, download: bool = True, val_size: int = 5000, seed: int = 0) -> AGNews:

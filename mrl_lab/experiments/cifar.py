@@ -1,7 +1,7 @@
 """The CIFAR-10 experiment (notebook 01, ``benchmarks/cifar10.py``): one recipe, every model.
 
-CIFAR-100 runs the same experiment (``experiment_config(..., dataset="cifar100")``) where it
-can be downloaded.
+CIFAR-100 runs the same experiment (``settings(budget, dataset="cifar100")``) where it can be
+downloaded.
 
 The models, all with the same encoder, data, augmentation, optimiser, epochs and seed:
 
@@ -16,8 +16,9 @@ The models, all with the same encoder, data, augmentation, optimiser, epochs and
 
 from __future__ import annotations
 
-from functools import partial
+from dataclasses import dataclass, field
 
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -26,95 +27,140 @@ from tqdm.auto import tqdm
 
 from mrl_lab.core.heads import MRLHead
 from mrl_lab.core.loss import MatryoshkaLoss
+from mrl_lab.core.methods import methods as method_names
+from mrl_lab.core.methods import per_size, trained_sizes
 from mrl_lab.core.nesting import dense_grid, nesting_dims, truncate
-from mrl_lab.data.images import load_cifar10, load_cifar100
+from mrl_lab.data.images import ImageData, load_cifar10, load_cifar100
 from mrl_lab.evaluation.baselines import PCA
 from mrl_lab.evaluation.metrics import head_correct, knn_correct, linear_probe_correct
+from mrl_lab.evaluation.results import row, table
 from mrl_lab.evaluation.search import nearest_by_prefix
 from mrl_lab.models.convnet import Classifier, ConvNet
-from mrl_lab.runtime.budget import Budget, default_device, settings_at
+from mrl_lab.runtime.budget import resolve_device, settings_for
+from mrl_lab.training import model_cache
 from mrl_lab.training.augment import random_crop_flip
-from mrl_lab.training.model_cache import checkpoint_path, load_or_train
+from mrl_lab.training.model_cache import checkpoint_path, settings_key
 from mrl_lab.training.side_by_side import train_side_by_side
-from mrl_lab.training.trainer import encode, seed_everything, train
+from mrl_lab.training.trainer import encode, progress_for, seed_everything
+from mrl_lab.training.trainer import train as run_trainer
 
-# Every setting that decides the CIFAR models' weights, one row per budget: the experiment's one
-# table (as airbench keeps its hyperparameters). A model's cache key is its row with the nesting
-# sizes, the data's fingerprint and the architecture, so changing any value here trains anew.
-# fmt: off
-SETTINGS = {
-    "smoke": dict(train_images=800,    epochs=2,  progressive=True,  small_share=0.6, batch_size=100, width=16,
-                  embed_dim=256, smallest=2, per_size=[4, 16, 64], lr=3e-3, weight_decay=5e-4, warmup=0.25,
-                  label_smoothing=0.1, seed=0),
-    "cpu":   dict(train_images=10_000, epochs=7,  progressive=True,  small_share=0.6, batch_size=128, width=16,
-                  embed_dim=256, smallest=2, per_size=[4, 16, 64], lr=3e-3, weight_decay=5e-4, warmup=0.25,
-                  label_smoothing=0.1, seed=0),
-    "gpu":   dict(train_images=50_000, epochs=10, progressive=False, small_share=0.6, batch_size=512, width=64,
-                  embed_dim=256, smallest=2, per_size=None, lr=3e-3, weight_decay=5e-4, warmup=0.25,
-                  label_smoothing=0.1, seed=0),
-}  # per_size: the sizes that get a network of their own (FF-d); None: every nesting size below embed_dim
-# fmt: on
-TEST_IMAGES = {"smoke": 400, "cpu": 10_000, "gpu": 10_000}  # evaluation only: not part of the weights
 DATASETS = {"cifar10": 10, "cifar100": 100}  # classes
 
 
-def experiment_config(budget: Budget, dataset: str = "cifar10", **changes) -> dict:
-    """The CIFAR models' settings at this budget: the row of :data:`SETTINGS`, with the nesting sizes.
+@dataclass(frozen=True)
+class Settings:
+    """Every value that decides the CIFAR models' weights: the experiment's one table (:data:`SETTINGS`,
+    as airbench keeps its hyperparameters).
+
+    A model's cache key is these values (all but ``per_size`` and ``test_images``), the method,
+    the nesting sizes, the number of classes and the training images' fingerprint, so changing
+    any of them trains anew.
+    """
+
+    dataset: str = "cifar10"  # or "cifar100": 100 classes, downloaded when online (the offline data has no copy)
+    train_images: int = 10_000  # a class-balanced subset of the training split
+    epochs: int = 7
+    progressive: bool = True  # small images first, then crops, the last epoch full size (see augmentations)
+    small_share: float = 0.6  # with progressive: the share of the epochs that see 16x16 images
+    batch_size: int = 128
+    width: int = 16  # the ConvNet's channels in its first block
+    embed_dim: int = 256  # the full width: the largest nesting size
+    smallest: int = 2  # the smallest nesting size
+    lr: float = 3e-3  # AdamW's peak learning rate
+    weight_decay: float = 5e-4
+    warmup: float = 0.25  # share of the steps over which the learning rate rises
+    label_smoothing: float = 0.1  # the cross-entropy's, at every head
+    seed: int = 0
+    per_size: tuple[int, ...] | None = field(default=(4, 16, 64), metadata={"key": False})  # sizes with a
+    # network of their own, FF-d (None: every nesting size below embed_dim); which models exist, not how any is trained
+    test_images: int = field(default=10_000, metadata={"key": False})  # test images evaluated (a class-balanced
+    # subset when fewer than the split's 10,000); evaluation only, not part of the weights
+
+    def __post_init__(self):
+        if self.dataset not in DATASETS:
+            raise ValueError(f"cifar.settings: dataset={self.dataset!r}; choose one of {sorted(DATASETS)}")
+
+    @property
+    def dims(self) -> list[int]:
+        """The nesting sizes: halving from ``embed_dim`` down to ``smallest``."""
+        return nesting_dims(self.embed_dim, smallest=self.smallest)
+
+    @property
+    def ff_sizes(self) -> list[int]:
+        """The sizes with a network of their own (FF-d): ``per_size``, or every nesting size below ``embed_dim``."""
+        return self.dims[:-1] if self.per_size is None else list(self.per_size)
+
+    @property
+    def num_classes(self) -> int:
+        """The dataset's number of classes: 10 or 100."""
+        return DATASETS[self.dataset]
+
+
+# fmt: off
+SETTINGS = {
+    "smoke": Settings(train_images=800,    epochs=2,                     batch_size=100, test_images=400),
+    "cpu":   Settings(),
+    "gpu":   Settings(train_images=50_000, epochs=10, progressive=False, batch_size=512, width=64, per_size=None),
+}
+# fmt: on
+
+
+def settings(budget, **changes) -> Settings:
+    """The CIFAR experiment's settings at ``budget`` (its row of :data:`SETTINGS`), with ``changes`` applied.
 
     Args:
-        budget: from :func:`~mrl_lab.get_budget`.
-        dataset: ``"cifar10"`` or ``"cifar100"`` (downloaded when online: 100 classes, for the
-            ``gpu`` budget; the offline data here has no copy).
-        changes: settings to change, e.g. ``epochs=3`` (the models then train and cache anew).
+        budget: a :class:`~mrl_lab.runtime.budget.Budget` or a budget's name.
+        changes: settings to change, e.g. ``epochs=3`` or ``dataset="cifar100"`` (the models then
+            train and cache anew).
 
     Example:
-        >>> from mrl_lab.runtime import get_budget
-        >>> cfg = experiment_config(get_budget("smoke"))
-        >>> cfg["dims"], cfg["per_size"], cfg["num_classes"]
-        ([2, 4, 8, 16, 32, 64, 128, 256], [4, 16, 64], 10)
+        >>> s = settings("smoke")
+        >>> s.dims, s.ff_sizes, s.num_classes, s.test_images
+        ([2, 4, 8, 16, 32, 64, 128, 256], [4, 16, 64], 10, 400)
+        >>> settings("gpu").ff_sizes
+        [2, 4, 8, 16, 32, 64, 128]
     """
-    if dataset not in DATASETS:
-        raise ValueError(f"experiment_config: dataset={dataset!r}; choose one of {sorted(DATASETS)}")
-    config = settings_at(SETTINGS, budget, changes, "experiment_config")
-    dims = nesting_dims(config["embed_dim"], smallest=config["smallest"])
-    per_size = dims[:-1] if config["per_size"] is None else config["per_size"]
-    return dict(config, dataset=dataset, num_classes=DATASETS[dataset], dims=dims, per_size=per_size)
+    return settings_for(SETTINGS, budget, changes, "cifar.settings")
 
 
-def load_data(config: dict, budget: Budget):
-    """The training images ``config`` asks for (a class-balanced subset) and the budget's test images."""
-    load = {"cifar10": load_cifar10, "cifar100": load_cifar100}[config["dataset"]]
-    train_set = load("train").subset(config["train_images"], seed=config["seed"])
-    test_set = load("test")
-    n = TEST_IMAGES[budget.name]
-    return train_set, test_set if n >= len(test_set) else test_set.subset(n, seed=0)
+@dataclass
+class Data:
+    """The images every part of the experiment shares."""
+
+    train: ImageData  # ``settings.train_images`` training images, class-balanced
+    test: ImageData  # ``settings.test_images`` test images (all of them from the cpu budget up)
 
 
-def methods(config: dict) -> list[str]:
-    """The models trained for ``config``: normal, MRL, MRL-E, then one ``FF-d`` per stated size.
+def load_data(settings: Settings) -> Data:
+    """The training images ``settings`` asks for (a class-balanced subset, drawn with its seed) and its test images."""
+    load = {"cifar10": load_cifar10, "cifar100": load_cifar100}[settings.dataset]
+    train = load("train").subset(settings.train_images, seed=settings.seed)
+    test = load("test")
+    n = settings.test_images
+    return Data(train, test if n >= len(test) else test.subset(n, seed=0))
+
+
+def methods(settings: Settings) -> list[str]:
+    """The models of the experiment: normal, MRL, MRL-E, then one ``FF-d`` per stated size.
 
     Example:
-        >>> methods({"per_size": [8, 32]})
-        ['normal', 'MRL', 'MRL-E', 'FF-8', 'FF-32']
+        >>> methods(SETTINGS["cpu"])
+        ['normal', 'MRL', 'MRL-E', 'FF-4', 'FF-16', 'FF-64']
     """
-    return ["normal", "MRL", "MRL-E"] + [f"FF-{d}" for d in config["per_size"]]
+    return method_names(settings.ff_sizes, tied=True)
 
 
-def build(method: str, config: dict) -> Classifier:
-    """An untrained model for ``method`` (see :func:`methods`).
+def build(settings: Settings, method: str) -> Classifier:
+    """An untrained model for ``method`` (see :func:`methods`): the same encoder, a head per trained size.
 
     Example:
-        >>> cfg = {"embed_dim": 64, "dims": [8, 16, 32, 64], "width": 4, "num_classes": 10}
-        >>> build("FF-8", cfg).head.dims, build("FF-8", cfg).encoder.embed_dim, build("MRL-E", cfg).head.efficient
+        >>> s = Settings(embed_dim=64, smallest=8, width=4)
+        >>> build(s, "FF-8").head.dims, build(s, "FF-8").encoder.embed_dim, build(s, "MRL-E").head.efficient
         ([8], 64, True)
     """
-    full = config["embed_dim"]
-    if method.startswith("FF-"):
-        dims = [int(method[3:])]  # one classifier on the first d features: trained for size d alone
-    else:
-        dims = {"normal": [full], "MRL": config["dims"], "MRL-E": config["dims"]}[method]
-    head = MRLHead(full, config["num_classes"], dims, efficient=method == "MRL-E")
-    return Classifier(ConvNet(embed_dim=full, width=config["width"]), head)
+    full = settings.embed_dim
+    head = MRLHead(full, settings.num_classes, trained_sizes(method, settings.dims), efficient=method == "MRL-E")
+    return Classifier(ConvNet(embed_dim=full, width=settings.width), head)
 
 
 def small_images(images):
@@ -134,12 +180,9 @@ def augmentations(epochs: int, progressive: bool, small_share: float = 0.6) -> l
     With ``progressive`` the images start small, because a convolution's cost grows with the number
     of pixels ("progressive resizing", as in fast.ai's DAWNBench entries): the first
     ``small_share`` of the epochs see 16x16 images, the next ones random 24x24 crops, and the
-    last epoch the full 32x32 images, as the test does. A 16x16 epoch cost a quarter of a 32x32
-    one here, a 24x24 epoch 0.6. At the ``cpu`` budget (7 epochs: 4 small, 2 cropped, 1 full) one
-    model trains in about 2.2 min on one core, so the six models of notebook 01 fit, two at a
-    time, in about 7 min. The earlier recipe (11 epochs, 40 % small) took 3.7 min per model and
-    scored 5.6 points more (MRL's 256-dim head on the 10,000 test images: 70.7 % vs 65.1 %; 8
-    epochs: 66.8 %; measured 2026-11-28 on a 2-core CPU).
+    last epoch the full 32x32 images, as the test does. Small epochs are what let the six models
+    of notebook 01 train at the ``cpu`` budget in a workshop's time, at the price of some accuracy
+    against a longer recipe; ``benchmarks/cifar10.py`` prints the time per model and the accuracy.
 
     Example:
         >>> [f.__name__ for f in augmentations(5, progressive=True, small_share=0.4)]
@@ -153,75 +196,83 @@ def augmentations(epochs: int, progressive: bool, small_share: float = 0.6) -> l
     return [small_images] * small + [crops_24] * (epochs - small - 1) + [random_crop_flip]
 
 
-def _job(method: str, config: dict, train_set, device, progress: bool, report=None):
-    """What :func:`~mrl_lab.training.model_cache.load_or_train` needs for one model: its config, build, fit."""
-    shared = {k: v for k, v in config.items() if k != "per_size"}
-    model_config = dict(shared, name=f"cifar10-{method}", source=train_set.source)
-
-    def build_seeded():  # the initial weights depend only on the seed, not on what ran before
-        seed_everything(config["seed"])
-        return build(method, config)
-
-    def fit(model):
-        loss = MatryoshkaLoss(nn.CrossEntropyLoss(label_smoothing=config["label_smoothing"]), model.head.dims)
-        return train(
-            model, loss, train_set.images, train_set.labels, epochs=config["epochs"],
-            batch_size=config["batch_size"], lr=config["lr"], weight_decay=config["weight_decay"],
-            warmup=config["warmup"],
-            augment=augmentations(config["epochs"], config["progressive"], config["small_share"]),
-            device=device, seed=config["seed"], desc=method, progress=progress, report=report,
-        )  # fmt: skip
-
-    return model_config, build_seeded, fit
+def _key(settings: Settings, data: Data, method: str) -> dict:
+    """The model cache's key for ``method``: everything that decides its weights."""
+    return dict(settings_key(settings), name=f"{settings.dataset}-{method}", dims=settings.dims,
+                num_classes=settings.num_classes, source=data.train.source)  # fmt: skip
 
 
-def train_models(
-    config: dict,
-    train_set,
-    device=None,
-    retrain: bool = False,
-    only: list[str] | None = None,
-    progress: bool = True,
-    processes: int = 1,
-) -> dict:
-    """Train (or load from the cache) the models of ``config``; returns ``{method: (model, meta)}``.
+def _cached(settings: Settings, data: Data, method: str) -> bool:
+    """Whether the model cache holds ``method``'s model."""
+    return checkpoint_path(_key(settings, data, method), build(settings, method)).exists()
+
+
+def _check(settings: Settings, data: Data) -> None:
+    if len(data.train) != settings.train_images:
+        raise ValueError(
+            f"cifar.train: the settings expect {settings.train_images} training images, got {len(data.train)}; "
+            "pass cifar.load_data(settings)"
+        )
+
+
+def train(settings: Settings, data: Data, method: str, *, device=None, retrain=False, progress=True):
+    """The model of ``method`` trained on ``data.train``, from the model cache when it is there.
+
+    Every model starts from weights drawn after seeding with ``settings.seed``, so it is the same
+    model whichever way, and in whichever order, it was trained.
 
     Args:
-        config: from :func:`experiment_config`.
-        train_set: ``config["train_images"]`` images, e.g. ``load_cifar10().subset(n, seed=config["seed"])``.
-        device: where to train; retrain: ignore cached models; only: train just these methods.
-        processes: on a CPU, how many models train side by side, each in its own process with an
-            equal share of PyTorch's threads (1: one after the other, the default). On a 2-core
-            machine, ``processes=2`` trained 1.23x as many images per second as one model at a time
-            with two threads, because small convolutions keep one core per model busier than two
-            cores on one model. Each model's ``seconds`` is then its wall time while sharing the
-            machine. The workers are fresh Python processes ("spawn"), so a script that asks for
-            more than 1 must call this under ``if __name__ == "__main__":`` (notebooks need nothing).
+        method: ``"normal"``, ``"MRL"``, ``"MRL-E"`` or ``"FF-<d>"`` (see :func:`methods`).
+        device: where to train; retrain: train even if the cache has the model; progress: show it
+            (or a ``report`` function, see :func:`~mrl_lab.training.trainer.train`).
 
-    Each model's cache key holds the settings that decide its weights (not the list of FF sizes).
-    Every model starts from weights drawn after seeding with ``config["seed"]``, so it is the same
-    model whichever way, and in whichever order, it was trained.
+    Returns:
+        ``(model, meta)``: the :class:`~mrl_lab.models.convnet.Classifier` in eval mode, and its
+        training record (``seconds``, ``examples_per_s``, ``cached``).
     """
-    if len(train_set) != config["train_images"]:
-        raise ValueError(
-            f"train_models: the config expects {config['train_images']} training images, got {len(train_set)}; "
-            "pass load_cifar10('train').subset(config['train_images'], seed=config['seed'])"
-        )
-    device = torch.device(device) if device is not None else default_device()
+    _check(settings, data)
+    seed_everything(settings.seed)  # the initial weights depend only on the seed, not on what ran before
+    model = build(settings, method)
+    key = _key(settings, data, method)
+    meta = None if retrain else model_cache.load(key, model)
+    if meta is None:
+        loss = MatryoshkaLoss(nn.CrossEntropyLoss(label_smoothing=settings.label_smoothing), model.head.dims)
+        log = run_trainer(model, loss, data.train.images, data.train.labels, settings,
+                          augment=augmentations(settings.epochs, settings.progressive, settings.small_share),
+                          device=device, progress=progress_for(method, progress))  # fmt: skip
+        meta = model_cache.save(key, model, log)
+    if device is not None:
+        model.to(device)
+    return model.eval(), meta
+
+
+def train_all(settings: Settings, data: Data, only=None, device=None, retrain=False, progress=True, processes=1):
+    """:func:`train` for each method (or just ``only``): ``{method: (model, meta)}``.
+
+    Args:
+        processes: on a CPU, how many models train side by side, each in its own process with an
+            equal share of PyTorch's threads (1: one after the other, the default); only the models
+            not in the cache yet go to the workers. Small convolutions keep one core per model
+            busier than two cores on one model (``benchmarks/cifar10.py --all --processes 2``
+            prints the images per second). Each model's ``seconds`` is then its wall time while
+            sharing the machine. The workers are fresh Python processes ("spawn"), so a script
+            that asks for more than 1 must call this under ``if __name__ == "__main__":``
+            (notebooks need nothing).
+    """
+    _check(settings, data)
+    device = resolve_device(device)
     if processes < 1 or (processes > 1 and device.type != "cpu"):
-        raise ValueError(f"train_models: processes={processes}; use 1, or more than 1 only on the CPU")
-    chosen = only or methods(config)
-    jobs = {m: _job(m, config, train_set, device, progress) for m in chosen}
+        raise ValueError(f"cifar.train_all: processes={processes}; use 1, or more than 1 only on the CPU")
+    chosen = only or methods(settings)
     todo = []  # the models to train side by side: only looked for when processes > 1
     if processes > 1:
-        todo = [m for m in chosen if retrain or not checkpoint_path(jobs[m][0], build(m, config)).exists()]
+        todo = [m for m in chosen if retrain or not _cached(settings, data, m)]
     if len(todo) > 1:
-        steps = config["train_images"] // config["batch_size"] * config["epochs"]
-        job = partial(_job, config=config, train_set=train_set)
-        train_side_by_side(job, todo, processes, steps, progress)
-        out = {m: load_or_train(*jobs[m], device=device) for m in chosen}
+        steps = settings.train_images // settings.batch_size * settings.epochs
+        train_side_by_side(train, settings, data, todo, processes, steps, progress)
+        out = {m: train(settings, data, m, device=device, progress=progress) for m in chosen}
         return {m: (model, dict(meta, cached=m not in todo)) for m, (model, meta) in out.items()}
-    return {m: load_or_train(*jobs[m], retrain=retrain, device=device) for m in chosen}
+    return {m: train(settings, data, m, device=device, retrain=retrain, progress=progress) for m in chosen}
 
 
 def heads_correct(model: Classifier, images, labels, desc: str | None = None) -> dict[int, torch.Tensor]:
@@ -246,106 +297,143 @@ def centred(train_z: torch.Tensor, test_z: torch.Tensor) -> tuple[torch.Tensor, 
     return F.normalize(train_z - mean, dim=1), F.normalize(test_z - mean, dim=1)
 
 
-def evaluate(models: dict, train_set, test_set, config: dict) -> dict:
-    """Measure every method at every size on ``test_set``; 1-NN searches ``train_set``.
+# the full-width vectors whose first d dims, re-normalised, are each method's (see Embeddings.full_width)
+_SOURCE = {"MRL": "MRL", "MRL-E": "MRL-E", "normal, cut": "normal", "PCA of normal": "normal",
+           "MRL, uncentred": "MRL", "normal, cut, uncentred": "normal"}  # fmt: skip
 
-    Every 1-NN figure uses the same preprocessing, :func:`centred` cosine: a method's ``d``-dim
-    vectors, minus their training mean, L2-normalised. The methods:
 
-    - ``MRL``, ``MRL-E``: the first ``d`` dims of each model's embedding;
-    - ``FF``: FF-d's first ``d`` dims, at the sizes that have an FF model (FF-D is the normal model);
-    - ``normal, cut``: the first ``d`` dims of the normal model's embedding;
-    - ``PCA of normal``: the normal embedding projected on its first ``d`` principal components
-      (fitted on the training embeddings);
-    - for the lessons on preprocessing: ``MRL, uncentred`` and ``normal, cut, uncentred`` (cut
-      and re-normalise, no centring) and ``normal, cut, no re-norm`` (the prefix of the stored
-      unit vector ranked by dot product, as an inner-product index would).
+@dataclass
+class Embeddings:
+    """Each model's full-width embeddings of the training and test images, and the PCA of the normal model's.
 
-    Returns a dict:
-
-    - ``"head"``: ``{method: {size: accuracy}}`` of the trained classifiers: MRL's and MRL-E's
-      heads, ``FF`` (each FF-d model's one head, the normal model's at D) and ``PCA + linear``
-      (the paper's SVD baseline: a logistic regression per size on the normal model's PCA
-      components of the training images);
-    - ``"knn"``: 1-NN accuracy at the nesting sizes, every method above;
-    - ``"dense"``: 1-NN at every size up to 32 and every 16th after (most never trained) for
-      MRL, MRL-E, normal cut and PCA;
-    - ``"correct"``: the same three, with a bool tensor per size (which test images are right),
-      for intervals (:func:`~mrl_lab.evaluation.intervals.accuracy_interval`);
-    - ``"vectors"``: ``vectors(method, d) -> {"train": ..., "test": ...}`` (or ``None`` where the
-      method has no ``d``-dim vectors), the vectors each 1-NN figure used;
-    - ``"explained"``: the share of the normal embedding's variance along each principal component.
+    :meth:`at` gives the vectors every 1-NN figure of :func:`evaluate` compares (and the
+    neighbour dashboard shows); ``pca.explained_variance_ratio`` is the share of the normal
+    embedding's variance along each principal component.
     """
-    full, dims = config["embed_dim"], config["dims"]
-    emb = {}
-    for m, (model, _) in tqdm(models.items(), desc="embedding the training and test images"):
-        encoder = fuse(model.encoder)  # each batch norm folded into its convolution: same outputs, 1.4x faster here
-        emb[m] = {part: encode(encoder, images.images, desc=f"{m}, {part}")
-                  for part, images in (("train", train_set), ("test", test_set))}  # fmt: skip
-    pca = PCA().fit(emb["normal"]["train"])
-    mean = {m: z["train"].mean(dim=0) for m, z in emb.items()}  # each model's training mean, for centring
 
-    def full_width(method):  # the full-width vectors whose first d dims, re-normalised, are the method's
-        model = {"MRL": "MRL", "MRL-E": "MRL-E", "normal, cut": "normal", "PCA of normal": "normal",
-                 "MRL, uncentred": "MRL", "normal, cut, uncentred": "normal"}[method]  # fmt: skip
+    by_model: dict  # {model: {"train": (N, D), "test": (M, D)}}: the encoder's outputs, float32
+    pca: PCA  # fitted on the normal model's training embeddings
+    means: dict = field(init=False, repr=False)  # each model's training mean, for centring
+
+    def __post_init__(self):
+        self.means = {m: z["train"].mean(dim=0) for m, z in self.by_model.items()}
+
+    def full_width(self, method: str) -> dict:
+        """The full-width vectors whose first ``d`` dims, re-normalised, are ``method``'s: centred, except
+        for the ``uncentred`` methods; ``PCA of normal``: the normal embedding on all its components."""
+        if method not in _SOURCE:
+            raise ValueError(f"Embeddings.full_width: unknown method {method!r}; choose one of {list(_SOURCE)}")
+        model = _SOURCE[method]
         if method == "PCA of normal":
-            return {part: pca.transform(z, full) for part, z in emb[model].items()}
+            return {part: self.pca.transform(z, z.shape[1]) for part, z in self.by_model[model].items()}
         if method.endswith("uncentred"):
-            return emb[model]
-        return {part: z - mean[model] for part, z in emb[model].items()}  # centred: normalising waits for the cut
+            return self.by_model[model]
+        return {part: z - self.means[model] for part, z in self.by_model[model].items()}  # normalised once cut
 
-    def vectors(method, d):
-        """``method``'s ``d``-dim training and test vectors, as every 1-NN figure compares them."""
-        if method == "FF":  # FF-d's own vectors; at full width FF is the normal model
+    def at(self, method: str, d: int) -> dict | None:
+        """``method``'s ``d``-dim training and test vectors, as every 1-NN figure compares them, or None where it
+        has none (no FF-d model).
+
+        ``FF`` is the FF-d model's own vectors (at full width the normal model's), centred;
+        ``normal, cut, no re-norm`` the prefix of the normal model's stored unit vector, as an
+        inner-product index has it; every other method its :meth:`full_width` vectors cut to ``d``
+        and re-normalised.
+        """
+        normal = self.by_model["normal"]
+        full = normal["train"].shape[1]
+        if method == "FF":
             model = "normal" if d == full else f"FF-{d}"
-            if model not in emb:
+            if model not in self.by_model:
                 return None
-            train_z, test_z = centred(emb[model]["train"][:, :d], emb[model]["test"][:, :d])
+            z = self.by_model[model]
+            train_z, test_z = centred(z["train"][:, :d], z["test"][:, :d])
             return {"train": train_z, "test": test_z}
-        if method == "normal, cut, no re-norm":  # the stored unit vector's prefix, as an inner-product index has it
-            return {part: truncate(truncate(z, full), d, normalize=False) for part, z in emb["normal"].items()}
-        return {part: truncate(z, d) for part, z in full_width(method).items()}
+        if method == "normal, cut, no re-norm":
+            return {part: truncate(truncate(z, full), d, normalize=False) for part, z in normal.items()}
+        return {part: truncate(z, d) for part, z in self.full_width(method).items()}
 
-    # 1-NN at every size in one pass over the dims per method (metrics.nearest_by_prefix)
-    dense = [d for d in dense_grid(full) if d <= 32 or d % 16 == 0]  # every size to 32, then every 16th
+
+def embed_all(settings: Settings, data: Data, models: dict) -> Embeddings:
+    """Each model's embeddings of the training and test images, and the PCA of the normal model's.
+
+    Args:
+        models: from :func:`train_all`; it must hold the normal model (the PCA baseline's).
+    """
+    if "normal" not in models:
+        raise ValueError(f"cifar.embed_all: the models {list(models)} lack 'normal', which the PCA baseline needs")
+    by_model = {}
+    for m, (model, _) in tqdm(models.items(), desc="embedding the training and test images"):
+        encoder = fuse(model.encoder)  # batch norms folded into the convs: same outputs, faster (benchmarks/RESULTS.md)
+        by_model[m] = {part: encode(encoder, images.images, desc=f"{m}, {part}")
+                       for part, images in (("train", data.train), ("test", data.test))}  # fmt: skip
+    return Embeddings(by_model, PCA().fit(by_model["normal"]["train"]))
+
+
+HEAD, KNN, DENSE = "head accuracy", "1-NN accuracy", "1-NN accuracy, every size"  # evaluate's metrics
+
+
+def evaluate(settings: Settings, data: Data, models: dict, emb: Embeddings | None = None) -> pd.DataFrame:
+    """Every method at every size on ``data.test``, as one results table (:mod:`mrl_lab.evaluation.results`).
+
+    Metrics, each row with its per-image ``items`` (which test images are right) and a 95 % interval:
+
+    - ``"head accuracy"``: the trained classifiers: ``normal``, ``MRL``'s and ``MRL-E``'s heads,
+      ``FF`` (each FF-d model's one head, the normal model's at D) and ``PCA + linear`` (the
+      paper's SVD baseline: a logistic regression per size on the normal model's PCA components
+      of the training images);
+    - ``"1-NN accuracy"``: each test image takes the class of its nearest training image, at the
+      nesting sizes, by :func:`centred` cosine for ``MRL``, ``MRL-E``, ``normal, cut``, ``PCA of
+      normal`` and ``FF`` (see :meth:`Embeddings.at`); for the lessons on preprocessing also
+      ``MRL, uncentred`` and ``normal, cut, uncentred`` (cut and re-normalise, no centring) and
+      ``normal, cut, no re-norm`` (the stored unit vector's prefix ranked by dot product);
+    - ``"1-NN accuracy, every size"``: 1-NN at every size up to 32 and every 16th after (most
+      never trained) for ``MRL``, ``MRL-E``, ``normal, cut`` and ``PCA of normal``.
+
+    Args:
+        models: from :func:`train_all` (the normal model among them); emb: their :func:`embed_all`,
+            if already computed.
+    """
+    emb = emb if emb is not None else embed_all(settings, data, models)
+    return table(_nearest_rows(settings, data, emb) + _head_rows(settings, data, models, emb))
+
+
+def _nearest_rows(settings: Settings, data: Data, emb: Embeddings) -> list[dict]:
+    """The 1-NN rows: at every size in one pass over the dims per method (``nearest_by_prefix``), then per size."""
+    dims = settings.dims
+    dense = [d for d in dense_grid(settings.embed_dim) if d <= 32 or d % 16 == 0]  # every size to 32, then every 16th
     grid = sorted(set(dense) | set(dims))
-    correct = {"knn": {}, "dense": {}, "head": {}}
-    for method in tqdm(["MRL", "MRL-E", "normal, cut", "PCA of normal", "MRL, uncentred", "normal, cut, uncentred"],
-                       desc="1-NN at every size"):  # fmt: skip
-        z = full_width(method)
-        sizes = dims if method.endswith("uncentred") else grid
-        found = nearest_by_prefix(z["train"], z["test"], sizes, desc=method)
-        right = {d: train_set.labels[nn] == test_set.labels for d, nn in found.items()}
-        correct["knn"][method] = {d: right[d] for d in dims}
-        if not method.endswith("uncentred"):
-            correct["dense"][method] = {d: right[d] for d in dense}
+    rows, dense_rows = [], []
+    for method in tqdm(list(_SOURCE), desc="1-NN at every size"):
+        z, uncentred = emb.full_width(method), method.endswith("uncentred")
+        found = nearest_by_prefix(z["train"], z["test"], dims if uncentred else grid, desc=method)
+        right = {d: data.train.labels[i] == data.test.labels for d, i in found.items()}
+        rows += [row(method, d, KNN, right[d], interval=True) for d in dims]
+        if not uncentred:
+            dense_rows += [row(method, d, DENSE, right[d], interval=True) for d in dense]
     for method in ("FF", "normal, cut, no re-norm"):  # a model per size; the raw dot product
-        correct["knn"][method] = {}
         for d in tqdm(dims, desc=f"1-NN per size: {method}"):
-            v = vectors(method, d)
+            v = emb.at(method, d)
             if v is not None:
-                normalize = method != "normal, cut, no re-norm"
-                correct["knn"][method][d] = knn_correct(v["train"], train_set.labels, v["test"], test_set.labels,
-                                                        normalize=normalize)  # fmt: skip
+                right = knn_correct(v["train"], data.train.labels, v["test"], data.test.labels,
+                                    normalize=method != "normal, cut, no re-norm")  # fmt: skip
+                rows.append(row(method, d, KNN, right, interval=True))
+    return rows + dense_rows
 
-    for m, (model, _) in models.items():  # each model's own heads, on the test embeddings above
-        if not m.startswith("FF-"):
-            correct["head"][m] = dict(
-                zip(model.head.dims, head_correct(encode(model.head, emb[m]["test"]), test_set.labels))
-            )
-    correct["head"]["FF"] = {full: correct["head"]["normal"][full]}
-    for d in config["per_size"]:  # each FF-d model's one head
-        if f"FF-{d}" in models:
-            logits = encode(models[f"FF-{d}"][0].head, emb[f"FF-{d}"]["test"])
-            correct["head"]["FF"][d] = head_correct(logits, test_set.labels)[0]
-    correct["head"]["FF"] = dict(sorted(correct["head"]["FF"].items()))
-    correct["head"]["PCA + linear"] = {}
-    for d in tqdm(dims, desc="PCA + linear classifier per size"):
-        train_z, test_z = (pca.transform(emb["normal"][part], d) for part in ("train", "test"))
-        correct["head"]["PCA + linear"][d] = linear_probe_correct(train_z, train_set.labels, test_z, test_set.labels)
 
-    def accuracy(curves):
-        return {name: {d: c.float().mean().item() for d, c in curve.items()} for name, curve in curves.items()}
-
-    return dict(**{kind: accuracy(curves) for kind, curves in correct.items()}, correct=correct,
-                vectors=vectors, explained=pca.explained_variance_ratio)  # fmt: skip
+def _head_rows(settings: Settings, data: Data, models: dict, emb: Embeddings) -> list[dict]:
+    """The trained classifiers' rows (on the test embeddings of :func:`embed_all`), and PCA + linear's."""
+    labels, rows, ff = data.test.labels, [], {}
+    for m, (model, _) in models.items():
+        right = head_correct(encode(model.head, emb.by_model[m]["test"]), labels)
+        if per_size(m) is not None:  # each FF-d model's one head
+            ff[per_size(m)] = right[0]
+            continue
+        rows += [row(m, d, HEAD, r, interval=True) for d, r in zip(model.head.dims, right)]
+        if m == "normal":
+            ff[settings.embed_dim] = right[0]
+    rows += [row("FF", d, HEAD, ff[d], interval=True) for d in sorted(ff)]
+    for d in tqdm(settings.dims, desc="PCA + linear classifier per size"):
+        train_z, test_z = (emb.pca.transform(emb.by_model["normal"][part], d) for part in ("train", "test"))
+        rows.append(row("PCA + linear", d, HEAD, linear_probe_correct(train_z, data.train.labels, test_z, labels),
+                        interval=True))  # fmt: skip
+    return rows

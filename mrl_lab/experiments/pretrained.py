@@ -53,6 +53,7 @@ from mrl_lab.runtime.cache import cache_dir, load_cached, save_atomic
 from mrl_lab.runtime.memory import give_freed_memory_back
 from mrl_lab.training import model_cache
 from mrl_lab.training.model_cache import settings_key
+from mrl_lab.training.trainer import progress_for
 from mrl_lab.training.trainer import train as run_trainer
 
 
@@ -324,8 +325,8 @@ def _fit(settings: Settings, data: Data, model, method: str, device, progress, b
         bottom = bottom if bottom is not None else SharedBottom(n, torch.float16)
         model.use(bottom.states(st, data.train.titles), bottom.states(st, data.train.descriptions))
         inputs = torch.arange(len(data.train))
-    label = f"fine-tune {method}" if progress is True else (None if progress is False else progress)
-    return run_trainer(model, loss_for(method, settings), inputs, None, settings, device=device, progress=label)
+    shown = progress_for(f"fine-tune {method}", progress)
+    return run_trainer(model, loss_for(method, settings), inputs, None, settings, device=device, progress=shown)
 
 
 def train_all(settings: Settings, data: Data, *, only=None, keep=(), device=None, retrain=False, progress=True):
@@ -490,7 +491,7 @@ def evaluate(settings: Settings, data: Data, full: dict[str, dict], sizes=None) 
                 ranks = target_ranks(v["titles"], v["descriptions"], torch.arange(len(v["titles"])))
                 sims = (v["sts1"] * v["sts2"]).sum(dim=1)  # cut and re-normalised: the cosine
                 rows += [row(method, d, "recall@10", ranks <= 10, interval=True),
-                         row(method, d, "MRR", 1.0 / ranks.double()),
+                         row(method, d, "MRR", 1.0 / ranks),
                          row(method, d, "STS-B Spearman", sims, value=spearman(sims, data.sts.scores))]  # fmt: skip
     return table(rows)
 

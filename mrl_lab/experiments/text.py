@@ -38,7 +38,7 @@ from mrl_lab.models.text_encoder import TextEncoder
 from mrl_lab.runtime.budget import settings_for
 from mrl_lab.training import model_cache
 from mrl_lab.training.model_cache import settings_key
-from mrl_lab.training.trainer import encode, seed_everything
+from mrl_lab.training.trainer import encode, progress_for, seed_everything
 from mrl_lab.training.trainer import train as run_trainer
 
 
@@ -187,15 +187,11 @@ def train(settings: Settings, data: Data, method: str, *, loss=None, device=None
     if meta is None:
         log = run_trainer(model, loss, pair_ids(data.tok.encode, data.train), None, settings,
                           augment=lambda ids: drop_tokens(ids, settings.token_dropout), device=device,
-                          progress=_label(method, progress))  # fmt: skip
+                          progress=progress_for(method, progress))  # fmt: skip
         meta = model_cache.save(key, model, log)
     if device is not None:
         model.to(device)
     return model.encoder.eval(), meta
-
-
-def _label(method: str, progress):
-    return method if progress is True else (None if progress is False else progress)
 
 
 def train_all(settings: Settings, data: Data, only=None, **options) -> dict:
@@ -319,7 +315,7 @@ def _scores(method: str, d: int, v: dict, data: Data) -> list[dict]:
     return [
         row(method, d, "recall@1", ranks <= 1, interval=True),
         row(method, d, "recall@10", ranks <= 10, interval=True),
-        row(method, d, "MRR", 1.0 / ranks.double()),
+        row(method, d, "MRR", 1.0 / ranks),
         row(method, d, "STS-B Spearman", sims, value=spearman(sims, data.sts.scores)),
         row(method, d, "topic 1-NN", topic, interval=True),
     ]

@@ -15,7 +15,7 @@ def curves_table(curves: dict[str, dict[int, float]], intervals: dict | None = N
     Args:
         curves: ``{method: {size: score}}``.
         intervals: ``{method: {size: (low, high)}}``; then each cell reads ``"score [low, high]"``
-            in percent (e.g. from :func:`~mrl_lab.evaluation.intervals.interval_curves`).
+            in percent (e.g. from :func:`~mrl_lab.evaluation.results.spans`).
 
     Example:
         >>> curves_table({"MRL": {8: 0.5, 16: 0.6}, "normal": {8: 0.3, 16: 0.55}})  # doctest: +NORMALIZE_WHITESPACE

@@ -189,7 +189,7 @@ def neighbour_dashboard(
         curves: ``{method: {size: score}}``, drawn as a chart and read at the chosen size; its
             methods, in order, are the gallery's rows.
         vectors: ``vectors(method, d) -> {"train": ..., "test": ...} or None``: a method's vectors
-            at size ``d`` (``None`` where it has none of that size), e.g. ``cifar.evaluate(...)["vectors"]``.
+            at size ``d`` (``None`` where it has none of that size), e.g. ``cifar.embed_all(...).at``.
         train_set, test_set: :class:`~mrl_lab.data.images.ImageData`; neighbours come from ``train_set``.
         sizes: the sizes the slider offers; metric: what the scores are.
         start: the first size shown; n_queries: test images offered.

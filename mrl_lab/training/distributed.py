@@ -3,8 +3,8 @@
 Nothing here runs unless you start the program with ``torchrun``: then each process (a *rank*)
 trains a copy of the model on its shard of every global batch, DDP averages the gradients, and
 every copy takes the same step. :func:`~mrl_lab.training.trainer.train` and
-:func:`~mrl_lab.training.model_cache.load_or_train` ask this module who they are: only rank 0 prints and
-writes the model cache. For example, two GPUs on one machine::
+:func:`~mrl_lab.training.model_cache.save` ask this module who they are: only rank 0 prints and writes
+the model cache. For example, two GPUs on one machine::
 
     torchrun --standalone --nproc_per_node 2 -m mrl_lab train cifar
 

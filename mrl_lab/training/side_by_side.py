@@ -65,7 +65,7 @@ def _follow(futures: list, reports, methods: list[str], steps: int, progress: bo
             method, step, total, line = reports.get(timeout=0.5)
             bars[method].update(step - bars[method].n)
             if line is not None:
-                bars[method].write(line)
+                bars[method].write(f"{method}: {line}")
         except Empty:
             pending = {f for f in pending if not f.done()}
             if not pending:

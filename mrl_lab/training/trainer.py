@@ -143,8 +143,8 @@ def train(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, targets: t
         progress: a label: one bar so named, updated every step, and a line every epoch (at most
             about 10 lines in all) with its mean loss and the time so far; ``None``: nothing shown;
             a function ``report(step, total, line)``: called after every step with ``line=None`` and
-            with each epoch's line, so that a process training in the background can show its
-            progress elsewhere (see :mod:`mrl_lab.training.side_by_side`).
+            with each epoch's line (``"epoch 2/7, mean loss ..."``), so that a process training in the
+            background can show its progress elsewhere (see :mod:`mrl_lab.training.side_by_side`).
 
     Raises:
         FloatingPointError: the loss became NaN or infinite; training stops at once.
@@ -286,11 +286,22 @@ class _Progress:
         if (epoch + 1) % self.every and epoch + 1 != self.epochs:
             return
         seconds = time.perf_counter() - self.start
-        line = f"{self.label}: epoch {epoch + 1}/{self.epochs}, mean loss {mean:.3f}, {seconds:.0f} s"
+        line = f"epoch {epoch + 1}/{self.epochs}, mean loss {mean:.3f}, {seconds:.0f} s"
         if self.shown:
-            self.bar.write(line)
+            self.bar.write(f"{self.label}: {line}")
         if self.report is not None:
             self.report(done, self.total, line)
+
+
+def progress_for(name: str, progress):
+    """What :func:`train` shows for a model called ``name``: ``True``: a bar so named; ``False``: nothing;
+    a label or a ``report`` function: itself.
+
+    Example:
+        >>> progress_for("MRL", True), progress_for("MRL", False), progress_for("MRL", "fine-tune MRL")
+        ('MRL', None, 'fine-tune MRL')
+    """
+    return name if progress is True else (None if progress is False else progress)
 
 
 def one_cycle(optimizer, total: int, warmup: float):
