@@ -47,7 +47,7 @@ def test_training_that_would_do_nothing_is_refused(setting):
 
 def test_training_settings_that_are_not_settings_are_named():
     x, y = torch.randn(16, 4), torch.arange(16) % 2
-    with pytest.raises(TypeError, match="train: settings=8 has no epochs or batch_size"):
+    with pytest.raises(TypeError, match="train: settings=8 has no epochs, batch_size, lr, weight_decay, warmup, seed"):
         mrl_lab.train(nn.Linear(4, 2), nn.CrossEntropyLoss(), x, y, 8)
 
 

@@ -3,7 +3,7 @@ import dataclasses
 import pytest
 import torch
 
-from mrl_lab.experiments import cifar, pretrained, text
+from mrl_lab.experiments import adaptor, cifar, pretrained, text
 from mrl_lab.runtime.budget import get_budget
 from mrl_lab.training.model_cache import checkpoint_path, settings_key
 
@@ -22,18 +22,18 @@ def test_unset_budget_is_cpu_without_cuda_and_gpu_with_it(monkeypatch):
     assert get_budget().name == "gpu" and get_budget().device.type == "cuda"
 
 
-@pytest.mark.parametrize("experiment", [cifar, text, pretrained], ids=lambda m: m.__name__)
-def test_each_experiment_has_one_settings_table_with_the_same_settings_at_every_budget(experiment):
+@pytest.mark.parametrize("experiment", [cifar, text, pretrained, adaptor], ids=lambda m: m.__name__)
+def test_every_experiment_has_the_same_shape(experiment):
     rows = experiment.SETTINGS
-    names = {budget: _names(row) for budget, row in rows.items()}
     assert set(rows) == {"smoke", "cpu", "gpu"}
-    assert names["smoke"] == names["cpu"] == names["gpu"]  # every setting at every budget
-    assert {"epochs", "lr", "weight_decay", "warmup", "seed"} <= names["cpu"]  # the recipe, not train()'s defaults
-
-
-def _names(row) -> set:
-    """A settings row's names: a dataclass's fields (or, not converted yet, a dict's keys)."""
-    return set(row) if isinstance(row, dict) else {f.name for f in dataclasses.fields(row)}
+    assert all(type(row) is experiment.Settings for row in rows.values())  # one table, one row per budget
+    assert experiment.Settings.__dataclass_params__.frozen  # a row cannot be changed by accident: settings() copies
+    assert experiment.settings("cpu") == rows["cpu"] and experiment.settings("smoke", seed=1).seed == 1
+    for part in ("Data", "methods", "train", "train_all"):
+        assert callable(getattr(experiment, part)), f"{experiment.__name__} has no {part}"
+    if experiment is not adaptor:  # (adaptors are measured in the pretrained experiment's table)
+        assert {"load_data", "evaluate"} <= set(dir(experiment))
+        assert {"epochs", "lr", "weight_decay", "warmup", "seed"} <= {f.name for f in dataclasses.fields(rows["cpu"])}
 
 
 def test_budgets_grow_from_smoke_to_gpu():

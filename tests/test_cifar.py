@@ -9,7 +9,7 @@ from mrl_lab.evaluation.metrics import knn_accuracy
 from mrl_lab.evaluation.results import curves
 from mrl_lab.experiments import cifar
 from mrl_lab.training import model_cache
-from mrl_lab.training.augment import random_crop_flip
+from mrl_lab.training.augment import augmentations, random_crop_flip, small_images
 from mrl_lab.training.model_cache import config_key
 from mrl_lab.training.trainer import TrainSettings
 
@@ -148,14 +148,14 @@ def test_a_checkpoint_is_never_loaded_into_a_different_architecture(tmp_path):
 
 def test_the_progressive_schedule_shrinks_images_first_and_ends_at_full_size():
     x = torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8)
-    sizes = [tuple(f(x).shape[2:]) for f in cifar.augmentations(10, progressive=True, small_share=0.4)]
+    sizes = [tuple(f(x).shape[2:]) for f in augmentations(10, progressive=True, small_share=0.4)]
     assert sizes == [(16, 16)] * 4 + [(24, 24)] * 5 + [(32, 32)]
-    assert cifar.augmentations(10, progressive=False) == [random_crop_flip] * 10
+    assert augmentations(10, progressive=False) == [random_crop_flip] * 10
     for budget in ("smoke", "cpu", "gpu"):  # every budget ends on full-size images, as the test sees them
         s = cifar.settings(budget)
-        assert cifar.augmentations(s.epochs, s.progressive, s.small_share)[-1] is random_crop_flip
+        assert augmentations(s.epochs, s.progressive, s.small_share)[-1] is random_crop_flip
     # 16x16 images are the 2x2 means of a shifted, flipped image: their pixel values stay in 0..255
-    small = cifar.small_images(x)
+    small = small_images(x)
     assert small.dtype == torch.float32 and 0 <= small.min() and small.max() <= 255
 
 

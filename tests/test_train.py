@@ -4,7 +4,7 @@ from torch import nn
 
 from mrl_lab import MatryoshkaLoss, MRLHead, encode, train
 from mrl_lab.models import Classifier, ConvNet
-from mrl_lab.training import random_crop_flip
+from mrl_lab.training import TrainSettings, random_crop_flip
 
 
 def test_crop_flip_returns_a_shifted_or_flipped_copy_of_each_image():
@@ -46,11 +46,11 @@ def test_train_applies_one_augmentation_per_epoch_when_given_a_list():
         return lambda batch: seen.append(k) or batch
 
     x, y = torch.randn(32, 4), torch.zeros(32, dtype=torch.long)
-    train(nn.Linear(4, 2), nn.CrossEntropyLoss(), x, y, epochs=3, batch_size=16, augment=[tag(0), tag(1), tag(2)],
-          progress=False)  # fmt: skip
+    three = TrainSettings(epochs=3, batch_size=16)
+    train(nn.Linear(4, 2), nn.CrossEntropyLoss(), x, y, three, augment=[tag(0), tag(1), tag(2)], progress=None)
     assert seen == [0, 0, 1, 1, 2, 2]
     with pytest.raises(ValueError, match="2 augmentations for 3 epochs"):
-        train(nn.Linear(4, 2), nn.CrossEntropyLoss(), x, y, epochs=3, batch_size=16, augment=[tag(0)] * 2)
+        train(nn.Linear(4, 2), nn.CrossEntropyLoss(), x, y, three, augment=[tag(0)] * 2)
 
 
 def test_train_learns_a_separable_problem_with_data_on_the_device():
@@ -58,7 +58,7 @@ def test_train_learns_a_separable_problem_with_data_on_the_device():
     x = torch.randn(512, 8)
     y = (x[:, 0] > 0).long()
     model = nn.Linear(8, 2)
-    log = train(model, nn.CrossEntropyLoss(), x, y, epochs=20, batch_size=64, lr=0.05, progress=False)
+    log = train(model, nn.CrossEntropyLoss(), x, y, TrainSettings(epochs=20, batch_size=64, lr=0.05), progress=None)
     assert log.losses[-1] < log.losses[0] and log.seconds > 0 and log.examples_per_s > 0
     assert (encode(model, x).argmax(1) == y).float().mean() > 0.95
     assert not model.training
@@ -71,7 +71,9 @@ def test_training_is_repeatable_with_a_seed():
         x = torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8)
         y = torch.arange(64) % 10
         loss = MatryoshkaLoss(nn.CrossEntropyLoss(), [4, 8, 16])
-        train(model, loss, x, y, epochs=1, batch_size=32, augment=random_crop_flip, seed=3, progress=False)
+        train(
+            model, loss, x, y, TrainSettings(epochs=1, batch_size=32, seed=3), augment=random_crop_flip, progress=None
+        )
         return encode(model.encoder, x[:4])
 
     assert torch.equal(run(), run())
@@ -84,14 +86,14 @@ def test_nan_loss_stops_training_with_a_clear_message():
         return out.sum() * float("nan")
 
     with pytest.raises(FloatingPointError, match=r"the loss became nan at epoch 1.*Lower the learning rate"):
-        train(nn.Linear(4, 2), nan_loss, x, y, epochs=1, batch_size=16, check_every=2, progress=False)
+        train(nn.Linear(4, 2), nan_loss, x, y, TrainSettings(epochs=1, batch_size=16, check_every=2), progress=None)
 
 
 def test_bad_training_input_is_named():
     with pytest.raises(ValueError, match="64 inputs but 10 targets"):
-        train(nn.Linear(4, 2), nn.CrossEntropyLoss(), torch.randn(64, 4), torch.zeros(10), epochs=1, batch_size=8)
+        train(nn.Linear(4, 2), nn.CrossEntropyLoss(), torch.randn(64, 4), torch.zeros(10), TrainSettings(1, 8))
     with pytest.raises(ValueError, match="batch_size=128 is larger than the 64 examples"):
-        train(nn.Linear(4, 2), nn.CrossEntropyLoss(), torch.randn(64, 4), torch.zeros(64), epochs=1, batch_size=128)
+        train(nn.Linear(4, 2), nn.CrossEntropyLoss(), torch.randn(64, 4), torch.zeros(64), TrainSettings(1, 128))
 
 
 def test_encode_concatenates_tuple_outputs():
@@ -116,7 +118,14 @@ def test_the_loop_reads_the_loss_only_every_check_every_steps(monkeypatch):
 
     monkeypatch.setattr(torch.Tensor, "item", counting_item)
     x, y = torch.randn(400, 4), torch.randint(0, 2, (400,))
-    train(nn.Linear(4, 2), nn.CrossEntropyLoss(), x, y, epochs=2, batch_size=10, check_every=20, progress=False)
+    train(
+        nn.Linear(4, 2),
+        nn.CrossEntropyLoss(),
+        x,
+        y,
+        TrainSettings(epochs=2, batch_size=10, check_every=20),
+        progress=None,
+    )
     assert len(reads) == 80 // 20 + 2  # 80 steps: one read per 20, and one per epoch for its line
 
 
@@ -138,24 +147,40 @@ def test_the_dataset_moves_to_the_training_device_once(monkeypatch):
     def loss_fn(out, target):
         return nn.functional.cross_entropy(out, target)
 
-    train(model, loss_fn, x, y, epochs=3, batch_size=16, augment=random_crop_flip, progress=False, device="cpu")
+    train(
+        model,
+        loss_fn,
+        x,
+        y,
+        TrainSettings(epochs=3, batch_size=16),
+        augment=random_crop_flip,
+        device="cpu",
+        progress=None,
+    )
     assert len(moved) == 2  # inputs and targets, once, not per batch
 
 
 def test_training_prints_a_line_per_epoch_and_reports_every_step(capsys):
     x, y = torch.randn(40, 4), torch.randint(0, 2, (40,))
-    calls = []
-    train(
-        nn.Linear(4, 2),
-        nn.CrossEntropyLoss(),
-        x,
-        y,
-        epochs=2,
-        batch_size=10,
-        desc="tiny",
-        report=lambda *a: calls.append(a),
-    )
+    two = TrainSettings(epochs=2, batch_size=10)
+    train(nn.Linear(4, 2), nn.CrossEntropyLoss(), x, y, two, progress="tiny")
     lines = [line for line in "".join(capsys.readouterr()).splitlines() if line.startswith("tiny: epoch")]
     assert [line.split(",")[0] for line in lines] == ["tiny: epoch 1/2", "tiny: epoch 2/2"]
+    calls = []
+    train(nn.Linear(4, 2), nn.CrossEntropyLoss(), x, y, two, progress=lambda *a: calls.append(a))
     assert [c[0] for c in calls if c[2] is None] == list(range(1, 9))  # every step, of 8
-    assert [(c[0], c[1]) for c in calls if c[2] is not None] == [(4, 8), (8, 8)] and calls[-1][2] == lines[-1]
+    assert [(c[0], c[1]) for c in calls if c[2] is not None] == [(4, 8), (8, 8)]
+    assert calls[-1][2].startswith("epoch 2/2, mean loss")  # whoever shows the line names the model
+    assert "epoch" not in "".join(capsys.readouterr())  # a report function is shown nothing here
+
+
+def test_an_experiments_settings_drive_the_trainer_and_a_missing_value_is_named():
+    from mrl_lab.experiments import text
+
+    assert TrainSettings.of(text.SETTINGS["cpu"]) == TrainSettings(epochs=20, batch_size=256, lr=3e-3, seed=0)
+
+    class Partial:
+        epochs, batch_size = 2, 8
+
+    with pytest.raises(TypeError, match="has no lr, weight_decay, warmup, seed"):
+        TrainSettings.of(Partial())

@@ -23,16 +23,27 @@ def methods(per_size, tied: bool = False) -> list[str]:
     return ["normal", "MRL"] + (["MRL-E"] if tied else []) + [f"FF-{d}" for d in check_dims(per_size, where="methods")]
 
 
-def per_size(name: str) -> int | None:
+def ff_size(name: str) -> int | None:
     """The size of a fixed-feature method's name (``"FF-16"`` -> 16, also at the end of a longer name such as
     ``"fine-tuned FF-16"``), or None when the name is not one.
 
     Example:
-        >>> per_size("FF-16"), per_size("fine-tuned FF-64"), per_size("MRL"), per_size("FF-3two")
+        >>> ff_size("FF-16"), ff_size("fine-tuned FF-64"), ff_size("MRL"), ff_size("FF-3two")
         (16, 64, None, None)
     """
     stem, _, size = name.rpartition("-")
     return int(size) if stem.endswith("FF") and size.isdigit() and int(size) > 0 else None
+
+
+def ff_sizes(per_size, dims) -> list[int]:
+    """The sizes with a fixed-feature model of their own: ``per_size``, or every nesting size below the full
+    width when it is None.
+
+    Example:
+        >>> ff_sizes(None, [8, 16, 32]), ff_sizes((16,), [8, 16, 32])
+        ([8, 16], [16])
+    """
+    return list(dims[:-1]) if per_size is None else list(per_size)
 
 
 def trained_sizes(method: str, dims) -> list[int]:
@@ -51,8 +62,8 @@ def trained_sizes(method: str, dims) -> list[int]:
         return [dims[-1]]
     if method in ("MRL", "MRL-E"):
         return dims
-    if method.startswith("FF-") and per_size(method) is not None:
-        return [per_size(method)]
+    if method.startswith("FF-") and ff_size(method) is not None:
+        return [ff_size(method)]
     raise ValueError(
         f"trained_sizes: unknown method {method!r}; use 'normal', 'MRL', 'MRL-E' or 'FF-<size>', e.g. 'FF-32'"
     )

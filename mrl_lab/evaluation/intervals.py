@@ -4,8 +4,9 @@ The bootstrap redraws the test items (as many, with replacement) and recomputes 
 middle 95 % of the redrawn figures is the interval. For a lead, both methods are judged on the
 same redrawn items (a *paired* bootstrap), so the interval of a difference is much tighter than
 the two figures' own intervals. :func:`bootstrap` does it for any statistic (scipy's
-``bootstrap``); :func:`accuracy_interval` is the same resampling for right/wrong items, drawn in
-closed form (the number of right answers in a redrawn set is binomial), so it needs no loop.
+``bootstrap``, :data:`RESAMPLES` redrawn sets); :func:`accuracy_interval` is the same resampling for
+right/wrong items, drawn in closed form (the number of right answers in a redrawn set is binomial),
+so it needs no loop and affords twice as many redrawn sets.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from mrl_lab.evaluation.metrics import rank_correlation
 RESAMPLES = 1000  # redrawn test sets per interval (scipy's bootstrap)
 
 
-def accuracy_interval(correct, baseline=None, level: float = 0.95, resamples: int = 2000, seed: int = 0):
+def accuracy_interval(correct, baseline=None, level: float = 0.95, resamples: int = 2 * RESAMPLES, seed: int = 0):
     """An accuracy, or its lead over a baseline on the same test rows, with a bootstrap interval.
 
     The bootstrap redraws the test set (as many rows, with replacement) and recomputes the figure;

@@ -35,7 +35,7 @@ def row(method: str, size: int, metric: str, items=None, value: float | None = N
     if value is None:
         if items is None:
             raise ValueError(f"row: {method} at {size} dims, {metric}: give items or a value")
-        value = torch.as_tensor(items).float().mean().item()  # float32, as the lab's metrics have always printed
+        value = torch.as_tensor(items).float().mean().item()  # float32, like every other mean the lab prints
     low = high = math.nan
     if interval:
         _, low, high = accuracy_interval(items)

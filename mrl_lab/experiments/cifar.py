@@ -27,8 +27,8 @@ from tqdm.auto import tqdm
 
 from mrl_lab.core.heads import MRLHead
 from mrl_lab.core.loss import MatryoshkaLoss
+from mrl_lab.core.methods import ff_size, ff_sizes, trained_sizes
 from mrl_lab.core.methods import methods as method_names
-from mrl_lab.core.methods import per_size, trained_sizes
 from mrl_lab.core.nesting import dense_grid, nesting_dims, truncate
 from mrl_lab.data.images import ImageData, load_cifar10, load_cifar100
 from mrl_lab.evaluation.baselines import PCA
@@ -38,7 +38,7 @@ from mrl_lab.evaluation.search import nearest_by_prefix
 from mrl_lab.models.convnet import Classifier, ConvNet
 from mrl_lab.runtime.budget import resolve_device, settings_for
 from mrl_lab.training import model_cache
-from mrl_lab.training.augment import random_crop_flip
+from mrl_lab.training.augment import augmentations
 from mrl_lab.training.model_cache import checkpoint_path, settings_key
 from mrl_lab.training.side_by_side import train_side_by_side
 from mrl_lab.training.trainer import encode, progress_for, seed_everything
@@ -88,7 +88,7 @@ class Settings:
     @property
     def ff_sizes(self) -> list[int]:
         """The sizes with a network of their own (FF-d): ``per_size``, or every nesting size below ``embed_dim``."""
-        return self.dims[:-1] if self.per_size is None else list(self.per_size)
+        return ff_sizes(self.per_size, self.dims)
 
     @property
     def num_classes(self) -> int:
@@ -161,39 +161,6 @@ def build(settings: Settings, method: str) -> Classifier:
     full = settings.embed_dim
     head = MRLHead(full, settings.num_classes, trained_sizes(method, settings.dims), efficient=method == "MRL-E")
     return Classifier(ConvNet(embed_dim=full, width=settings.width), head)
-
-
-def small_images(images):
-    """16x16 images: shifted and flipped as :func:`~mrl_lab.training.augment.random_crop_flip` does, then
-    2x2-averaged."""
-    return F.avg_pool2d(random_crop_flip(images).float(), 2)
-
-
-def crops_24(images):
-    """A random 24x24 window of each 32x32 image, flipped half of the time."""
-    return random_crop_flip(images, pad=0, size=24)
-
-
-def augmentations(epochs: int, progressive: bool, small_share: float = 0.6) -> list:
-    """The augmentation of each training epoch: random shifts (or crops) and flips.
-
-    With ``progressive`` the images start small, because a convolution's cost grows with the number
-    of pixels ("progressive resizing", as in fast.ai's DAWNBench entries): the first
-    ``small_share`` of the epochs see 16x16 images, the next ones random 24x24 crops, and the
-    last epoch the full 32x32 images, as the test does. Small epochs are what let the six models
-    of notebook 01 train at the ``cpu`` budget in a workshop's time, at the price of some accuracy
-    against a longer recipe; ``benchmarks/cifar10.py`` prints the time per model and the accuracy.
-
-    Example:
-        >>> [f.__name__ for f in augmentations(5, progressive=True, small_share=0.4)]
-        ['small_images', 'small_images', 'crops_24', 'crops_24', 'random_crop_flip']
-        >>> [f.__name__ for f in augmentations(2, progressive=False)]
-        ['random_crop_flip', 'random_crop_flip']
-    """
-    if not progressive:
-        return [random_crop_flip] * epochs
-    small = min(epochs - 1, int(small_share * epochs))
-    return [small_images] * small + [crops_24] * (epochs - small - 1) + [random_crop_flip]
 
 
 def _key(settings: Settings, data: Data, method: str) -> dict:
@@ -425,8 +392,8 @@ def _head_rows(settings: Settings, data: Data, models: dict, emb: Embeddings) ->
     labels, rows, ff = data.test.labels, [], {}
     for m, (model, _) in models.items():
         right = head_correct(encode(model.head, emb.by_model[m]["test"]), labels)
-        if per_size(m) is not None:  # each FF-d model's one head
-            ff[per_size(m)] = right[0]
+        if ff_size(m) is not None:  # each FF-d model's one head
+            ff[ff_size(m)] = right[0]
             continue
         rows += [row(m, d, HEAD, r, interval=True) for d, r in zip(model.head.dims, right)]
         if m == "normal":

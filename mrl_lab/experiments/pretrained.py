@@ -34,8 +34,8 @@ from tqdm.auto import tqdm
 
 from mrl_lab.core.contrastive import InfoNCE
 from mrl_lab.core.loss import MatryoshkaLoss
+from mrl_lab.core.methods import ff_size, ff_sizes
 from mrl_lab.core.methods import methods as method_names
-from mrl_lab.core.methods import per_size
 from mrl_lab.core.nesting import dense_grid, truncate
 from mrl_lab.data.locate import MODEL, find_encoder, fingerprint
 from mrl_lab.data.text import SentencePairs, TextData
@@ -252,7 +252,7 @@ def methods(settings: Settings) -> list[str]:
         >>> methods(SETTINGS["cpu"])
         ['normal', 'MRL', 'FF-16', 'FF-64']
     """
-    return method_names(list(settings.dims[:-1]) if settings.per_size is None else list(settings.per_size))
+    return method_names(ff_sizes(settings.per_size, settings.dims))
 
 
 def start_vectors(settings: Settings, data: Data) -> torch.Tensor | None:
@@ -421,8 +421,8 @@ def per_size_models(names) -> dict[str, dict[int, str]]:
     """
     groups = {}
     for name in names:
-        if per_size(name) is not None:
-            groups.setdefault(name.rpartition("-")[0], {})[per_size(name)] = name
+        if ff_size(name) is not None:
+            groups.setdefault(name.rpartition("-")[0], {})[ff_size(name)] = name
     return groups
 
 

@@ -24,8 +24,8 @@ from tqdm.auto import tqdm
 
 from mrl_lab.core.contrastive import InfoNCE
 from mrl_lab.core.loss import MatryoshkaLoss
+from mrl_lab.core.methods import ff_sizes, trained_sizes
 from mrl_lab.core.methods import methods as method_names
-from mrl_lab.core.methods import trained_sizes
 from mrl_lab.core.nesting import dense_grid, nesting_dims, truncate
 from mrl_lab.data.text import SentencePairs, TextData, load_ag_news, load_sts_benchmark
 from mrl_lab.data.tokenizer import Tokenizer
@@ -130,8 +130,7 @@ def methods(settings: Settings) -> list[str]:
         >>> methods(SETTINGS["cpu"])
         ['normal', 'MRL', 'FF-32']
     """
-    per_size = settings.dims[:-1] if settings.per_size is None else list(settings.per_size)
-    return method_names(per_size)
+    return method_names(ff_sizes(settings.per_size, settings.dims))
 
 
 def loss_for(method: str, settings) -> MatryoshkaLoss:
@@ -300,8 +299,8 @@ def evaluate(settings: Settings, data: Data, encoders: dict, emb: Embeddings | N
                 rows += _scores(method, d, v, data)
     targets = torch.arange(len(data.test))
     for method in tqdm(("MRL", "normal, cut", "PCA of normal"), desc="recall@10 at every size"):
-        for d in dense_grid(settings.embed_dim):  # (one full-width set cut by hits_by_size: same figures, but a
-            v = emb.at(method, d)  # higher peak memory in 02's kernel, not understood: benchmarks/RESULTS.md)
+        for d in dense_grid(settings.embed_dim):  # one size at a time: cutting the full-width vectors to every
+            v = emb.at(method, d)  # size at once (hits_by_size) gives the same figures at a higher peak memory
             hits = target_ranks(v["titles"], v["descriptions"], targets) <= 10
             rows.append(row(method, d, "recall@10, every size", hits, interval=True))
     return table(rows)

@@ -38,8 +38,8 @@ class ConvNet(nn.Module):
     representation MRL shapes (as the paper does with ResNet-50's 2048-d pooled features).
 
     Why the 1x1 convolution: it lets the embedding be wider than the last stage at little cost. With
-    3x3 convolutions ``embed_dim`` channels wide at the end instead, 44% of the network's
-    multiply-adds sat in that last block at the ``cpu`` budget (width 16, ``embed_dim`` 256).
+    3x3 convolutions ``embed_dim`` channels wide at the end instead, that last block would hold a large
+    share of the network's multiply-adds when the network is narrow and the embedding wide.
 
     Any image size that survives three 2x2 poolings works (e.g. 24x24 training crops): the final
     max-pool is global.
@@ -91,8 +91,8 @@ class Classifier(nn.Module):
     """An encoder followed by a head: ``head(encoder(x))``; ``embed(x)`` stops at the encoder.
 
     With an :class:`MRLHead` of several sizes this is an MRL model; with ``dims=[embed_dim]`` it is
-    the ordinary ("normal") model; with ``dims=[d]`` and an encoder of width ``d`` it is one of the
-    paper's separately trained fixed-feature models.
+    the ordinary ("normal") model; with ``dims=[d]`` (one classifier reading the first ``d`` features of the
+    full-width encoder) it is one of the paper's separately trained fixed-feature models.
 
     Example:
         >>> from mrl_lab.core import MRLHead

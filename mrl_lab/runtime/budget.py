@@ -25,14 +25,13 @@ class Budget:
     """Which budget a run uses, the device it runs on, and why.
 
     What a budget means for an experiment (how many images, epochs, ...) lives in that experiment's
-    settings table: :data:`mrl_lab.experiments.cifar.SETTINGS`, :data:`mrl_lab.experiments.text.SETTINGS`,
-    :data:`mrl_lab.experiments.pretrained.SETTINGS`, each with one row per budget.
+    settings table (``SETTINGS`` in each module of :mod:`mrl_lab.experiments`), one row per budget.
 
     Attributes:
         name: ``"smoke"``, ``"cpu"`` or ``"gpu"``.
         device: where models train (``cuda`` when available, else ``cpu``).
         reason: why this budget and device were chosen, in words.
-        processes: CIFAR models trained side by side, each in its own process: 2 on a CPU (small
+        processes: small models trained side by side, each in its own process: 2 on a CPU (small
             networks keep two cores busier that way), 1 on a GPU.
     """
 

@@ -48,6 +48,8 @@ def load_cached(path: Path, read, where: str):
     try:
         value = read(path)
         problem = None if value is not None else "its contents do not fit what it is for"
+    except (PermissionError, IsADirectoryError):  # not a damaged file: the user must fix the folder
+        raise
     except Exception as e:  # what a damaged file raises depends on where it was cut
         first = str(e).splitlines()[0] if str(e) else ""
         problem = f"{type(e).__name__}: {first[:120]}{'...' if len(first) > 120 else ''}"

@@ -1,4 +1,5 @@
-"""Augmenting image batches on their own device: random shifts, crops and flips."""
+"""Augmenting image batches on their own device: random shifts, crops and flips, and a schedule of them
+over the epochs that starts with small images (progressive resizing)."""
 
 from __future__ import annotations
 
@@ -43,3 +44,35 @@ def random_crop_flip(images: torch.Tensor, pad: int = 4, size: int | None = None
     out = padded[batch, channel, rows, cols]
     flip = torch.rand(n, device=images.device) < 0.5
     return torch.where(flip[:, None, None, None], out.flip(3), out)
+
+
+def small_images(images):
+    """16x16 images: shifted and flipped as :func:`random_crop_flip` does, then 2x2-averaged."""
+    return F.avg_pool2d(random_crop_flip(images).float(), 2)
+
+
+def crops_24(images):
+    """A random 24x24 window of each 32x32 image, flipped half of the time."""
+    return random_crop_flip(images, pad=0, size=24)
+
+
+def augmentations(epochs: int, progressive: bool, small_share: float = 0.6) -> list:
+    """The augmentation of each training epoch: random shifts (or crops) and flips.
+
+    With ``progressive`` the images start small, because a convolution's cost grows with the number
+    of pixels ("progressive resizing", as in fast.ai's DAWNBench entries): the first
+    ``small_share`` of the epochs see 16x16 images, the next ones random 24x24 crops, and the
+    last epoch the full 32x32 images, as the test does. Small epochs are what let the six models
+    of notebook 01 train at the ``cpu`` budget in a workshop's time, at the price of some accuracy
+    against a longer recipe; ``benchmarks/cifar10.py`` prints the time per model and the accuracy.
+
+    Example:
+        >>> [f.__name__ for f in augmentations(5, progressive=True, small_share=0.4)]
+        ['small_images', 'small_images', 'crops_24', 'crops_24', 'random_crop_flip']
+        >>> [f.__name__ for f in augmentations(2, progressive=False)]
+        ['random_crop_flip', 'random_crop_flip']
+    """
+    if not progressive:
+        return [random_crop_flip] * epochs
+    small = min(epochs - 1, int(small_share * epochs))
+    return [small_images] * small + [crops_24] * (epochs - small - 1) + [random_crop_flip]

@@ -95,11 +95,11 @@ class TrainSettings:
         if isinstance(settings, cls):
             return settings
         names = [f.name for f in fields(cls)]
-        missing = [n for n in names[:2] if not hasattr(settings, n)]
+        missing = [n for n in names if n != "check_every" and not hasattr(settings, n)]  # no silent defaults
         if missing:
             raise TypeError(
-                f"train: settings={settings!r} has no {' or '.join(missing)}; pass TrainSettings(epochs=..., "
-                "batch_size=...) or an experiment's settings"
+                f"train: settings={settings!r} has no {', '.join(missing)}; pass TrainSettings(epochs=..., "
+                "batch_size=...) or an experiment's settings, which name every value of its recipe"
             )
         return cls(**{n: getattr(settings, n) for n in names if hasattr(settings, n)})
 
@@ -171,6 +171,8 @@ def train(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, targets: t
     optimizer = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay, fused=fused)
     schedule = one_cycle(optimizer, s.epochs * steps_per_epoch, s.warmup)
 
+    net = _parallel(model, loss_fn, device)  # the model, or under torchrun its DDP wrapper (same weights)
+
     def step(x, y):  # one optimiser step; returns the loss, still on the device
         with _autocast(device):
             loss = loss_fn(*net(x)) if pairs else loss_fn(net(x), y)
@@ -180,7 +182,6 @@ def train(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, targets: t
         schedule.step()
         return loss.detach().float()
 
-    net = _parallel(model, loss_fn, device)  # the model, or under torchrun its DDP wrapper (same weights)
     start, show = time.perf_counter(), _Progress(progress, s.epochs * steps_per_epoch, s.epochs)
     model.train()
     with show:
