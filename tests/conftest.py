@@ -21,3 +21,15 @@ def tmp_cache(tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     monkeypatch.setenv("MRL_LAB_CACHE", str(cache))
     return cache
+
+
+@pytest.fixture(scope="session")
+def encoder_folder():
+    """The offline copy of the pretrained sentence encoder (all-MiniLM-L6-v2)."""
+    from mrl_lab.data.locate import MODEL
+
+    path = Path(os.environ.get("MRL_LAB_DATA") or REPO.parent / "shared" / "data")
+    folder = path / "models" / MODEL
+    if not (folder / "modules.json").is_file():
+        pytest.skip(f"no offline copy of {MODEL} at {folder}; set MRL_LAB_DATA to run these tests")
+    return folder

@@ -2,7 +2,6 @@
 loader, the embedding cache, the adaptor, PCA as a rotation, and the intervals."""
 
 import dataclasses
-import os
 from functools import partial
 from pathlib import Path
 
@@ -32,15 +31,6 @@ SENTENCES = [
     ("New phone launched with faster chip", "The handset goes on sale next month at a higher price."),
     ("Central bank holds interest rates", "Policy makers kept borrowing costs unchanged for a third month."),
 ]
-
-
-@pytest.fixture(scope="module")
-def encoder_folder():
-    path = Path(os.environ.get("MRL_LAB_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
-    folder = path / "models" / MODEL
-    if not (folder / "modules.json").is_file():
-        pytest.skip(f"no offline copy of {MODEL} at {folder}; set MRL_LAB_DATA to run these tests")
-    return folder
 
 
 @pytest.fixture(scope="module")
