@@ -6,7 +6,7 @@
     python benchmarks/adaptive_retrieval.py --budget gpu --gpu-only --save-vectors vec   # on a GPU machine, then
     python benchmarks/adaptive_retrieval.py --budget cpu --vectors vec   # serve the gpu fine-tunes on this CPU
 
-Vectors: notebook 05's fine-tunes of all-MiniLM-L6-v2 (trained here if not cached), MRL and, as the
+Vectors: notebook 03's fine-tunes of all-MiniLM-L6-v2 (trained here if not cached), MRL and, as the
 control, normal, plus the normal vectors centred and rotated by PCA fitted on the corpus. The corpus is every
 AG News description of the offline copy (7,600); where a database is larger, the other rows are
 drawn around the real vectors' k-means centres (``clustered_like``: topics kept, no
@@ -103,7 +103,7 @@ def main() -> None:
             f"{k} {getattr(settings, k)}" for k in ("epochs", "lr", "frozen_layers", "max_tokens", "start")
         )
         note = (f"{len(db['MRL']):,} real AG News descriptions ({news.note}); {len(queries['MRL'])} real held-out "
-                f"headlines; 05's {budget.name} fine-tunes ({recipe}), embedded on {budget.device}")  # fmt: skip
+                f"headlines; 03's {budget.name} fine-tunes ({recipe}), embedded on {budget.device}")  # fmt: skip
     print(f"data: {note}")
     if args.save_vectors:
         save_vectors(args.save_vectors, db, queries, note)

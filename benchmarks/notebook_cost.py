@@ -1,6 +1,6 @@
 """Time and peak memory of whole notebooks, as the workshop guide reports them.
 
-    python benchmarks/notebook_cost.py notebooks/05_pretrained_text.ipynb --budget cpu
+    python benchmarks/notebook_cost.py notebooks/03_pretrained_text.ipynb --budget cpu
     python benchmarks/notebook_cost.py notebooks/0*.ipynb --budget smoke --empty-cache --json cost.json
 
 Runs each notebook top to bottom with nbclient (in ``notebooks/``, as Jupyter does) and samples

@@ -1,4 +1,4 @@
-"""Benchmark MRL from a pretrained sentence encoder (notebook 05): every method at every size.
+"""Benchmark MRL from a pretrained sentence encoder (notebook 03): every method at every size.
 
     python benchmarks/pretrained_text.py --budget cpu
     python benchmarks/pretrained_text.py --budget gpu --json $OUT/pretrained.json

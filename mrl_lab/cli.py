@@ -86,7 +86,7 @@ def report() -> tuple[str, bool]:
     except Exception as e:  # not found, or sentence-transformers missing
         ok = False
         lines.append(
-            f"  encoder   not found ({type(e).__name__}) - notebook 05 downloads it on first use if you are online; "
+            f"  encoder   not found ({type(e).__name__}) - notebook 03 downloads it on first use if you are online; "
             "offline, copy it to $MRL_LAB_DATA/models/all-MiniLM-L6-v2"
         )
     lines.append(

@@ -52,7 +52,7 @@ def test_binder_defaults_to_the_cpu_budget_and_opens_the_quickstart():
 
 # Notebooks measured over Binder's 1.5 GB at cpu (smoke must fit), with what tracks the fix. Their
 # figures stay in the guide; the test fails once a listed notebook fits, so the list can only shrink.
-OVER_BINDERS_LIMIT: dict[str, str] = {}  # none since 2026-11-28 (05 and 03 were; see the guide)
+OVER_BINDERS_LIMIT: dict[str, str] = {}  # none since 2026-11-28 (03 and 04 were; see the guide)
 
 
 def test_the_workshop_guide_gives_time_and_peak_memory_for_every_notebook_under_binders_limit():

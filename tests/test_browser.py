@@ -35,14 +35,14 @@ DASHBOARDS = {
     "00_quickstart.ipynb": "Cut to the first",
     "01_cifar10.ipynb": "Storage at d =",
     "02_text.ipynb": "of its full-width top-5",
-    "05_pretrained_text.ipynb": "of its full-width top-5",
+    "03_pretrained_text.ipynb": "of its full-width top-5",
 }
 
 # Outputs to find and photograph: (a text the output shows, the screenshot's name). Plotly draws
 # titles as SVG text, which counts.
 FIGURES = {
     "00_quickstart.ipynb": [("Which features each head reads", "nesting-diagram"), ("truncate: not yet.", "checker")],
-    "03_adaptive.ipynb": [("Adaptive retrieval as it is served", "funnel-diagram")],
+    "04_adaptive.ipynb": [("Adaptive retrieval as it is served", "funnel-diagram")],
 }
 # What a learner types into 00's first scaffold; the checker must then say "correct".
 SOLUTION = "def my_truncate(z, d):\n    return F.normalize(z[:, :d], dim=1)\n\n\ncheck_truncate(my_truncate)"

@@ -1,4 +1,4 @@
-"""The pretrained-encoder experiment (notebook 05): the loss against sentence-transformers', the
+"""The pretrained-encoder experiment (notebook 03): the loss against sentence-transformers', the
 loader, the embedding cache, the adaptor, PCA as a rotation, and the intervals."""
 
 import dataclasses

@@ -113,7 +113,7 @@ def find_file(roots: list[Path], relative: str):
     return None, tried
 
 
-MODEL = "all-MiniLM-L6-v2"  # the pretrained sentence encoder of notebook 05
+MODEL = "all-MiniLM-L6-v2"  # the pretrained sentence encoder of notebook 03
 HUB_IDS = {MODEL: "sentence-transformers/all-MiniLM-L6-v2"}
 
 

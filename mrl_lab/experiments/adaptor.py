@@ -1,4 +1,4 @@
-"""The Matryoshka-Adaptor experiment (notebook 05): a small network on *frozen* embeddings that
+"""The Matryoshka-Adaptor experiment (notebook 03): a small network on *frozen* embeddings that
 reorders them so their prefixes work, as one must when the embeddings come from an API.
 
 Two methods, on the pretrained encoder's frozen vectors of the corpus being searched:

@@ -1,4 +1,4 @@
-"""MRL as it is practised on text (notebook 05, ``benchmarks/pretrained_text.py``): start from a
+"""MRL as it is practised on text (notebook 03, ``benchmarks/pretrained_text.py``): start from a
 pretrained sentence encoder.
 
 Nobody trains a text encoder from scratch to get Matryoshka embeddings. Starting from a pretrained

@@ -167,7 +167,7 @@ def train(settings: Settings, data: Data, method: str, *, loss=None, device=None
 
     Args:
         method: ``"normal"``, ``"MRL"`` or ``"FF-<d>"`` (see :func:`methods`), or any name when ``loss``
-            is given: another loss to train with, e.g. other nesting sizes or weights (notebook 04);
+            is given: another loss to train with, e.g. other nesting sizes or weights (notebook 05);
             its ``repr`` is part of the cache key.
         device: where to train; retrain: train even if the cache has the model; progress: show it
             (or a ``report`` function, see :func:`~mrl_lab.training.trainer.train`).

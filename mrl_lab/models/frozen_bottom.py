@@ -1,6 +1,6 @@
 """Run the frozen bottom of a sentence encoder once per text, and only the layers above it per model.
 
-A fine-tune that keeps the embeddings and the first ``n`` transformer layers frozen (notebook 05 at
+A fine-tune that keeps the embeddings and the first ``n`` transformer layers frozen (notebook 03 at
 ``cpu``: 3 of 6) computes the same hidden states in them for a text at every step, and in every
 model that starts from the same weights. So the lab runs that bottom once per text, in eval mode
 (no dropout), keeps each text's hidden states, and runs only the layers above it to train and to

@@ -34,7 +34,7 @@ from mrl_lab.serving.funnel import AdaptiveIndex, unit_rows
 
 KINDS = ("flat", "hnsw", "ivf")
 ADD_BLOCK = 20_000  # rows added to an index at a time, so that a large build can show progress
-# The served database per budget (notebook 03): rows in all, real AG News descriptions among them
+# The served database per budget (notebook 04): rows in all, real AG News descriptions among them
 # (None: all 7,600; the rest drawn by clustered_like) and real held-out headlines searched.
 DATABASES = {
     "smoke": dict(rows=10_000, real_rows=300, queries=30),
