@@ -122,12 +122,17 @@ def by_topk(queries, corpus, k, normalize=True, keep=None):
     ],
 )
 def test_a_wrong_recall_at_k_fails_with_a_hint(attempt, hint, capsys):
-    passed = check_recall_at_k(attempt)
+    assert_verdict(check_recall_at_k, "recall_at_k", attempt, hint, capsys)
+
+
+def assert_verdict(check, name, attempt, hint, capsys):
+    """``check(attempt)`` passes with "correct" when ``hint`` is None, else fails with a line holding ``hint``."""
+    passed = check(attempt)
     line = capsys.readouterr().out
     if hint is None:
-        assert passed is True and line.startswith("recall_at_k: correct.")
+        assert passed is True and line.startswith(f"{name}: correct.")
     else:
-        assert passed is False and line.startswith("recall_at_k: not yet.") and hint in line, line
+        assert passed is False and line.startswith(f"{name}: not yet.") and hint in line, line
 
 
 def my_funnel(query, corpus, d, shortlist, k, renormalize=True, rerank_all=False, positions=False, keep=None):
@@ -180,9 +185,4 @@ def dot_rerank(query, corpus, d, shortlist, k):
     ],
 )
 def test_a_wrong_funnel_fails_with_a_hint(attempt, hint, capsys):
-    passed = check_funnel(attempt)
-    line = capsys.readouterr().out
-    if hint is None:
-        assert passed is True and line.startswith("funnel: correct.")
-    else:
-        assert passed is False and line.startswith("funnel: not yet.") and hint in line, line
+    assert_verdict(check_funnel, "funnel", attempt, hint, capsys)

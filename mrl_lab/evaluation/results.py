@@ -68,6 +68,13 @@ def _select(results: pd.DataFrame, metric: str, methods=None) -> pd.DataFrame:
     return chosen
 
 
+def _by_method(results: pd.DataFrame, metric: str, methods=None):
+    """``(method, its rows)`` for one metric, methods in the table's order (or ``methods``')."""
+    chosen = _select(results, metric, methods)
+    for m in methods or list(dict.fromkeys(chosen["method"])):
+        yield m, chosen[chosen["method"] == m]
+
+
 def curves(results: pd.DataFrame, metric: str, methods=None) -> dict[str, dict[int, float]]:
     """``{method: {size: value}}`` of one metric, methods in the table's order (or ``methods``'), for the plots.
 
@@ -76,19 +83,13 @@ def curves(results: pd.DataFrame, metric: str, methods=None) -> dict[str, dict[i
         >>> curves(t, "acc")
         {'MRL': {8: 0.5, 16: 0.7}}
     """
-    chosen = _select(results, metric, methods)
-    order = methods or list(dict.fromkeys(chosen["method"]))
-    return {m: dict(zip(part["size"], part["value"])) for m in order for part in [chosen[chosen["method"] == m]]}
+    return {m: dict(zip(part["size"], part["value"])) for m, part in _by_method(results, metric, methods)}
 
 
 def spans(results: pd.DataFrame, metric: str, methods=None) -> dict[str, dict[int, tuple[float, float]]]:
     """``{method: {size: (low, high)}}``: the 95 % intervals of one metric, for the plots' error bars."""
-    chosen = _select(results, metric, methods)
-    order = methods or list(dict.fromkeys(chosen["method"]))
     return {
-        m: {d: (lo, hi) for d, lo, hi in zip(part["size"], part["low"], part["high"])}
-        for m in order
-        for part in [chosen[chosen["method"] == m]]
+        m: dict(zip(part["size"], zip(part["low"], part["high"]))) for m, part in _by_method(results, metric, methods)
     }
 
 

@@ -346,10 +346,12 @@ def train_all(settings: Settings, data: Data, *, only=None, keep=(), device=None
     bottom = {"train": SharedBottom(n, torch.float16), "eval": SharedBottom(n)} if n else {"train": None, "eval": None}
     give_freed_memory_back()  # what earlier steps freed (encoding, adaptors), before the first model trains
     names, metas = list(only or methods(settings)), {}
+    untrained = build(settings, data)  # every method starts from it: one architecture for every cache path
     for name in names:
-        if retrain or not model_cache.checkpoint_path(cache_key(settings, data, name), build(settings, data)).exists():
+        if retrain or not model_cache.checkpoint_path(cache_key(settings, data, name), untrained).exists():
             _, metas[name] = train(settings, data, name, device=device, retrain=retrain, progress=progress,
                                    bottom=bottom["train"])  # fmt: skip
+    del untrained
     if bottom["train"] is not None:
         bottom["train"].kept.clear()  # (a damaged checkpoint found below is trained again: they come back)
     out = {}
