@@ -195,3 +195,48 @@ def plot_nesting(dims: list[int]) -> go.Figure:
     title = "Which features each head reads (one loss per row, summed): the first block is in every row"
     fig.update_layout(title=title, template="plotly_white", height=80 + 40 * len(dims))
     return fig
+
+
+def plot_lead_panels(panels: dict[str, tuple[dict, dict]], reference: str, title: str | None = None) -> go.Figure:
+    """Side by side, one panel per task: each method's gap to ``reference`` at every size, with its interval, in
+    points (x 100), on log2 size axes; a line at 0 is ``reference`` itself. A method keeps one colour in every panel.
+
+    Args:
+        panels: ``{panel title: (gaps, intervals)}``, each as :func:`~mrl_lab.evaluation.results.leads` returns
+            them: ``{method: {size: gap}}`` and ``{method: {size: (low, high)}}``, as fractions.
+        reference: what the gaps are measured from (the y-axes say "minus" it).
+
+    Example:
+        >>> gaps = {"PCA": {8: -0.05, 16: -0.01}}, {"PCA": {8: (-0.07, -0.03), 16: (-0.03, 0.01)}}
+        >>> fig = plot_lead_panels({"news": gaps, "STS-B": gaps}, "MRL")
+        >>> [t.name for t in fig.data], [round(v, 6) for v in fig.data[0].error_y.arrayminus]
+        (['PCA', 'PCA'], [2.0, 2.0])
+    """
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=list(panels), horizontal_spacing=0.08)
+    colours = {}
+    for col, (gaps, intervals) in enumerate(panels.values(), start=1):
+        for name, gap in gaps.items():
+            xs, first = sorted(gap), name not in colours
+            colour = colours.setdefault(name, _PALETTE[len(colours) % len(_PALETTE)])
+            span = [intervals.get(name, {}).get(d, (gap[d], gap[d])) for d in xs]
+            bars = dict(type="data", symmetric=False, thickness=1, width=3,
+                        array=[round(100 * (high - gap[d]), 6) for d, (_, high) in zip(xs, span)],
+                        arrayminus=[round(100 * (gap[d] - low), 6) for d, (low, _) in zip(xs, span)])  # fmt: skip
+            fig.add_trace(
+                go.Scatter(
+                    x=xs, y=[100 * gap[d] for d in xs], name=name, legendgroup=name, showlegend=first,
+                    mode="lines+markers", line=dict(color=colour), error_y=bars,
+                    hovertemplate=f"{name}<br>size %{{x}}<br>%{{y:+.1f}} points<extra></extra>",
+                ),
+                row=1, col=col,
+            )  # fmt: skip
+        every = {d for gap in gaps.values() for d in gap}
+        ticks = sorted({d for d in every if d & (d - 1) == 0} | {max(every)})  # powers of two, and the full width
+        fig.update_xaxes(type="log", tickvals=ticks, ticktext=[str(d) for d in ticks], title="size (dims)", row=1,
+                         col=col)  # fmt: skip
+        fig.update_yaxes(title=f"minus the {reference} (points)", zeroline=False, row=1, col=col)
+        fig.add_hline(y=0, line_color="grey", row=1, col=col)
+    fig.update_layout(title=title, template="plotly_white", height=460, legend_title="method", hovermode="closest")
+    return fig
