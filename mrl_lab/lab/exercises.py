@@ -17,11 +17,14 @@ Example:
 
 from __future__ import annotations
 
+import re
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from mrl_lab.core.loss import MatryoshkaLoss
+from mrl_lab.evaluation.baselines import PCA
 from mrl_lab.evaluation.metrics import recall_at_k
 from mrl_lab.evaluation.search import search, target_ranks
 from mrl_lab.serving.funnel import AdaptiveIndex
@@ -257,3 +260,357 @@ def check_funnel(fn) -> bool:
             hint = f"Its rows differ from AdaptiveIndex's funnel: expected {expected.tolist()}, got {rows.tolist()}."
         return _report(name, False, f"{case}: {hint}")
     return _report(name, True, "It returns the same rows, in the same order, as AdaptiveIndex's funnel.")
+
+
+def _pca_case(seed: int, n: int = 60, m: int = 20, full: int = 6):
+    """Training rows with a large mean and well-separated variances along random directions; test rows with a
+    mean of their own (so that fitting or centring on the test set shows)."""
+    generator = torch.Generator().manual_seed(seed)
+    rotation = torch.linalg.qr(torch.randn(full, full, generator=generator, dtype=torch.float64))[0]
+    scales = torch.tensor([8.0, 5.0, 3.0, 2.0, 1.0, 0.5], dtype=torch.float64)[:full]
+    mean = 4 + 2 * torch.randn(full, generator=generator, dtype=torch.float64)
+    train = (torch.randn(n, full, generator=generator, dtype=torch.float64) * scales) @ rotation.T + mean
+    shift = 3 * torch.randn(full, generator=generator, dtype=torch.float64)
+    test = (torch.randn(m, full, generator=generator, dtype=torch.float64) * scales.flip(0)) @ rotation.T + mean + shift
+    return train.float(), test.float()
+
+
+def _directions(z: torch.Tensor, centre: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(U, S, Vh)`` of ``z - centre`` (float64): Vh's rows are the principal directions, largest variance first."""
+    z = z.double()
+    return torch.linalg.svd(z if centre is None else z - centre, full_matrices=False)
+
+
+def _pca_mistakes(train, test, d) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+    """What each usual mistake returns as (train, test) projections on this case, with its hint, in order."""
+    train, test = train.double(), test.double()
+    mean, test_mean = train.mean(dim=0), test.mean(dim=0)
+    u, _, vh = _directions(train, mean)
+    raw, own = _directions(train, None)[2], _directions(test, test_mean)[2]
+    top, last, columns = vh[:d].T, vh[-d:].flip(0).T, vh[:, :d]
+    train_c, test_c = train - mean, test - mean
+    fit_on_test = "Fit and centre on the training vectors only: the test set must not shape the projection."
+    smallest = "Those are the smallest-variance directions (torch.linalg.eigh sorts ascending); keep the largest d."
+    uncentred = "It fits on centred vectors but projects uncentred ones: subtract the training mean from both sets."
+    own_mean = f"The test vectors are centred with their own mean. {fit_on_test}"
+    own_directions = (
+        "It fitted both the mean and the directions on the test set (the test vectors are projected on their "
+        f"own principal directions). {fit_on_test}"
+    )
+    vh_columns = "Those are columns of Vh; the principal directions are its rows: project on Vh[:d].T."
+    u_columns = (
+        "Those are U's columns (one value per training row, scaled to length 1); the directions are the rows "
+        "of Vh, so project with (z - mean) @ Vh[:d].T."
+    )
+    reversed_order = "The right directions in reverse order: the first column must be the largest-variance direction."
+    return [
+        ("It does not centre: subtract the training mean before the SVD.", train @ raw[:d].T, test @ raw[:d].T),
+        (uncentred, train @ top, test @ top),
+        (own_mean, train_c @ top, (test - test_mean) @ top),
+        (own_directions, train_c @ top, (test - test_mean) @ own[:d].T),
+        (vh_columns, train_c @ columns, test_c @ columns),
+        (u_columns, u[:, :d], test_c @ top),
+        (smallest, train_c @ vh[-d:].T, test_c @ vh[-d:].T),
+        (smallest, train_c @ last, test_c @ last),
+        (reversed_order, train_c @ top.flip(1), test_c @ top.flip(1)),
+    ]
+
+
+def _same_up_to_sign(out: tuple, expected: tuple) -> bool:
+    """Whether ``out`` equals ``expected`` (train, test) once each column's sign is matched (on the training rows:
+    a principal direction is only defined up to its sign, but one sign must serve both sets)."""
+    sign = torch.where((out[0] * expected[0]).sum(dim=0) < 0, -1.0, 1.0).double()
+    scale = expected[0].abs().max().item()
+    return all(torch.allclose(o * sign, e, atol=2e-3 * scale, rtol=0) for o, e in zip(out, expected))
+
+
+def _two_projections(out, shapes):
+    """The learner's ``(train, test)`` as float64 tensors, or (None, what is wrong with their type or shape)."""
+    if isinstance(out, torch.Tensor):
+        return None, "It returned one tensor; return both projections, (train_d, test_d)."
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        return None, f"It returned a {type(out).__name__}; return a pair of tensors, (train_d, test_d)."
+    try:
+        pair = tuple(torch.as_tensor(x).double() for x in out)
+    except (TypeError, ValueError, RuntimeError):
+        return None, "Return a pair of tensors, (train_d, test_d)."
+    for part, x, shape in zip(("train", "test"), pair, shapes):
+        if tuple(x.shape) != shape:
+            why = " (that is the reconstruction in the original dims: return the d coordinates)" if (
+                x.ndim == 2 and x.shape[0] == shape[0]) else ""  # fmt: skip
+            return None, f"Its {part} projection has shape {tuple(x.shape)}; expected {shape}{why}."
+    return pair, None
+
+
+def _shape_hint(problem: str, d: int, full: int) -> str:
+    """What a failed matrix product in a PCA attempt most likely means, from the shapes in torch's message."""
+    shapes = re.search(r"\((\d+)x(\d+) and (\d+)x(\d+)\)", problem)
+    if shapes and [int(x) for x in shapes.groups()[1:]] == [full, d, full]:
+        return (" It multiplies by Vh[:d] untransposed: its rows are the d directions, shape (d, D); "
+                "project with (z - mean) @ Vh[:d].T, shape (D, d).")  # fmt: skip
+    return (" A matrix product of the wrong shapes often means the wrong singular vectors: U has one "
+            "row per training vector; the directions are the rows of Vh, (k, D).")  # fmt: skip
+
+
+def check_pca_projection(fn) -> bool:
+    """Grade ``fn(train, test, d)``: both sets centred with the training mean and projected on the first ``d``
+    principal directions of the centred training vectors, as ``(train_d, test_d)`` of shapes ``(N, d)`` and
+    ``(M, d)``, like :class:`~mrl_lab.evaluation.baselines.PCA`. Each direction may come with either sign."""
+    name = "pca_projection"
+    for seed, d in ((0, 2), (1, 3)):
+        train, test = _pca_case(seed)
+        originals = (train.clone(), test.clone())
+        out, problem = _attempt(fn, train, test, d)
+        if problem and ("mat1 and mat2" in problem or "size of tensor" in problem):
+            problem += _shape_hint(problem, d, train.shape[1])
+        if problem:
+            return _report(name, False, problem)
+        if not _inputs_kept(originals, (train, test)):
+            return _report(name, False, "It changed its inputs in place; subtract the mean into new tensors.")
+        case = f"For d={d}"
+        pair, problem = _two_projections(out, ((len(train), d), (len(test), d)))
+        if problem:
+            return _report(name, False, f"{case}: {problem}")
+        fitted = PCA().fit(train)
+        expected = tuple(fitted.transform(z, d).double() for z in (train, test))
+        if _same_up_to_sign(pair, expected):
+            continue
+        hint = next((h for h, *wrong in _pca_mistakes(train, test, d) if _same_up_to_sign(pair, wrong)), None)
+        if hint is None and _same_up_to_sign(pair[:1], expected[:1]):
+            hint = "Its training projection is right but its test one is not: project the test set the same way."
+        elif hint is None:
+            hint = "Its values differ from the package's PCA: centre with the training mean, SVD, project on Vh[:d].T."
+        return _report(name, False, f"{case}: {hint}")
+    return _report(name, True, "It matches the package's PCA (mrl_lab.evaluation.baselines), up to each sign.")
+
+
+def _int8_case(seed: int, n: int, dims: int):
+    """Vectors to store and calibration vectors whose dimensions have very different spreads; a few of the
+    stored values fall outside the calibration range (where clipping shows)."""
+    generator = torch.Generator().manual_seed(seed)
+    spread = torch.logspace(-1.5, 0.5, dims)  # 0.03 .. 3: one range for all dims would squash the narrow ones
+    calibration = torch.randn(300, dims, generator=generator) * spread
+    embeddings = (torch.randn(n, dims, generator=generator) * 1.5 + 0.1) * spread
+    return embeddings, calibration
+
+
+def _int8_levels(x, lo, hi, rule: str = "nearest", steps: int = 255, shift: int = 128, clip: bool = True):
+    """The int8 codes (as int64) of one way to quantise, and where its answer is a toss-up: a value within
+    1e-3 of a level's boundary, where float32 and float64 arithmetic may pick different levels."""
+    t = (x.double() - lo.double()) / ((hi.double() - lo.double()) / steps)
+    if rule == "nearest":
+        level, unsure = t.round(), (t - t.floor() - 0.5).abs() < 1e-3
+    elif rule == "floor":
+        level, unsure = t.floor(), (t - t.round()).abs() < 1e-3
+    else:  # "toward zero": a cast to int8 after the shift cuts toward zero
+        level, unsure = (t - shift).trunc() + shift, (t - t.round()).abs() < 1e-3
+    if clip:
+        level = level.clamp(0, min(steps, 255))  # 256 steps: the top level is still 255 (127 once shifted)
+    return (level - shift).long(), unsure
+
+
+def _same_codes(codes: torch.Tensor, expected: tuple, where=None) -> bool:
+    """``codes`` equal ``expected`` (codes, toss-ups) everywhere (or at ``where``), up to one level at a toss-up."""
+    want, unsure = expected
+    ok = (codes == want) | (unsure & ((codes - want).abs() <= 1))
+    return bool(ok[where].all() if where is not None else ok.all())
+
+
+def _int8_mistakes(x, calibration) -> list[tuple[str, tuple]]:
+    """What each typical mistake returns on this case (with both accepted roundings), with its hint."""
+    lo, hi = calibration.min(dim=0).values, calibration.max(dim=0).values
+    mistakes = []
+    for rule in ("nearest", "floor"):
+        right = _int8_levels(x, lo, hi, rule)
+        mistakes += [
+            ("One range for all dimensions: give each dimension its own min and max (min(dim=0), max(dim=0)), "
+             "or the narrow dimensions get only a few of the 256 levels.",
+             _int8_levels(x, calibration.min(), calibration.max(), rule)),
+            ("The ranges come from the embeddings; take them from the calibration vectors (the vectors you "
+             "store later are not seen in advance).",
+             _int8_levels(x, x.min(dim=0).values, x.max(dim=0).values, rule)),
+            ("The codes are not shifted: levels 0..255 cast to int8 wrap around (128 becomes -128); subtract 128 "
+             "first.", (right[0] + 128 - 256 * (right[0] >= 0), right[1])),
+            ("Off by one in the number of levels: 256 levels are 255 steps apart, step = (max - min) / 255, so "
+             "min is -128 and max is 127.", _int8_levels(x, lo, hi, rule, steps=256)),
+            ("Off by one in the number of levels: that is 255 levels (-127..127); int8 has 256 (-128..127), "
+             "step = (max - min) / 255.", _int8_levels(x, lo, hi, rule, steps=254, shift=127)),
+        ]  # fmt: skip
+    cut = ("A cast to int8 cuts toward zero, so negative codes move up and positive ones down: round the level "
+           "(torch.round) before you shift and cast.")  # fmt: skip
+    return mistakes + [(cut, _int8_levels(x, lo, hi, "toward zero"))]
+
+
+def _int8_dtype_hint(codes: torch.Tensor, accepted: list) -> str:
+    """What to say about codes that are not int8."""
+    kind = str(codes.dtype).removeprefix("torch.")
+    if codes.dtype == torch.uint8:
+        return "It returned uint8 (0..255); int8 codes run -128..127: subtract 128 from the level, cast to int8."
+    if codes.dtype.is_floating_point:
+        if any(_same_codes(codes.double().round().long(), a) for a in accepted):
+            return f"The right codes, but as {kind}: cast them to int8 (.to(torch.int8)), one byte per number."
+        return f"It returned {kind} numbers; return the int8 codes (-128..127), not values in the original units."
+    return f"It returned {kind}; cast the codes to int8 (.to(torch.int8)): one byte per number."
+
+
+def _int8_value_hint(codes: torch.Tensor, x: torch.Tensor, calibration: torch.Tensor, accepted: list) -> str:
+    """The likely mistake behind int8 codes of the right shape and dtype but the wrong values."""
+    hint = next((h for h, wrong in _int8_mistakes(x, calibration) if _same_codes(codes, wrong)), None)
+    if hint is not None:
+        return hint
+    lo, hi = calibration.min(dim=0).values, calibration.max(dim=0).values
+    inside = (x >= lo) & (x <= hi)
+    unclipped = [_int8_levels(x, lo, hi, rule, clip=False) for rule in ("nearest", "floor", "toward zero")]
+    if any(_same_codes(codes, v, inside) for v in accepted + unclipped):
+        return ("Wrong only where a value lies outside the calibration range: clip the level to 0..255 before "
+                "casting, or it wraps around (just above the max becomes a large negative code).")  # fmt: skip
+    want = accepted[0][0]
+    r, j = (codes != want).nonzero()[0].tolist()
+    return (f"Its codes differ from the package's int8_codes at {int((codes != want).sum())} of {codes.numel()} "
+            f"numbers (e.g. row {r}, dim {j}: expected {want[r, j].item()}, got {codes[r, j].item()}); per dimension: "
+            "level = (x - min) / ((max - min) / 255), rounded, clipped to 0..255, minus 128.")  # fmt: skip
+
+
+def check_int8_quantization(fn) -> bool:
+    """Grade ``fn(embeddings, calibration)``: int8 codes of ``embeddings`` (N, D), as sentence-transformers'
+    ``quantize_embeddings(embeddings, "int8", calibration_embeddings=calibration)`` makes them.
+
+    Accepted, exactly: per dimension, ``min`` and ``max`` over ``calibration``, ``step = (max - min) / 255``,
+    ``level = (x - min) / step`` rounded to the nearest integer (:func:`~mrl_lab.evaluation.quantize.int8_codes`)
+    or down (sentence-transformers 6.x's ``np.floor``), clipped to 0..255, minus 128, as an int8 tensor
+    or array; a level may differ by one only where ``(x - min) / step`` is within 1e-3 of a boundary.
+    """
+    name = "int8"
+    for seed, n, dims in ((0, 40, 6), (1, 25, 10)):
+        x, calibration = _int8_case(seed, n, dims)
+        originals = (x.clone(), calibration.clone())
+        out, problem = _attempt(fn, x, calibration)
+        if problem:
+            return _report(name, False, problem)
+        if not _inputs_kept(originals, (x, calibration)):
+            return _report(name, False, "It changed its inputs in place; compute the codes into a new tensor.")
+        case = f"For {n} vectors of {dims} dims"
+        try:
+            codes = torch.as_tensor(out)
+        except (TypeError, ValueError, RuntimeError):
+            return _report(name, False, f"{case}: it returned a {type(out).__name__}; return an (N, D) int8 tensor.")
+        if tuple(codes.shape) != (n, dims):
+            return _report(name, False, f"{case}: it returned shape {tuple(codes.shape)}; expected ({n}, {dims}).")
+        lo, hi = calibration.min(dim=0).values, calibration.max(dim=0).values
+        accepted = [_int8_levels(x, lo, hi, rule) for rule in ("nearest", "floor")]
+        if codes.dtype != torch.int8:
+            return _report(name, False, f"{case}: {_int8_dtype_hint(codes, accepted)}")
+        if not any(_same_codes(codes.long(), a) for a in accepted):
+            return _report(name, False, f"{case}: {_int8_value_hint(codes.long(), x, calibration, accepted)}")
+    return _report(name, True, "Per-dimension calibration ranges, 256 levels, rounded and clipped: int8 codes "
+                               "like the package's int8_codes and sentence-transformers'.")  # fmt: skip
+
+
+def _bootstrap_case(seed: int, n: int, only_a: float, only_b: float):
+    """Per-query hits of two methods on the same ``n`` queries that mostly agree (as two methods do): a share
+    ``only_a`` of queries only ``a`` gets right, ``only_b`` only ``b``; the rest both get right or both miss."""
+    generator = torch.Generator().manual_seed(seed)
+    u, shared = torch.rand(n, generator=generator), torch.rand(n, generator=generator) < 0.6
+    a_only, b_only = u < only_a, (u >= only_a) & (u < only_a + only_b)
+    rest = ~(a_only | b_only)
+    return a_only | (rest & shared), b_only | (rest & shared)
+
+
+def _two_ends(out):
+    """The learner's ``(low, high)`` as floats: ``(values, None)``, or ``(values, what is wrong with its shape)``."""
+    try:
+        values = [float(v) for v in (out if hasattr(out, "__len__") else [out])]
+    except (TypeError, ValueError):
+        return [], f"It returned a {type(out).__name__}; return two numbers, (low, high)."
+    if len(values) == 3:
+        return values, "It returned three numbers; return only the interval, (low, high), not the difference too."
+    if len(values) != 2:
+        return values, f"It returned {len(values)} number(s); return two, the interval's ends (low, high)."
+    return values, None
+
+
+def _bootstrap_mistake(low, high, diff, ref_low, ref_high) -> str | None:
+    """The usual mistake that gives ``(low, high)`` where the package's paired interval is ``(ref_low, ref_high)``."""
+    width, mine, centre = ref_high - ref_low, high - low, (low + high) / 2
+    if abs(low / 100 - ref_low) < 0.1 * width and abs(high / 100 - ref_high) < 0.1 * width:
+        return "It is in percent; return fractions (0.012 for 1.2 points), as the hits' means are."
+    if low > high:
+        return "low > high: return (low, high), the smaller end first."
+    if abs(centre + diff) < 0.2 * width and abs(diff) > width:
+        return "It is the interval of b minus a; the difference is mean(hits_a) - mean(hits_b)."
+    if mine < 0.05 * width:
+        return (
+            "Every resample gave the same difference: resample the queries *with replacement* "
+            "(rng.integers(0, n, size=n)); a permutation keeps every mean as it was."
+        )
+    if high < diff or low > diff:
+        return (
+            "The interval misses the difference itself. np.percentile takes percents (2.5, 97.5), np.quantile "
+            "fractions (0.025, 0.975); and take the difference of the two means in each resample."
+        )
+    if mine > 1.5 * width:
+        return (
+            "Much wider than the paired interval: the two methods were resampled independently (unpaired). Draw "
+            "one set of query indices per resample and use it for both, then take the difference."
+        )
+    if 0.75 * width < mine < 0.9 * width:
+        return "That is a 90 % interval (percentiles 5 and 95); a 95 % one keeps the middle 95 %: 2.5 and 97.5."
+    if abs(mine - width) > 0.1 * width or abs(centre - (ref_low + ref_high) / 2) > 0.1 * width:
+        return (
+            f"Its interval [{low:+.4f}, {high:+.4f}] differs from the package's paired bootstrap "
+            f"[{ref_low:+.4f}, {ref_high:+.4f}]; resample query indices, the same ones for both methods."
+        )
+    return None
+
+
+def _not_an_interval(values, diff, se, mean_a, mean_b) -> str | None:
+    """What one number (or a pair that is not an interval) is, if it is one of the usual stand-ins."""
+
+    def near(v, target, tol):
+        return abs(v - target) < tol
+
+    def spread(v):
+        return near(v, se, 0.25 * se) or near(v, 1.96 * se, 0.25 * se)
+
+    if len(values) == 2 and near(values[0], diff, 0.1 * se) and spread(values[1]):
+        return "It returned (difference, standard error); return the interval's two ends, (low, high)."
+    if len(values) == 1 and near(values[0], diff, 0.1 * se):
+        return "It returned the difference itself; return the interval around it, (low, high)."
+    if len(values) == 1 and spread(values[0]):
+        return "It returned a standard error (or a half-width); return the interval's two ends, (low, high)."
+    if len(values) == 1 and (near(values[0], mean_a, 1e-6) or near(values[0], mean_b, 1e-6)):
+        return "It returned one method's mean; return the interval of the difference of the two, (low, high)."
+    return None
+
+
+def check_bootstrap_interval(fn) -> bool:
+    """Grade ``fn(hits_a, hits_b, resamples, seed)``: the 95 % paired bootstrap interval ``(low, high)`` of
+    ``mean(hits_a) - mean(hits_b)``, two methods' 0/1 hits on the same queries, like
+    :func:`~mrl_lab.evaluation.intervals.accuracy_interval` with a baseline. Compared statistically: a
+    bootstrap's ends move a little with its seed, so no seed has to match the package's."""
+    from mrl_lab.evaluation.intervals import accuracy_interval
+
+    name = "bootstrap_interval"
+    for seed, n, only_a, only_b in ((0, 2000, 0.07, 0.03), (1, 1500, 0.03, 0.08)):
+        a, b = _bootstrap_case(seed, n, only_a, only_b)
+        originals, case = (a.clone(), b.clone()), f"For {n} queries"
+        out, problem = _attempt(fn, a, b, 3000, seed)
+        if problem:
+            return _report(name, False, problem)
+        if not _inputs_kept(originals, (a, b)):
+            return _report(name, False, "It changed its inputs in place; resample into new arrays instead.")
+        diff, ref_low, ref_high = accuracy_interval(a, baseline=b, resamples=40_000, seed=seed)
+        se = (ref_high - ref_low) / 3.92  # the resampled differences' spread (a 95 % interval is about +-1.96 se)
+        values, problem = _two_ends(out)
+        if len(values) in (1, 2):  # one number, or (difference, standard error): which number is it?
+            problem = _not_an_interval(values, diff, se, a.float().mean().item(), b.float().mean().item()) or problem
+        if problem:
+            return _report(name, False, f"{case}: {problem}")
+        again, _ = _attempt(fn, a, b, 3000, seed)
+        if _two_ends(again)[0] != values:
+            hint = "The same seed gave another interval; draw with np.random.default_rng(seed) (or a seeded Generator)."
+            return _report(name, False, f"{case}: {hint}")
+        hint = _bootstrap_mistake(*values, diff, ref_low, ref_high)
+        if hint:
+            return _report(name, False, f"{case}: {hint}")
+    return _report(name, True, "Its intervals match the package's paired bootstrap (accuracy_interval) on every case.")
