@@ -55,13 +55,52 @@ def quantize(corpus: torch.Tensor, precision: str) -> torch.Tensor:
     if precision == "float16":
         return x.half().float()
     if precision == "int8":
-        lo, hi = x.min(dim=0).values, x.max(dim=0).values
-        step = (hi - lo).clamp_min(1e-12) / 255
-        codes = torch.round((x - lo) / step) - 128  # integers in -128..127: what an int8 index stores
-        return (codes + 128) * step + lo
+        return int8_values(int8_codes(x, x), x)  # the corpus is its own calibration set
     if precision == "binary":
         return torch.where(x > 0, 1.0, -1.0)
     raise ValueError(f"quantize: precision={precision!r}; choose one of {list(PRECISIONS)}")
+
+
+def _int8_grid(calibration: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each dimension's minimum over ``calibration`` and the step between its 256 levels."""
+    lo, hi = calibration.min(dim=0).values, calibration.max(dim=0).values
+    step = (hi - lo) / 255
+    return lo, torch.where(step == 0, 1.0, step)  # a constant dimension: any step will do
+
+
+def int8_codes(embeddings: torch.Tensor, calibration: torch.Tensor, rounding: str = "nearest") -> torch.Tensor:
+    """Scalar (int8) quantisation: each number stored as one of 256 levels of its dimension's calibration range.
+
+    Per dimension, the range ``[min, max]`` over ``calibration`` (vectors like those to be stored,
+    seen beforehand) is cut into 255 equal steps, giving 256 levels: ``min`` is code -128, ``max``
+    is 127. A value's level is ``(x - min) / step``, rounded (``"nearest"``) or rounded down
+    (``"floor"``, as sentence-transformers' ``quantize_embeddings(..., "int8")`` does), then clipped
+    to 0..255, so a value outside the calibration range takes the end level, and shifted by -128.
+
+    Example:
+        >>> calibration = torch.tensor([[0.0, -1.0], [1.0, 1.0]])
+        >>> int8_codes(torch.tensor([[0.2, 1.0], [2.0, -3.0]]), calibration)
+        tensor([[ -77,  127],
+                [ 127, -128]], dtype=torch.int8)
+    """
+    if rounding not in ("nearest", "floor"):
+        raise ValueError(f"int8_codes: rounding={rounding!r}; choose 'nearest' or 'floor'")
+    x = check_embeddings(embeddings, "int8_codes: embeddings").float()
+    calibration = check_embeddings(calibration, "int8_codes: calibration").float()
+    if calibration.shape[1] != x.shape[1]:
+        raise ValueError(f"int8_codes: embeddings have {x.shape[1]} dims, calibration {calibration.shape[1]}; "
+                         "calibrate on vectors of the same width (cut both to the same size)")  # fmt: skip
+    lo, step = _int8_grid(calibration)
+    levels = (torch.round if rounding == "nearest" else torch.floor)((x - lo) / step)
+    return (levels.clamp(0, 255) - 128).to(torch.int8)
+
+
+def int8_values(codes: torch.Tensor, calibration: torch.Tensor) -> torch.Tensor:
+    """The float32 values that int8 ``codes`` stand for: ``min + (code + 128) * step`` per dimension
+    (the inverse of :func:`int8_codes` with the same calibration set; what sentence-transformers
+    rescores with)."""
+    lo, step = _int8_grid(torch.as_tensor(calibration).float())
+    return (torch.as_tensor(codes).float() + 128) * step + lo
 
 
 def search_at(queries: torch.Tensor, corpus: torch.Tensor, precision: str, k: int, rescore: bool = False):

@@ -198,6 +198,49 @@ def train_all(settings: Settings, data: Data, only=None, **options) -> dict:
     return {m: train(settings, data, m, **options) for m in only or methods(settings)}
 
 
+def step_seconds(settings: Settings, data: Data, losses: dict, steps: int = 60, device=None) -> dict:
+    """Seconds of each training step of the text model under each of ``losses``, timed so that only the loss differs.
+
+    Each loss trains its own copy of one untrained model (the seed's weights) with the trainer's
+    optimiser on the same ``settings.batch_size`` training pairs, token dropout included. The losses
+    take turns step by step (after 3 untimed steps each), so step ``i`` of one loss and step ``i`` of
+    another ran back to back: a machine that gets busier slows both alike.
+
+    Returns:
+        ``{name: [seconds of each of the steps]}``: compare two losses step by step (a paired comparison).
+    """
+    import copy
+    import time
+
+    from mrl_lab.runtime.budget import resolve_device
+    from mrl_lab.training.trainer import _autocast
+
+    device = resolve_device(device)
+    seed_everything(settings.seed)
+    model = PairEncoder(TextEncoder(data.tok.vocab_size, settings.embed_dim, settings.hidden))
+    batch = pair_ids(data.tok.encode, data.train.subset(settings.batch_size)).to(device)
+    fused = device.type in ("cpu", "cuda")  # as the trainer's AdamW
+    runs = {}
+    for name, loss in losses.items():
+        copied = copy.deepcopy(model).to(device).train()
+        runs[name] = (copied, loss, torch.optim.AdamW(copied.parameters(), lr=settings.lr, fused=fused,
+                                                       weight_decay=settings.weight_decay))  # fmt: skip
+    times = {name: [] for name in losses}
+    for step in range(3 + steps):
+        for name, (net, loss, optimizer) in runs.items():
+            start = time.perf_counter()
+            optimizer.zero_grad(set_to_none=True)
+            with _autocast(device):  # bf16 on a GPU, as the trainer
+                value = loss(*net(drop_tokens(batch, settings.token_dropout)))
+            value.backward()
+            optimizer.step()
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            if step >= 3:
+                times[name].append(time.perf_counter() - start)
+    return times
+
+
 def embed(encoder, tok: Tokenizer, texts) -> torch.Tensor:
     """Full-width embeddings of ``texts`` (float32, CPU)."""
     return encode(encoder, tok.encode(list(texts)))
@@ -219,10 +262,14 @@ def recall_hits(encoder, tok: Tokenizer, test_set: TextData, sizes) -> dict[int,
     return hits_by_size(embed(encoder, tok, test_set.titles), embed(encoder, tok, test_set.descriptions), sizes)
 
 
-def tfidf_reference(train_set: TextData, test_set: TextData, sts) -> dict:
+def tfidf_reference(train_set: TextData, test_set: TextData, sts, per_item: bool = False) -> dict:
     """TF-IDF (scikit-learn, words and word pairs) on the same tasks: a reference line with no training.
 
     Its vectors have one dimension per vocabulary entry (tens of thousands), so it has no size axis.
+    With ``per_item``, the result also holds ``"ranks"`` (the rank of each test title's own description,
+    1 = first) and ``"STS-B similarities"`` (each STS-B pair's cosine), so that a model can be compared
+    with TF-IDF on the same items with a paired interval (:func:`~mrl_lab.evaluation.intervals.lead`,
+    e.g. ``lead(hits, reference["ranks"] <= 10)``).
     """
     from sklearn.feature_extraction.text import TfidfVectorizer
 
@@ -232,7 +279,8 @@ def tfidf_reference(train_set: TextData, test_set: TextData, sts) -> dict:
     scores = torch.from_numpy((q @ db.T).toarray())
     ranks = (scores >= scores.diagonal()[:, None]).sum(dim=1)
     s1, s2 = vec.transform(sts.sentences1), vec.transform(sts.sentences2)
-    sts_score = spearman(torch.from_numpy(s1.multiply(s2).sum(axis=1).A1), sts.scores)
+    sts_sims = torch.from_numpy(s1.multiply(s2).sum(axis=1).A1)
+    sts_score = spearman(sts_sims, sts.scores)
     train_db, nearest = vec.transform(train_set.descriptions), []
     for start in range(0, len(test_set), 512):  # 1-NN topic, in chunks to bound memory
         nearest.append(torch.from_numpy((db[start : start + 512] @ train_db.T).toarray().argmax(axis=1)).flatten())
@@ -240,6 +288,7 @@ def tfidf_reference(train_set: TextData, test_set: TextData, sts) -> dict:
     return {
         **retrieval_scores(ranks), "STS-B Spearman": sts_score, "topic 1-NN": topic,
         "width": len(vec.vocabulary_),
+        **({"ranks": ranks, "STS-B similarities": sts_sims} if per_item else {}),
     }  # fmt: skip
 
 
