@@ -93,7 +93,9 @@ def check_matryoshka_loss(fn) -> bool:
     if problem:
         return _report("matryoshka_loss", False, problem)
     if not isinstance(out, torch.Tensor) or out.ndim != 0:
-        return _report("matryoshka_loss", False, "Return one number, a 0-dimensional tensor, not a list.")
+        got = type(out).__name__ if not isinstance(out, torch.Tensor) else f"a tensor of shape {tuple(out.shape)}"
+        hint = f"Return one 0-dimensional tensor (got {got}), so the loss can be backpropagated."
+        return _report("matryoshka_loss", False, hint)
     if not out.requires_grad:
         return _report("matryoshka_loss", False, "The result has no gradient; keep it a tensor (no .item()).")
     per_size = [F.cross_entropy(x, y) for x in logits]
