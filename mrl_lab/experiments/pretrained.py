@@ -393,12 +393,36 @@ def served_vectors(settings: Settings, data: Data, news, rows=None, queries: int
     return with_pca_control(db, q)
 
 
-def with_pca_control(corpus: dict, queries: dict) -> tuple[dict, dict]:
+def with_pca_control(corpus: dict, queries: dict, fit_on: torch.Tensor | None = None) -> tuple[dict, dict]:
     """Add ``"normal + PCA"``: the normal vectors (corpus and queries) centred on the corpus mean and rotated
-    onto every component of PCA fitted on the corpus (so at full width a search nearly repeats the normal one's)."""
-    rotate = pca_rotation(corpus["normal"])
+    onto every component of PCA fitted on the corpus (so at full width a search nearly repeats the normal one's).
+    ``fit_on``: other vectors to fit PCA on instead (another corpus: PCA fitted once and reused)."""
+    rotate = pca_rotation(corpus["normal"] if fit_on is None else fit_on)
     corpus["normal + PCA"], queries["normal + PCA"] = rotate(corpus["normal"]), rotate(queries["normal"])
     return corpus, queries
+
+
+def served_sts(settings: Settings, data: Data, fit_on: torch.Tensor, queries: int = 600, device=None):
+    """Out-of-domain vectors to serve: STS-B test sentences, which no fine-tune trained on.
+
+    The first ``queries`` first sentences of the pairs are the queries (at most half of them); the
+    other first sentences and every second sentence are the corpus. The MRL and normal fine-tunes embed
+    them (from the cache when notebook 03 ran), and ``"normal + PCA"`` rotates the normal vectors by PCA
+    fitted on ``fit_on`` (e.g. the AG News corpus's normal vectors: PCA fitted once, on another corpus);
+    MRL's prefix has nothing fitted.
+
+    Returns:
+        ``(corpus, queries)`` as :func:`served_vectors` gives them.
+    """
+    tuned = train_all(settings, data, device=device, only=["MRL", "normal"])
+    n = min(queries, len(data.sts) // 2)
+    db, q = {}, {}
+    for name in ("MRL", "normal"):
+        v = tuned[name]["vectors"]
+        db[name], q[name] = torch.cat([v["sts1"][n:], v["sts2"]]), v["sts1"][:n]
+    del tuned
+    give_freed_memory_back()
+    return with_pca_control(db, q, fit_on=fit_on)
 
 
 def scratch_reference(budget, news, texts: dict[str, list[str]], device=None) -> dict[str, torch.Tensor]:
