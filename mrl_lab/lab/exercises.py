@@ -113,8 +113,15 @@ def check_matryoshka_loss(fn) -> bool:
     return _report("matryoshka_loss", False, hint)
 
 
-def _inputs_kept(originals, args) -> bool:
-    return all(torch.equal(a, b) for a, b in zip(originals, args))
+def _attempt_keeping(fn, inputs: tuple, *rest, fix: str):
+    """:func:`_attempt` on ``fn(*inputs, *rest)``, also refusing a function that changed ``inputs`` in place."""
+    originals = tuple(x.clone() for x in inputs)
+    out, problem = _attempt(fn, *inputs, *rest)
+    if problem:
+        return None, problem
+    if not all(torch.equal(a, b) for a, b in zip(originals, inputs)):
+        return None, f"It changed its inputs in place; {fix}"
+    return out, None
 
 
 def _one_number(out, m: int):
@@ -146,12 +153,9 @@ def check_recall_at_k(fn) -> bool:
     name = "recall_at_k"
     for seed, m, d, k in ((0, 40, 8, 5), (0, 40, 8, 1), (1, 30, 6, 3)):
         queries, corpus = _recall_case(seed, m, d)
-        originals = (queries.clone(), corpus.clone())
-        out, problem = _attempt(fn, queries, corpus, k)
+        out, problem = _attempt_keeping(fn, (queries, corpus), k, fix="normalise into new tensors instead.")
         if problem:
             return _report(name, False, problem)
-        if not _inputs_kept(originals, (queries, corpus)):
-            return _report(name, False, "It changed its inputs in place; normalise into new tensors instead.")
         value, problem = _one_number(out, m)
         if problem:
             return _report(name, False, f"For {m} queries and k={k}: {problem}")
@@ -233,12 +237,9 @@ def check_funnel(fn) -> bool:
     name = "funnel"
     for seed, d, shortlist, k in ((4, 4, 8, 3), (15, 2, 6, 2)):
         query, corpus = _funnel_case(seed)
-        originals = (query.clone(), corpus.clone())
-        out, problem = _attempt(fn, query, corpus, d, shortlist, k)
+        out, problem = _attempt_keeping(fn, (query, corpus), d, shortlist, k, fix="normalise into new tensors instead.")
         if problem:
             return _report(name, False, problem)
-        if not _inputs_kept(originals, (query, corpus)):
-            return _report(name, False, "It changed its inputs in place; normalise into new tensors instead.")
         case = f"For d={d}, shortlist={shortlist}, k={k}"
         try:
             rows = torch.as_tensor(out).long()
@@ -361,14 +362,11 @@ def check_pca_projection(fn) -> bool:
     name = "pca_projection"
     for seed, d in ((0, 2), (1, 3)):
         train, test = _pca_case(seed)
-        originals = (train.clone(), test.clone())
-        out, problem = _attempt(fn, train, test, d)
+        out, problem = _attempt_keeping(fn, (train, test), d, fix="subtract the mean into new tensors.")
         if problem and ("mat1 and mat2" in problem or "size of tensor" in problem):
             problem += _shape_hint(problem, d, train.shape[1])
         if problem:
             return _report(name, False, problem)
-        if not _inputs_kept(originals, (train, test)):
-            return _report(name, False, "It changed its inputs in place; subtract the mean into new tensors.")
         case = f"For d={d}"
         pair, problem = _two_projections(out, ((len(train), d), (len(test), d)))
         if problem:
@@ -485,12 +483,9 @@ def check_int8_quantization(fn) -> bool:
     name = "int8"
     for seed, n, dims in ((0, 40, 6), (1, 25, 10)):
         x, calibration = _int8_case(seed, n, dims)
-        originals = (x.clone(), calibration.clone())
-        out, problem = _attempt(fn, x, calibration)
+        out, problem = _attempt_keeping(fn, (x, calibration), fix="compute the codes into a new tensor.")
         if problem:
             return _report(name, False, problem)
-        if not _inputs_kept(originals, (x, calibration)):
-            return _report(name, False, "It changed its inputs in place; compute the codes into a new tensor.")
         case = f"For {n} vectors of {dims} dims"
         try:
             codes = torch.as_tensor(out)
@@ -595,12 +590,10 @@ def check_bootstrap_interval(fn) -> bool:
     name = "bootstrap_interval"
     for seed, n, only_a, only_b in ((0, 2000, 0.07, 0.03), (1, 1500, 0.03, 0.08)):
         a, b = _bootstrap_case(seed, n, only_a, only_b)
-        originals, case = (a.clone(), b.clone()), f"For {n} queries"
-        out, problem = _attempt(fn, a, b, 3000, seed)
+        case = f"For {n} queries"
+        out, problem = _attempt_keeping(fn, (a, b), 3000, seed, fix="resample into new arrays instead.")
         if problem:
             return _report(name, False, problem)
-        if not _inputs_kept(originals, (a, b)):
-            return _report(name, False, "It changed its inputs in place; resample into new arrays instead.")
         diff, ref_low, ref_high = accuracy_interval(a, baseline=b, resamples=40_000, seed=seed)
         se = (ref_high - ref_low) / 3.92  # the resampled differences' spread (a 95 % interval is about +-1.96 se)
         values, problem = _two_ends(out)
