@@ -1,4 +1,5 @@
-"""The command line: ``python -m mrl_lab doctor`` and ``python -m mrl_lab train cifar|text``.
+"""The command line: ``python -m mrl_lab doctor``, ``python -m mrl_lab train cifar|text`` and
+``python -m mrl_lab check SOURCE --corpus FILE``.
 
 ``doctor`` says what this machine has (versions, device, budget, which datasets were found where)
 and what to do about anything missing. ``train`` fills the model cache with an experiment's models
@@ -7,6 +8,9 @@ trains each model on all the processes together (see :mod:`mrl_lab.training.dist
 on two GPUs::
 
     MRL_LAB_BUDGET=gpu torchrun --standalone --nproc_per_node 2 -m mrl_lab train cifar
+
+``check`` measures how short your own embeddings can be cut, and at what precision, on your corpus
+(:mod:`mrl_lab.experiments.check`); bad input ends with one line saying what to fix, and exit status 2.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import argparse
 import importlib.metadata
 import os
 import platform
+import sys
 
 import torch
 
@@ -111,6 +116,28 @@ def train(experiment: str, only: list[str] | None, retrain: bool) -> None:
             print(f"{experiment} {name}: {done} (budget {budget.name}, device {device})")
 
 
+def check_command(args) -> int:
+    """``python -m mrl_lab check``: measure, print the summary and the table, then write ``--out``."""
+    from mrl_lab.experiments import check
+    from mrl_lab.lab.report import html_report, kept_table, line_name
+
+    changes = {name: getattr(args, name) for name in ("k", "keep", "shortlist") if getattr(args, name) is not None}
+    settings = check.settings(get_budget(), **changes)
+    data = check.load_data(settings, args.source, args.corpus, args.queries, args.pairs, args.column)
+    table = check.evaluate(settings, data, args.sizes)
+    summary = check.summary(settings, data, table)
+    shown = [line_name("prefix", p, r) for p in check.PRECISIONS for r in (False, True) if p != "float32" or not r]
+    shown += [line_name(m, "float32", False) for m in ("PCA", "adaptor")]
+    kept = kept_table(table, summary["metric"])
+    print("\n".join(summary["lines"]))
+    print(f"\nShare of full-width {summary['metric']} kept, % [95 % interval], by size:")
+    print(kept[[c for c in shown if c in kept.columns]].to_string())
+    if args.out is not None:
+        folder = check.write(args.out, settings, data, table, summary, html_report(summary, table))
+        print(f"\nWrote {folder / 'results.csv'}, results.json and report.html")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mrl_lab", description="mrl-lab helpers")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -119,7 +146,24 @@ def main(argv=None) -> int:
     trainer.add_argument("experiment", choices=["cifar", "text"])
     trainer.add_argument("--only", nargs="+", help="just these models, e.g. MRL normal")
     trainer.add_argument("--retrain", action="store_true", help="train even if the cache has the model")
+    checker = sub.add_parser("check", help="how short can your embeddings be cut, and at what precision?")
+    checker.add_argument("source", help="a sentence-transformers model (folder or Hub name), or a .npy of embeddings")
+    checker.add_argument("--corpus", required=True, help="the documents: one a line, or a CSV/TSV (see --column)")
+    checker.add_argument("--queries", help="query texts (with a .npy SOURCE: a .npy of query vectors)")
+    checker.add_argument("--pairs", help="each query's relevant document: a CSV/TSV 'document' column (row or text)")
+    checker.add_argument("--column", help="the column holding the texts in a CSV/TSV corpus or queries file")
+    checker.add_argument("--sizes", type=int, nargs="+", help="sizes to measure (default: powers of two, 1/8, ...)")
+    checker.add_argument("--k", type=int, help="neighbours compared per query (default 10)")
+    checker.add_argument("--keep", type=float, help="share of full width to keep (default 0.95)")
+    checker.add_argument("--shortlist", type=int, help="candidates re-scored at full precision (default 100)")
+    checker.add_argument("--out", help="folder for results.csv, results.json and report.html")
     args = parser.parse_args(argv)
+    if args.command == "check":
+        try:
+            return check_command(args)
+        except (ValueError, FileNotFoundError) as e:  # bad input: say what to fix, no traceback
+            print(f"python -m mrl_lab check: error: {e}", file=sys.stderr)
+            return 2
     if args.command == "train":
         train(args.experiment, args.only, args.retrain)
         return 0

@@ -531,3 +531,54 @@ def every_size(full: dict[str, dict], methods_shown) -> pd.DataFrame:
         for d, hits in hits_by_size(q, db, dense_grid(q.shape[1])).items():
             rows.append(row(name, d, "recall@10, every size", hits, interval=True))
     return table(rows)
+
+
+# ----------------------------------------------------------------------------- the fine-tune as a model to ship
+
+
+def save_sentence_transformer(model, folder, settings: Settings, results: pd.DataFrame | None = None,
+                              method: str = "fine-tuned MRL") -> Path:  # fmt: skip
+    """Save a fine-tune (the SentenceTransformer that :func:`train_all` keeps, or the model :func:`train` returns)
+    as a standard sentence-transformers folder, whose model card
+    states the loss, the trained sizes and, from ``results`` (:func:`evaluate`'s table), ``method``'s measured
+    quality per size. ``SentenceTransformer(folder, truncate_dim=d)`` then loads it; with
+    ``normalize_embeddings=True`` its vectors equal the lab's ``truncate(z, d)`` (``tests/test_check.py``).
+
+    The card's loss block is written as sentence-transformers writes it, so ``python -m mrl_lab check``
+    reads the trained sizes back from it.
+    """
+    import json
+
+    folder = Path(folder)
+    st = model.encoder.model if hasattr(model, "encoder") else model
+    st.save(str(folder), create_model_card=False)
+    dims = list(settings.dims)
+    config = {"loss": "MultipleNegativesRankingLoss", "matryoshka_dims": dims[::-1],
+              "matryoshka_weights": [1] * len(dims), "n_dims_per_step": -1}  # fmt: skip
+    lines = [
+        "---", "library_name: sentence-transformers", "pipeline_tag: sentence-similarity",
+        f"base_model: sentence-transformers/{settings.model}", "tags: [sentence-transformers, matryoshka, mrl-lab]",
+        "---", "", f"# {settings.model}, fine-tuned with MatryoshkaLoss by mrl-lab", "",
+        f"Fine-tuned on {settings.train_pairs or 'all'} AG News headline -> description pairs for {settings.epochs} "
+        f"epoch(s) (notebook 03 of mrl-lab; every setting: `mrl_lab.experiments.pretrained.SETTINGS`). Cut the "
+        "vectors to any trained size and re-normalise: `SentenceTransformer(folder, truncate_dim=64)` with "
+        "`encode(..., normalize_embeddings=True)`.", "", "## Training loss", "", "#### MatryoshkaLoss", "",
+        "The lab's `MatryoshkaLoss(InfoNCE(temperature=0.05, symmetric=False), dims)`, which equals this:", "",
+        "```json", json.dumps(config, indent=4), "```",
+    ]  # fmt: skip
+    if results is not None:
+        chosen = results[results["method"] == method]
+        if chosen.empty:
+            raise ValueError(f"save_sentence_transformer: no rows for method {method!r} in results; it has "
+                             f"{sorted(results['method'].unique())}")  # fmt: skip
+        wide = chosen.pivot(index="size", columns="metric", values="value")
+        lines += [
+            "",
+            "## Measured quality per size (held-out AG News and STS-B test, from the run that trained it)",
+            "",
+            "| size | " + " | ".join(wide.columns) + " |",
+            "|---" * (len(wide.columns) + 1) + "|",
+        ]
+        lines += [f"| {d} | " + " | ".join(f"{v:.3f}" for v in r) + " |" for d, r in wide.iterrows()]  # fmt: skip
+    (folder / "README.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder
