@@ -50,11 +50,18 @@ def test_binder_defaults_to_the_cpu_budget_and_opens_the_quickstart():
     assert "mybinder.org/v2/" in readme and "urlpath=lab/tree/notebooks/00_quickstart.ipynb" in readme
 
 
-# Notebooks measured over Binder's 1.5 GB at cpu (smoke must fit), with what tracks the fix. Their
-# figures stay in the guide; the test fails once a listed notebook fits, so the list can only shrink.
-OVER_BINDERS_LIMIT: dict[str, str] = {
-    "04_adaptive": "its side-by-side section holds 100,000 rows for three methods; re-measure with "
-    "benchmarks/notebook_cost.py on a quiet machine, then shrink it (the guide warns Binder users)",
+# Notebooks measured over Binder's 1.5 GB, at which budgets, and why. Their figures stay in the guide;
+# the test fails once a listed notebook fits at a listed budget, so the list can only shrink.
+# Measured with PyTorch's CUDA build on a CPU machine (Binder installs the smaller CPU-only build, not
+# measured yet), from an empty cache; the same code's peak varied by up to 0.8 GB between runs
+# (benchmarks/RESULTS.md). Re-measure with benchmarks/notebook_cost.py and the CPU build, then shrink.
+OVER_BINDERS_LIMIT: dict[str, tuple[str, ...]] = {
+    "01_cifar10": ("smoke", "cpu"),  # loading the decoded CIFAR-10 arrays; two training workers at cpu
+    "02_text": ("smoke", "cpu"),  # text.evaluate's step (1.0 GB in one run, 1.8 GB in another)
+    "03_pretrained_text": ("cpu",),  # the fine-tunes' shared frozen bottom
+    "04_adaptive": ("smoke", "cpu"),  # drawing and searching the grown database
+    "05_design_choices": ("cpu",),  # two text models side by side, for the step timing
+    "06_check": ("cpu",),  # fine-tuning MiniLM when 03's model is not cached
 }
 
 
@@ -71,7 +78,7 @@ def test_the_workshop_guide_gives_time_and_peak_memory_for_every_notebook_under_
         for budget, memory in (("smoke", smoke_memory), ("cpu", cpu_memory)):
             peaks = [float(x) for x in memory.replace("(", " ").replace(")", " ").split() if x[0].isdigit()]
             assert peaks, f"{name}: peak memory {memory!r} must be measured"
-            if name in OVER_BINDERS_LIMIT and budget == "cpu":  # a listed notebook is over at cpu only
-                assert max(peaks) >= 1.5, f"{name} now fits under 1.5 GB: remove it from OVER_BINDERS_LIMIT"
+            if budget in OVER_BINDERS_LIMIT.get(name, ()):
+                assert max(peaks) >= 1.5, f"{name} now fits under 1.5 GB at {budget}: shrink OVER_BINDERS_LIMIT"
             else:
                 assert max(peaks) < 1.5, f"{name}: peak memory {memory!r} at {budget} must be < 1.5 GB"

@@ -68,7 +68,7 @@ class Settings:
 
 # fmt: off
 SETTINGS = {
-    "smoke": Settings(queries=100, adaptor_steps=10, max_tokens=64),
+    "smoke": Settings(queries=100, shortlist=20, adaptor_steps=10, max_tokens=64),
     "cpu":   Settings(),
     "gpu":   Settings(queries=2000, adaptor_steps=300),
 }
@@ -393,7 +393,7 @@ def knees(settings: Settings, table: pd.DataFrame, metric: str) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def _cheapest(settings: Settings, table: pd.DataFrame, metric: str, method: str) -> pd.Series | None:
+def cheapest(settings: Settings, table: pd.DataFrame, metric: str, method: str) -> pd.Series | None:
     """The row of ``method`` with the fewest bytes per vector that keeps ``settings.keep`` on ``metric``
     (among equal bytes: no re-scoring first, then the higher share kept)."""
     ok = table[(table["metric"] == metric) & (table["method"] == method) & (table["kept"] >= settings.keep)]
@@ -437,7 +437,7 @@ def summary(settings: Settings, data: Data, table: pd.DataFrame) -> dict:
         f"Measured: at {eighth} dims (1/8 of the width) the prefix keeps {at['prefix']:.0%} of the full-width "
         f"top {k}, PCA fitted on this corpus {at['PCA']:.0%}: ratio {ratio:.2f}, so it behaves {behaves}.",
     ]
-    best, fix = _cheapest(s, table, metric, "prefix"), {m: _cheapest(s, table, metric, m) for m in ("PCA", "adaptor")}
+    best, fix = cheapest(s, table, metric, "prefix"), {m: cheapest(s, table, metric, m) for m in ("PCA", "adaptor")}
     if best is None:
         recommendation = f"No cut or precision keeps {s.keep:.0%} of full-width {metric}: store the full vectors."
     else:

@@ -609,3 +609,67 @@ def check_bootstrap_interval(fn) -> bool:
         if hint:
             return _report(name, False, f"{case}: {hint}")
     return _report(name, True, "Its intervals match the package's paired bootstrap (accuracy_interval) on every case.")
+
+
+def _cheapest_case(seed: int):
+    """A check table of one method and metric: sizes x (float32, int8, binary) x re-score, with shares kept."""
+    import pandas as pd
+
+    from mrl_lab.evaluation.quantize import storage_bytes
+
+    g = torch.Generator().manual_seed(seed)
+    rows = []
+    for d in (8, 16, 32, 64, 128):
+        for precision, loss in (("float32", 0.0), ("int8", 0.01), ("binary", 0.08)):
+            for rescore in (False, True):
+                base = 1 - 0.3 / d**0.5 - (0.0 if rescore else loss)
+                kept = round(min(1.0, base + 0.01 * float(torch.rand(1, generator=g))), 3)
+                rows.append({"size": d, "precision": precision, "rescore": rescore,
+                             "bytes": storage_bytes(1, d, precision), "kept": kept})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def check_cheapest(fn) -> bool:
+    """Grade ``fn(table, keep)``: ``(size, precision, rescore)`` of the row with the fewest bytes per vector whose
+    ``kept`` is at least ``keep`` (equal bytes: no re-scoring first, then the higher share), or None if none is."""
+    from mrl_lab.experiments.check import Settings, cheapest
+
+    name = "cheapest"
+    for seed, keep in ((0, 0.95), (1, 0.9), (2, 0.97), (3, 0.8), (4, 1.5)):
+        table = _cheapest_case(seed)
+        if seed == 2:  # a row exactly at the target must count
+            table.loc[(table["size"] == 16) & (table["precision"] == "binary") & table["rescore"], "kept"] = keep
+        want = cheapest(Settings(keep=min(keep, 1.0)), table.assign(method="m", metric="x"), "x", "m")
+        want = None if keep > 1 or want is None else (int(want["size"]), want["precision"], bool(want["rescore"]))
+        try:
+            out = fn(table.copy(), keep)
+        except NotImplementedError:
+            return _report(name, False, f"{NOT_WRITTEN} Replace `raise NotImplementedError` with your code.")
+        except Exception as e:  # a learner's bug: a hint, not a stopped notebook
+            return _report(name, False, f"Your function raised {type(e).__name__}: {e}")
+        if want is None:
+            if out is not None:
+                return _report(name, False, f"With keep={keep} no row keeps enough; return None, not {out!r}.")
+            continue
+        if out is None:
+            hint = " A row exactly at the target keeps enough: compare with >=, not >." if seed == 2 else ""
+            return _report(name, False, f"With keep={keep} it returned None, but {want} keeps enough.{hint}")
+        if not isinstance(out, tuple) or len(out) != 3:
+            return _report(name, False, f"Return a tuple (size, precision, rescore); got {out!r}.")
+        got = (int(out[0]), str(out[1]), bool(out[2]))
+        if got == want:
+            continue
+        ok = table[table["kept"] >= keep]
+        strict = table[table["kept"] > keep].sort_values(["bytes", "rescore", "kept"], ascending=[True, True, False])
+        if got == tuple(ok.sort_values("kept", ascending=False).iloc[0][["size", "precision", "rescore"]]):
+            hint = "It picked the row that keeps the most; pick the one with the fewest bytes that keeps enough."
+        elif len(strict) and got == tuple(strict.iloc[0][["size", "precision", "rescore"]]):
+            hint = "A row exactly at the target keeps enough: compare with >=, not >."
+        elif got[:2] == want[:2]:
+            hint = "Right size and precision; among equal bytes, prefer no re-scoring (it reads more at query time)."
+        elif got[0] == int(ok["size"].min()):
+            hint = "It picked the smallest size; sizes at int8 or binary take fewer bytes: sort by bytes."
+        else:
+            hint = "Keep the rows with kept >= keep, then take the fewest bytes (ties: no re-score, then higher kept)."
+        return _report(name, False, f"With keep={keep}: expected {want}, got {got}. {hint}")
+    return _report(name, True, "It picks the row that mrl_lab.experiments.check.cheapest picks, on every table.")
