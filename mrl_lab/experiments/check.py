@@ -426,7 +426,8 @@ def summary(settings: Settings, data: Data, table: pd.DataFrame) -> dict:
                "like a normal model's: far below PCA fitted on this corpus" if ratio <= NORMAL_LIKE else
                "in between an MRL model's and a normal model's")  # fmt: skip
     card = data.card
-    said = ("no model card found" if not card.get("card") else
+    said = ("none: the vectors came as a .npy" if data.source.endswith(".npy") else
+            "no model card found" if not card.get("card") else
             f"the model card says MatryoshkaLoss at {card['dims']}" if card["matryoshka"] and card["dims"] else
             "the model card mentions MatryoshkaLoss" if card["matryoshka"] else
             "the model card does not mention MatryoshkaLoss")  # fmt: skip
