@@ -189,3 +189,23 @@ def test_the_fine_tune_saves_as_a_sentence_transformer_that_truncate_dim_cuts_as
         cut = SentenceTransformer(str(folder), truncate_dim=d).encode(descriptions, convert_to_tensor=True,
                                                                      normalize_embeddings=True)  # fmt: skip
         torch.testing.assert_close(cut, truncate(full, d), atol=1e-5, rtol=0)
+
+
+def test_text_a_user_supplies_is_escaped_in_the_report_and_the_dashboards(vectors):
+    from mrl_lab.lab.report import html_report
+    from mrl_lab.lab.widgets import truncation_dashboard
+
+    folder, corpus, queries, _ = vectors
+    s = check.settings("smoke")
+    data = check.Data(corpus, queries, None, "<script>alert('source')</script>.npy")
+    table = check.evaluate(s, data, [8, 64], progress=False)
+    page = html_report(check.summary(s, data, table), table)
+    assert "<script>alert('source')" not in page and "&lt;script&gt;alert(&#x27;source&#x27;)" in page
+    board = truncation_dashboard(
+        {"<img src=x onerror=alert(1)>": {8: 0.5, 64: 0.9}},
+        lambda d: {"<img src=x onerror=alert(1)>": 0.5},
+        full_dim=64,
+        metric="m",
+        start=8,
+    )
+    assert "<img src=x" not in board.readout.value and "&lt;img src=x" in board.readout.value

@@ -23,6 +23,20 @@ def check_count(value, name: str, where: str, low: int = 1, high: int | None = N
     return int(value)
 
 
+def check_fitted(state, where: str, fix: str):
+    """``state`` (what ``fit`` sets) if it is there, else an error naming ``where`` and how to fit first.
+
+    Example:
+        >>> check_fitted(None, "PCA.transform", "call PCA().fit(train_embeddings) first")
+        Traceback (most recent call last):
+        ...
+        ValueError: PCA.transform: not fitted yet; call PCA().fit(train_embeddings) first
+    """
+    if state is None:
+        raise ValueError(f"{where}: not fitted yet; {fix}")
+    return state
+
+
 def check_dims(dims, full_dim: int | None = None, *, where: str = "dims") -> list[int]:
     """Validate a nesting list and return it as a list of ints.
 

@@ -87,6 +87,10 @@ class MatryoshkaLoss(nn.Module):
         which = range(len(self.dims))
         if self.n_dims_per_step is not None:
             which = sorted(torch.randperm(len(self.dims))[: self.n_dims_per_step].tolist())
+        first = outputs[0] if isinstance(outputs, (tuple, list)) and outputs else outputs
+        batch = sorted({len(a) for a in (first, *targets) if torch.is_tensor(a) and a.ndim})
+        if len(batch) > 1:
+            raise ValueError(f"MatryoshkaLoss: outputs and targets have batch sizes {batch}; pass one row per example")
         if isinstance(outputs, (tuple, list)):  # classification: one logits tensor per size
             if len(outputs) != len(self.dims):
                 raise ValueError(

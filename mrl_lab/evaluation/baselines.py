@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from mrl_lab.core.checks import check_embeddings
+from mrl_lab.core.checks import check_embeddings, check_fitted
 
 
 class PCA:
@@ -42,12 +42,12 @@ class PCA:
     @property
     def explained_variance_ratio(self) -> torch.Tensor:
         """Share of the training embeddings' variance along each component."""
-        return torch.from_numpy(self._pca.explained_variance_ratio_)
+        fitted = check_fitted(self._pca, "PCA.explained_variance_ratio", "call fit(train_embeddings) first")
+        return torch.from_numpy(fitted.explained_variance_ratio_)
 
     def transform(self, z: torch.Tensor, d: int) -> torch.Tensor:
         """Project ``z`` on the first ``d`` components (float32)."""
-        if self._pca is None:
-            raise RuntimeError("PCA.transform: call fit(train_embeddings) first")
+        check_fitted(self._pca, "PCA.transform", "call fit(train_embeddings) first")
         check_embeddings(z, "PCA.transform: z")
         if z.shape[1] != len(self._pca.mean_):
             raise ValueError(f"PCA.transform: z has {z.shape[1]} features but PCA was fitted on {len(self._pca.mean_)}")

@@ -118,6 +118,7 @@ def search_at(queries: torch.Tensor, corpus: torch.Tensor, precision: str, k: in
         (tensor([[2]]), tensor([[2]]))
     """
     stored = quantize(corpus, precision)
+    check_count(k, "k", "search_at", high=len(stored))
     if precision != "binary":
         return search(queries.float(), stored, k, device="cpu")  # cosine similarity
     scores = quantize(queries, "binary") @ stored.T  # = dims - 2 * Hamming distance

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from mrl_lab.core.checks import check_dims, check_embeddings
+from mrl_lab.core.checks import check_count, check_dims, check_embeddings
 from mrl_lab.core.nesting import truncate
 from mrl_lab.runtime.budget import resolve_device
 
@@ -158,5 +158,6 @@ def hits_by_size(queries: torch.Tensor, database: torch.Tensor, sizes, k: int = 
         >>> {d: h.tolist() for d, h in hits_by_size(z, z, [1, 4], k=1).items()}
         {1: [True, False, False, False], 4: [True, True, True, True]}
     """
+    check_count(k, "k", "hits_by_size", high=len(database))
     targets = torch.arange(len(queries))
     return {d: target_ranks(truncate(queries, d), truncate(database, d), targets) <= k for d in sizes}

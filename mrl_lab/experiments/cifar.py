@@ -201,13 +201,14 @@ def train(settings: Settings, data: Data, method: str, *, device=None, retrain=F
     seed_everything(settings.seed)  # the initial weights depend only on the seed, not on what ran before
     model = build(settings, method)
     key = _key(settings, data, method)
-    meta = None if retrain else model_cache.load(key, model)
-    if meta is None:
-        loss = MatryoshkaLoss(nn.CrossEntropyLoss(label_smoothing=settings.label_smoothing), model.head.dims)
-        log = run_trainer(model, loss, data.train.images, data.train.labels, settings,
-                          augment=augmentations(settings.epochs, settings.progressive, settings.small_share),
-                          device=device, progress=progress_for(method, progress))  # fmt: skip
-        meta = model_cache.save(key, model, log)
+    loss = MatryoshkaLoss(nn.CrossEntropyLoss(label_smoothing=settings.label_smoothing), model.head.dims)
+
+    def fit():
+        return run_trainer(model, loss, data.train.images, data.train.labels, settings,
+                           augment=augmentations(settings.epochs, settings.progressive, settings.small_share),
+                           device=device, progress=progress_for(method, progress))  # fmt: skip
+
+    meta = model_cache.load_or_train(key, model, fit, retrain=retrain)
     if device is not None:
         model.to(device)
     return model.eval(), meta

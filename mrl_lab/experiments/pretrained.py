@@ -49,7 +49,7 @@ from mrl_lab.models.frozen_bottom import SharedBottom, TopPairModel, transformer
 from mrl_lab.models.pairs import PairEncoder, pair_ids
 from mrl_lab.models.sentence_encoder import SentenceEncoder, checkpoint_activations, load_encoder, pca_start, token_ids
 from mrl_lab.runtime.budget import settings_for
-from mrl_lab.runtime.cache import cache_dir, load_cached, save_atomic
+from mrl_lab.runtime.cache import building, cache_dir, load_cached, save_atomic
 from mrl_lab.runtime.memory import give_freed_memory_back
 from mrl_lab.training import model_cache
 from mrl_lab.training.model_cache import settings_key
@@ -197,12 +197,16 @@ def embed(model, texts: list[str], model_key: str, progress: bool = True, bottom
     z = load_cached(path, read, "embed")
     if z is not None:
         return z
-    if bottom is not None:
-        z = bottom.encode(model, texts, progress=progress)
-    else:
-        z = model.encode(texts, batch_size=32, convert_to_tensor=True, show_progress_bar=progress)
-    z = z.float().cpu().clone()  # encode() runs in inference mode; a clone can be trained on (the adaptor)
-    save_atomic(path, lambda f: torch.save(z, f))
+    with building(path, "embed"):  # one process encodes; another that needs the same vectors waits, then loads
+        z = load_cached(path, read, "embed")
+        if z is not None:
+            return z
+        if bottom is not None:
+            z = bottom.encode(model, texts, progress=progress)
+        else:
+            z = model.encode(texts, batch_size=32, convert_to_tensor=True, show_progress_bar=progress)
+        z = z.float().cpu().clone()  # encode() runs in inference mode; a clone can be trained on (the adaptor)
+        save_atomic(path, lambda f: torch.save(z, f))
     give_freed_memory_back()  # what encoding freed
     return z
 
@@ -299,11 +303,13 @@ def train(settings: Settings, data: Data, method: str, *, device=None, retrain=F
     training pairs' bottom states, shared by every fine-tune (:func:`train_all` makes one).
     """
     key, model = cache_key(settings, data, method), build(settings, data)
-    meta = None if retrain else model_cache.load(key, model)
-    if meta is None:
+
+    def fit():
         log = _fit(settings, data, model, method, device, progress, bottom)
-        meta = model_cache.save(key, model, log)
         give_freed_memory_back()  # the fine-tuned model sits in reference cycles: free it now, not later
+        return log
+
+    meta = model_cache.load_or_train(key, model, fit, retrain=retrain)
     if device is not None:
         model.to(device)
     return model.eval(), meta

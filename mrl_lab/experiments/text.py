@@ -182,12 +182,13 @@ def train(settings: Settings, data: Data, method: str, *, loss=None, device=None
                vocab_size=data.tok.vocab_size)  # fmt: skip
     seed_everything(settings.seed)  # the initial weights depend only on the seed, not on what ran before
     model = PairEncoder(TextEncoder(data.tok.vocab_size, settings.embed_dim, settings.hidden))
-    meta = None if retrain else model_cache.load(key, model)
-    if meta is None:
-        log = run_trainer(model, loss, pair_ids(data.tok.encode, data.train), None, settings,
-                          augment=lambda ids: drop_tokens(ids, settings.token_dropout), device=device,
-                          progress=progress_for(method, progress))  # fmt: skip
-        meta = model_cache.save(key, model, log)
+
+    def fit():
+        return run_trainer(model, loss, pair_ids(data.tok.encode, data.train), None, settings,
+                           augment=lambda ids: drop_tokens(ids, settings.token_dropout), device=device,
+                           progress=progress_for(method, progress))  # fmt: skip
+
+    meta = model_cache.load_or_train(key, model, fit, retrain=retrain)
     if device is not None:
         model.to(device)
     return model.encoder.eval(), meta

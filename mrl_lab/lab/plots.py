@@ -9,6 +9,13 @@ import plotly.graph_objects as go
 _PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"]
 
 
+def _check_curves(curves, where: str) -> None:
+    """A clear error when there is nothing to show: a chart or a table of no methods, or of no points."""
+    if not isinstance(curves, dict) or not curves or not any(isinstance(c, dict) and c for c in curves.values()):
+        raise ValueError(f"{where}: nothing to show (curves={curves!r}); pass {{method: {{size: score}}}} with at "
+                         "least one point, e.g. from mrl_lab.evaluation.results.curves")  # fmt: skip
+
+
 def curves_table(curves: dict[str, dict[int, float]], intervals: dict | None = None) -> pd.DataFrame:
     """The numbers behind a chart: one row per size, one column per method.
 
@@ -26,6 +33,7 @@ def curves_table(curves: dict[str, dict[int, float]], intervals: dict | None = N
         >>> curves_table({"MRL": {8: 0.5}}, {"MRL": {8: (0.48, 0.52)}}).loc[8, "MRL"]
         '50.0 [48.0, 52.0]'
     """
+    _check_curves(curves, "curves_table")
     if intervals is not None:
         curves = {m: {d: f"{100 * v:.1f} [{100 * intervals[m][d][0]:.1f}, {100 * intervals[m][d][1]:.1f}]"
                       for d, v in curve.items()} for m, curve in curves.items()}  # fmt: skip
@@ -62,6 +70,7 @@ def plot_vs_size(
         >>> [trace.name for trace in fig.data], list(fig.data[0].error_y.array)
         (['MRL', 'normal'], [0.05, 0.02])
     """
+    _check_curves(curves, "plot_vs_size")
     fig = go.Figure()
     sizes = sorted({d for curve in curves.values() for d in curve})
     for name, curve in curves.items():
@@ -214,6 +223,9 @@ def plot_lead_panels(panels: dict[str, tuple[dict, dict]], reference: str, title
     """
     from plotly.subplots import make_subplots
 
+    if not isinstance(panels, dict) or not panels or not any(gaps for gaps, _ in panels.values()):
+        raise ValueError(f"plot_lead_panels: nothing to draw (panels={panels!r}); pass {{task: leads(...)}} with at "
+                         "least one method, e.g. from mrl_lab.evaluation.results.leads")  # fmt: skip
     fig = make_subplots(rows=1, cols=len(panels), subplot_titles=list(panels), horizontal_spacing=0.08)
     colours = {}
     for col, (gaps, intervals) in enumerate(panels.values(), start=1):

@@ -80,7 +80,7 @@ def truncation_dashboard(
         rows = ""
         for name, score in scores.items():
             kept = f"{score / full[name]:.0%} of its full-width {metric}" if full.get(name) else ""
-            rows += f"<tr><td>{name}</td><td><b>{score:.1%}</b></td><td>{kept}</td></tr>"
+            rows += f"<tr><td>{html.escape(name)}</td><td><b>{score:.1%}</b></td><td>{html.escape(kept)}</td></tr>"
         readout.value = (
             f"<p>Cut to the first <b>{d}</b> of {full_dim} dims: {storage_bytes(1, d, 'float32')} bytes per float32 "
             f"vector instead of {storage_bytes(1, full_dim, 'float32')} ({d / full_dim:.1%}).</p><table>{rows}</table>"
@@ -112,7 +112,7 @@ def _thumb(image, label: str, wrong: bool = False) -> str:
     return (
         f'<div style="display:inline-block;text-align:center;margin:2px;font-size:11px">'
         f'<img src="{_image_uri(image)}" width="56" height="56" style="image-rendering:pixelated;border:{border}"><br>'
-        f"{label}{mark}</div>"
+        f"{html.escape(label)}{mark}</div>"
     )
 
 
@@ -137,12 +137,12 @@ def _neighbour_controls(test_set, sizes: list[int], start: int, n_queries: int):
 def _accuracy_html(curves: dict[str, dict[int, float]], metric: str, d: int) -> str:
     """Each method's score at size ``d`` (``-`` where its curve has none)."""
     rows = "".join(
-        f"<tr><td>{name}</td><td><b>{curve[d]:.1%}</b></td></tr>"
+        f"<tr><td>{html.escape(name)}</td><td><b>{curve[d]:.1%}</b></td></tr>"
         if d in curve
-        else f"<tr><td>{name}</td><td>-</td></tr>"
+        else f"<tr><td>{html.escape(name)}</td><td>-</td></tr>"
         for name, curve in curves.items()
     )
-    return f"<b>{metric} at d = {d}</b><table>{rows}</table>"
+    return f"<b>{html.escape(metric)} at d = {d}</b><table>{rows}</table>"
 
 
 def _storage_html(d: int) -> str:
@@ -161,14 +161,14 @@ def _gallery_html(vectors: Callable, methods: list[str], train_set, test_set, d:
     for name in methods:
         v = vectors(name, d)
         if v is None:
-            page += f"<tr><td>{name}</td><td><i>no model of size {d} at this budget</i></td></tr>"
+            page += f"<tr><td>{html.escape(name)}</td><td><i>no model of size {d} at this budget</i></td></tr>"
             continue
         found = search(v["test"][i : i + 1], v["train"], TOP_K)[0].tolist()
         thumbs = "".join(
             _thumb(train_set.images[j], classes[int(train_set.labels[j])], int(train_set.labels[j]) != truth)
             for j in found
         )
-        page += f"<tr><td style='padding-right:8px'>{name}</td><td>{thumbs}</td></tr>"
+        page += f"<tr><td style='padding-right:8px'>{html.escape(name)}</td><td>{thumbs}</td></tr>"
     return page + "</table>"
 
 
@@ -272,7 +272,8 @@ def _results_html(columns: dict[str, tuple[list[int], set[int]]], titles: list[s
             for j in found
         )
         cells += (
-            f"<td style='vertical-align:top;width:{100 // len(columns)}%;padding:4px'><b>{method}</b> at d = {d}: "
+            f"<td style='vertical-align:top;width:{100 // len(columns)}%;padding:4px'>"
+            f"<b>{html.escape(method)}</b> at d = {d}: "
             f"<b>{shared}/{k}</b> of its full-width top-{k}<ol>{items}</ol></td>"
         )
     return f"<table style='width:100%'><tr>{cells}</tr></table>"

@@ -1,13 +1,25 @@
 """Where the lab keeps what it computes once (decoded images, trained models, embeddings), and how
-it writes there: atomically, so that a reader never sees half a file."""
+it writes there: atomically and durably, so that a reader never sees half a file, even after a crash;
+one process at a time builds an entry (:func:`building`); a full disk or a read-only folder says
+what to do (:class:`CacheWriteError`)."""
 
 from __future__ import annotations
 
+import errno
 import os
+import sys
 import tempfile
 import time
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
+
+# errors that mean "this folder cannot take the file", not "the lab has a bug"
+_NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+class CacheWriteError(OSError):
+    """A file could not be written (a full disk, a read-only or forbidden folder); the message says what to do."""
 
 
 def cache_dir() -> Path:
@@ -64,29 +76,99 @@ def save_atomic(path: Path, write) -> None:
     """Call ``write(file)`` on a temporary file beside ``path``, then rename it to ``path``, so
     readers never see half a file (the rename is atomic on one file system).
 
-    The data reaches the disk before the rename (``fsync``: a crash cannot leave an empty file
-    under the final name); the file gets the permissions of any new file (the umask: a shared
-    ``MRL_LAB_CACHE`` stays readable by others); temporary files that a killed writer left behind
-    for over an hour are removed.
+    Durable as well as atomic: the data reaches the disk before the rename (``fsync``), and the
+    rename before the function returns (``fsync`` of the folder), so a crash leaves the old entry or
+    the new one, never an empty file under the final name. The file gets the permissions of any new
+    file (the umask: a shared ``MRL_LAB_CACHE`` stays readable by others); temporary files that a
+    killed writer left behind for over an hour are removed. A full disk or a folder that cannot be
+    written raises :class:`CacheWriteError`, saying what to do, and leaves the old entry as it was.
+
+    ``MRL_LAB_TEST_WRITE_PAUSE`` (seconds; for the fault tests only) pauses between writing the
+    temporary file and the rename, so that a test can kill the writer there.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob("*.tmp"):
-        try:
-            if time.time() - stale.stat().st_mtime > 3600:
-                stale.unlink()
-        except OSError:  # another process removed it first
-            pass
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".tmp")
+    path = Path(path)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for stale in path.parent.glob("*.tmp"):
+            try:
+                if time.time() - stale.stat().st_mtime > 3600:
+                    stale.unlink()
+            except OSError:  # another process removed it first
+                pass
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes files private (0600)
+        if os.environ.get("MRL_LAB_TEST_WRITE_PAUSE"):
+            print(f"save_atomic: pausing before renaming {tmp}", file=sys.stderr, flush=True)
+            time.sleep(float(os.environ["MRL_LAB_TEST_WRITE_PAUSE"]))
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        tmp = None
+        _sync_folder(path.parent)
+    except OSError as e:
+        if e.errno not in _NO_ROOM:
+            raise
+        raise CacheWriteError(e.errno, _no_room_message(path, e)) from None
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (POSIX); a no-op where folders cannot be opened (Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems do not sync folders; the rename itself is still atomic
+        pass
+    finally:
+        os.close(fd)
+
+
+def _no_room_message(path: Path, e: OSError) -> str:
+    what = "no space left" if e.errno in (errno.ENOSPC, errno.EDQUOT) else "the folder cannot be written"
+    try:
+        in_cache = path.resolve().is_relative_to(cache_dir().resolve())
+    except (OSError, ValueError):
+        in_cache = False
+    fix = (f"free some space there, or set MRL_LAB_CACHE to a writable folder with room (now {cache_dir()})"
+           if in_cache else "free some space there, or choose a writable folder with room")  # fmt: skip
+    return f"cannot write {path} ({what}: {e.strerror}); {fix}. Files already there are untouched."
+
+
+@contextmanager
+def building(path: Path, what: str):
+    """Within the block, this process alone builds the cache entry ``path``: two processes that need it at once
+    do not both spend the work. The other one waits, saying so in one line, and should then load the entry.
+
+    A lock file ``<path>.lock`` (``filelock``) marks the builder; the operating system releases it
+    if the builder dies, so a killed run never leaves the others waiting.
+    """
+    from filelock import FileLock, Timeout
+
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(path) + ".lock")
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            print(f"{what}: another process is building {path.name}; waiting for it, then loading it", flush=True)
+            lock.acquire()
+    except OSError as e:
+        if e.errno not in _NO_ROOM:
+            raise
+        raise CacheWriteError(e.errno, _no_room_message(path, e)) from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _umask() -> int:

@@ -19,7 +19,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from mrl_lab.core.checks import check_dims, check_embeddings
+from mrl_lab.core.checks import check_count, check_dims, check_embeddings
 
 
 def _top_k(queries: torch.Tensor, rows: torch.Tensor, k: int, chunk: int, group: int = 16) -> torch.Tensor:
@@ -143,7 +143,8 @@ class AdaptiveIndex:
             raise ValueError(
                 f"search: stages {stages} must grow in size (below {self.dim}) and shrink in length (to k={k})"
             )
-        if not 1 <= k <= lengths[0] <= len(self):
+        check_count(k, "k", "AdaptiveIndex.search", high=len(self))
+        if not k <= lengths[0] <= len(self):
             raise ValueError(f"search: shortlist lengths {lengths} must lie in {k}..{len(self)} (k..database rows)")
         q = queries.float()
         if not stages:

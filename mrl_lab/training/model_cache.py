@@ -6,14 +6,15 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from mrl_lab.runtime.cache import cache_dir, load_cached, save_atomic
+from mrl_lab.runtime.cache import building, cache_dir, load_cached, save_atomic
 from mrl_lab.runtime.memory import give_freed_memory_back
-from mrl_lab.training.distributed import barrier, is_main
+from mrl_lab.training.distributed import barrier, is_main, rank_and_world
 
 
 def config_key(config: dict) -> str:
@@ -100,6 +101,24 @@ def save(key: dict, model: nn.Module, log, folder=None) -> dict:
     barrier()
     give_freed_memory_back()  # what the training steps freed
     return dict(meta, cached=False)
+
+
+def load_or_train(key: dict, model: nn.Module, fit, retrain: bool = False, folder=None) -> dict:
+    """``model`` filled from the cache under ``key``, or trained by ``fit()`` (which returns the trainer's log)
+    and cached; returns the training record, as :func:`load` and :func:`save` do.
+
+    Two processes that need the same model at once train it once: the first trains under a lock
+    (:func:`~mrl_lab.runtime.cache.building`), the other waits, saying so, then loads what it saved.
+    A run interrupted while training (Ctrl-C, a kernel interrupt) caches nothing, so the next one
+    trains afresh. Under torchrun every process trains together, so none takes the lock.
+    """
+    if not retrain and (meta := load(key, model, folder)) is not None:
+        return meta
+    together = rank_and_world()[1] > 1
+    with nullcontext() if together else building(checkpoint_path(key, model, folder), "model cache"):
+        if not retrain and not together and (meta := load(key, model, folder)) is not None:
+            return meta  # another process trained it while this one waited
+        return save(key, model, fit(), folder)
 
 
 def _read(path: Path, model: nn.Module) -> dict | None:
