@@ -2,6 +2,8 @@
 of the wrong shape, k against the corpus on every search path (quantized too), and charts given nothing. Each
 gets a ValueError naming the function and what to pass."""
 
+import re
+
 import pytest
 import torch
 from torch import nn
@@ -39,3 +41,33 @@ def test_each_family_of_bad_input_gets_a_clear_value_error(case):
     with pytest.raises(ValueError) as raised:
         call()
     assert message in str(raised.value)
+
+
+def test_a_ragged_sts_b_file_names_the_file_the_line_and_the_columns(tmp_path):
+    from mrl_lab.data.text import load_sts_benchmark
+
+    folder = tmp_path / "stsbenchmark"
+    folder.mkdir()
+    good = "main-captions\tMSRvid\t2012test\t0001\t5.000\tA man plays.\tA man is playing.\n"
+    (folder / "sts-test.csv").write_text(good + "main-captions\tMSRvid\t2012test\t0002\n")
+    with pytest.raises(ValueError, match=r"sts-test.csv, line 2: expected at least 7 tab-separated fields"):
+        load_sts_benchmark("test", root=tmp_path, download=False)
+
+
+MORE = {
+    "funnel stages given as sizes, not pairs": (lambda: AdaptiveIndex(c, coarse_dims=[4]).search(q, 3, stages=[4]),
+                                                TypeError, "pass (size, shortlist) pairs"),
+    "an adaptor that is not one": (lambda: __import__("mrl_lab.experiments.adaptor").experiments.adaptor.adapt(None, c),
+                                   TypeError, "adapt: adaptor is a NoneType"),
+    "kept_lead on results of different lengths": (
+        lambda: __import__("mrl_lab.evaluation.intervals").evaluation.intervals.kept_lead(
+            torch.ones(5).bool(), torch.ones(4).bool(), torch.ones(5).bool(), torch.ones(5).bool()),
+        ValueError, "kept_lead: cut, whole, base_cut, base_whole have shapes"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", MORE)
+def test_arguments_of_the_wrong_shape_or_kind_name_the_function(case):
+    call, error, message = MORE[case]
+    with pytest.raises(error, match=re.escape(message)):
+        call()

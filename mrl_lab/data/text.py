@@ -187,9 +187,17 @@ def load_sts_benchmark(split: str = "test", root=None, download: bool = True) ->
     path = _find_or_download(f"STS Benchmark ({split} split)", roots, find, fetch, download)
     s1, s2, scores = [], [], []
     with open(path, encoding="utf-8") as f:
-        for line in f:
+        for number, line in enumerate(f, start=1):
             fields = line.rstrip("\n").split("\t")
-            scores.append(float(fields[4]))
-            s1.append(fields[5])
-            s2.append(fields[6])
+            try:
+                score = float(fields[4])
+                s1.append(fields[5])
+                s2.append(fields[6])
+            except (IndexError, ValueError):
+                raise ValueError(
+                    f"load_sts_benchmark: {path}, line {number}: expected at least 7 tab-separated fields (genre, "
+                    f"file, year, id, score 0-5, sentence 1, sentence 2); got {len(fields)}: {line[:80]!r}. "
+                    "Replace the file with the original (delete it: it downloads again when online)"
+                ) from None
+            scores.append(score)
     return SentencePairs(s1, s2, torch.tensor(scores), str(path.resolve()))

@@ -168,6 +168,10 @@ def kept_lead(cut, whole, base_cut, base_whole, gold=None, seed: int = 0) -> tup
         (0.3, True)
     """
     arrays = tuple(torch.as_tensor(x).double().numpy() for x in (cut, whole, base_cut, base_whole))
+    shapes = [a.shape for a in arrays] + ([tuple(torch.as_tensor(gold).shape)] if gold is not None else [])
+    if len(set(shapes)) != 1 or len(shapes[0]) != 1:
+        raise ValueError(f"kept_lead: cut, whole, base_cut, base_whole{', gold' if gold is not None else ''} have "
+                         f"shapes {shapes}; pass 1-D results of the same test items, one per item")  # fmt: skip
     if gold is None:
 
         def stat(c, w, bc, bw, axis=-1):

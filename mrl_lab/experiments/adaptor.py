@@ -155,6 +155,8 @@ def fit(settings: Settings, corpus: torch.Tensor, pairs=None, start=None, progre
 @torch.no_grad()
 def adapt(adaptor: MatryoshkaAdaptor, embeddings: torch.Tensor) -> torch.Tensor:
     """Apply a trained adaptor to embeddings (queries and documents alike); float32 on the CPU."""
+    if not isinstance(adaptor, MatryoshkaAdaptor):
+        raise TypeError(f"adapt: adaptor is a {type(adaptor).__name__}; pass one that adaptor.fit or train returned")
     width = adaptor.g[0].in_features
     if embeddings.ndim != 2 or embeddings.shape[1] != width:
         raise ValueError(f"adapt: the adaptor takes (N, {width}) embeddings; got shape {tuple(embeddings.shape)}")

@@ -147,15 +147,18 @@ def building(path: Path, what: str):
     """Within the block, this process alone builds the cache entry ``path``: two processes that need it at once
     do not both spend the work. The other one waits, saying so in one line, and should then load the entry.
 
-    A lock file ``<path>.lock`` (``filelock``) marks the builder; the operating system releases it
-    if the builder dies, so a killed run never leaves the others waiting.
+    A lock file (``filelock``) in the cache's ``locks`` folder marks the builder, so entries' folders hold
+    entries only; the operating system releases the lock if the builder dies, so a killed run never
+    leaves the others waiting.
     """
     from filelock import FileLock, Timeout
 
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(path) + ".lock")
+        locks = cache_dir() / "locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(locks / f"{path.parent.name}-{path.name}.lock"))
         try:
             lock.acquire(timeout=0)
         except Timeout:

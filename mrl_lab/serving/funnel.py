@@ -137,6 +137,8 @@ class AdaptiveIndex:
         check_embeddings(queries, "queries")
         if queries.shape[1] != self.dim:
             raise ValueError(f"search: queries have {queries.shape[1]} dims but the index holds {self.dim}")
+        if not all(isinstance(st, (tuple, list)) and len(st) == 2 for st in stages):
+            raise TypeError(f"search: stages={stages!r}; pass (size, shortlist) pairs, e.g. [(64, 400)]")
         stages = [(int(d), int(n)) for d, n in stages]
         sizes, lengths = [d for d, _ in stages] + [self.dim], [n for _, n in stages] + [k]
         if sizes != sorted(set(sizes)) or any(a < b for a, b in zip(lengths, lengths[1:])):
