@@ -125,8 +125,8 @@ def test_bad_input_gets_one_clear_line_exit_status_2_and_writes_nothing(case, ve
     zero[5] = 0
     np.save(folder / "zero.npy", zero)
     np.save(folder / "ints.npy", np.arange(10))
-    np.save(folder / "small.npy", corpus[:50].numpy())
-    (folder / "small.txt").write_text("".join(f"d {i}\n" for i in range(50)))
+    np.save(folder / "small.npy", corpus[:30].numpy())  # 15 searched once 15 become queries: under smoke's 20
+    (folder / "small.txt").write_text("".join(f"d {i}\n" for i in range(30)))
     (folder / "short.txt").write_text("one\ntwo\n")
     (folder / "empty.txt").write_text("")
     (folder / "far.txt").write_text("".join(f"{400 + i}\n" for i in range(60)))

@@ -435,28 +435,38 @@ def summary(settings: Settings, data: Data, table: pd.DataFrame) -> dict:
         f"{data.source}: {len(data.corpus):,} corpus vectors of {width} dims, {len(data.queries):,} queries"
         + (f" ({'; '.join(data.notes)})" if data.notes else ""),
         f"Card: {said}.",
-        f"Measured: at {eighth} dims (1/8 of the width) the prefix keeps {at['prefix']:.0%} of the full-width "
-        f"top {k}, PCA fitted on this corpus {at['PCA']:.0%}: ratio {ratio:.2f}, so it behaves {behaves}.",
+        f"Measured: at {eighth} dims (1/8 of the width) the prefix finds {at['prefix']:.0%} of the full-width top "
+        f"{k} (overlap@{k}), PCA fitted on this corpus {at['PCA']:.0%}: ratio {ratio:.2f}, so it behaves {behaves}.",
     ]
-    best, fix = cheapest(s, table, metric, "prefix"), {m: cheapest(s, table, metric, m) for m in ("PCA", "adaptor")}
+    components = int(table.loc[table["method"] == "PCA", "size"].max())
+    if components < width:
+        lines.append(f"PCA has {components} components at most: it was fitted on {len(data.corpus):,} rows, fewer "
+                     f"than the {width} dims, so its larger sizes are missing.")  # fmt: skip
+    share = s.shortlist / len(data.corpus)
+    usable = table if share <= 0.1 else table[~table["rescore"]]  # re-scoring most of the corpus proves nothing
+    best, fix = cheapest(s, usable, metric, "prefix"), {m: cheapest(s, usable, metric, m) for m in ("PCA", "adaptor")}
     if best is None:
         recommendation = f"No cut or precision keeps {s.keep:.0%} of full-width {metric}: store the full vectors."
     else:
         recommendation = "Recommendation: " + describe(best, width, s, metric) + "."
+        if best["kept_low"] < s.keep:
+            recommendation += f" Borderline: its interval reaches below {s.keep:.0%}; more queries would settle it."
     lines.append(recommendation)
-    if best is not None and best["rescore"]:
-        share = s.shortlist / len(data.corpus)
+    if share > 0.1:
+        lines.append(f"Re-scoring is left out of the recommendation: the shortlist of {s.shortlist} is {share:.0%} of "
+                     f"the corpus searched, so re-scoring it is nearly a full search. Check a corpus of at least "
+                     f"{10 * s.shortlist:,} rows, or pass a smaller --shortlist.")  # fmt: skip
+    elif best is not None and best["rescore"]:
         lines.append(f"Re-scoring reads the {s.shortlist} candidates' full float32 vectors (kept on disk, "
-                     f"{4 * width} B each)" + (f"; here that is {share:.0%} of the corpus, so the figure flatters "
-                     "it: check on a corpus at least 10 times the shortlist" if share > 0.1 else "") + ".")  # fmt: skip
+                     f"{4 * width} B each) for every query.")  # fmt: skip
     names = {"PCA": "PCA", "adaptor": "A Matryoshka-Adaptor"}
     for name, r in fix.items():
         if r is not None and best is not None and r["bytes"] < best["bytes"]:
             lines.append(f"{names[name]} fitted on this corpus needs fewer bytes: {describe(r, width, s, metric)}; "
                          "refit it when the corpus changes.")  # fmt: skip
         elif r is not None and best is not None:
-            lines.append(f"{names[name]} fitted on this corpus needs as many bytes or more ({int(r['bytes'])} B "
-                         "per vector): cutting alone is enough here.")  # fmt: skip
+            lines.append(f"{names[name]} fitted on this corpus does no better than cutting ({int(r['bytes'])} B per "
+                         "vector at best).")  # fmt: skip
     return {"metric": metric, "card": card, "eighth": int(eighth), "ratio": ratio, "behaves": behaves,
             "recommendation": recommendation, "lines": lines,
             "knees": knees(s, table, metric).to_dict(orient="records")}  # fmt: skip

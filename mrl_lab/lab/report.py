@@ -55,7 +55,9 @@ def kept_table(table: pd.DataFrame, metric: str) -> pd.DataFrame:
     chosen["cell"] = [f"{100 * k:.0f} [{100 * lo:.0f}, {100 * hi:.0f}]"
                       for k, lo, hi in zip(chosen["kept"], chosen["kept_low"], chosen["kept_high"])]  # fmt: skip
     order = list(dict.fromkeys(chosen["line"]))
-    return chosen.pivot(index="size", columns="line", values="cell")[order].fillna("")
+    wide = chosen.pivot(index="size", columns="line", values="cell")[order].fillna("")
+    wide.columns.name = None  # the lines' names are the headers; no label above them
+    return wide
 
 
 def html_report(summary: dict, table: pd.DataFrame) -> str:
