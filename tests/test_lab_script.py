@@ -38,3 +38,20 @@ def test_mrl_lab_torch_forces_a_build_and_a_wrong_value_is_refused(tmp_path):
     assert choice(tmp_path, with_gpu=True, forced="cpu").stdout.strip() == "cpu"
     wrong = choice(tmp_path, with_gpu=False, forced="gpu")
     assert wrong.returncode == 2 and "MRL_LAB_TORCH=gpu: use cpu, default" in wrong.stderr
+
+
+def test_torch_check_passes_on_the_labs_own_venv_and_names_both_versions_when_the_pair_is_broken(tmp_path):
+    """pip's own settings can pair a CPU-only torch with a torchvision built for another torch: setup checks the
+    pair loads, and if not, says so in one line and installs the default build of both instead."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    good = subprocess.run([str(REPO / "lab"), "torch-check"], env=env, capture_output=True, text=True)
+    assert good.returncode == 0 and good.stdout == "" and good.stderr == ""
+    broken = tmp_path / "torchvision"  # imports first on PYTHONPATH, and fails as a mismatched build does
+    broken.mkdir()
+    (broken / "__init__.py").write_text("raise RuntimeError('operator torchvision::nms does not exist')\n")
+    bad = subprocess.run([str(REPO / "lab"), "torch-check"], env=dict(env, PYTHONPATH=str(tmp_path)),
+                         capture_output=True, text=True)  # fmt: skip
+    assert bad.returncode == 1
+    line = bad.stderr.strip()
+    assert line.startswith("torch ") and "and torchvision " in line and "do not load together" in line
+    assert "(RuntimeError: operator torchvision::nms does not exist)" in line and "\n" not in line
