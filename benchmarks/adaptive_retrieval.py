@@ -61,9 +61,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS), help="which vectors to serve")
     parser.add_argument("--kinds", nargs="+", choices=("hnsw", "ivf"), default=["hnsw", "ivf"],
                         help="which ANN index types to build (default: both)")  # fmt: skip
-    parser.add_argument(
-        "--repeats", type=int, default=1, help="time each query this often, keep the fastest (default 1)"
-    )
+    parser.add_argument("--repeats", type=int, default=3, help="rounds of timing every query (at least 3; default 3)")
     parser.add_argument("--gpu-only", action="store_true", help="only the GPU rows (needs CUDA, not FAISS)")
     parser.add_argument("--json", help="also write the results to this JSON file")
     parser.add_argument("--save-vectors", metavar="DIR", help="also save the served vectors, one file per fine-tune")
@@ -73,8 +71,8 @@ def main() -> None:
     args = parser.parse_args()
 
     budget = get_budget(args.budget)
-    if args.repeats < 1:
-        parser.error(f"--repeats {args.repeats}: give at least 1")
+    if args.repeats < 3:
+        parser.error(f"--repeats {args.repeats}: give at least 3")
     if args.queries is not None and args.queries < 1:
         parser.error(f"--queries {args.queries}: give at least 1 (or leave it out: 200, or all that --vectors holds)")
     if args.gpu_only and not torch.cuda.is_available():

@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from mrl_lab.core.checks import check_count, check_embeddings
 from mrl_lab.evaluation.metrics import topk_overlap
+from mrl_lab.evaluation.timing import SAME, speed_words, spread
 from mrl_lab.runtime.memory import give_freed_memory_back
 from mrl_lab.serving.funnel import AdaptiveIndex, unit_rows
 
@@ -249,35 +250,35 @@ def local_dimension(vectors: torch.Tensor, k: int = 20) -> float:
     return float(np.median(1 / np.mean(np.log(r[:, -1:] / r[:, :-1]), axis=1)))
 
 
-def latency(search, queries: torch.Tensor, repeats: int = 1) -> dict:
+def latency(search, queries: torch.Tensor, repeats: int = 3) -> dict:
     """Per-query latency (one query at a time, as a user's request arrives) and batch throughput.
 
     Args:
         search: ``search(queries) -> results``, e.g. ``lambda q: index.search(q, 10, 200)``.
-        queries: ``(M, D)``; each is searched alone (``repeats`` times, the fastest kept), then all at once.
+        queries: ``(M, D)``; each is searched alone, in ``repeats`` rounds over all of them (at least 3),
+            then all at once.
 
     Returns:
-        ``{"median_ms", "p95_ms", "batch_qps"}``.
+        ``{"median_ms", "low_ms", "high_ms", "p95_ms", "batch_qps"}``: the median over the rounds of each
+        round's median, the fastest and slowest round's median (the spread that
+        :func:`~mrl_lab.evaluation.timing.speed_words` compares), and the 95th percentile of every timing.
     """
-    check_count(repeats, "repeats", "latency")
+    check_count(repeats, "repeats", "latency", low=3)
     search(queries[:1])  # warm-up: first-call allocations are not what a user waits for
-    times = []
-    for i in range(len(queries)):
-        best = math.inf
-        for _ in range(repeats):
+    rounds = np.empty((repeats, len(queries)))
+    for r in range(repeats):
+        for i in range(len(queries)):
             start = time.perf_counter()
             search(queries[i : i + 1])
-            best = min(best, time.perf_counter() - start)
-        times.append(best)
+            rounds[r, i] = time.perf_counter() - start
     start = time.perf_counter()
     search(queries)
     batch = time.perf_counter() - start
-    ms = np.array(times) * 1000
+    per_round = spread(np.median(rounds, axis=1) * 1000)
     return {
-        "median_ms": float(np.median(ms)),
-        "p95_ms": float(np.percentile(ms, 95)),
-        "batch_qps": len(queries) / batch,
-    }
+        "median_ms": per_round["median"], "low_ms": per_round["low"], "high_ms": per_round["high"],
+        "p95_ms": float(np.percentile(rounds * 1000, 95)), "batch_qps": len(queries) / batch,
+    }  # fmt: skip
 
 
 # (index kind, prefix size or None for full width, shortlist, effort): prefix indexes re-ranked at full
@@ -291,7 +292,7 @@ SERVING += [("ivf", None, 10, p) for p in NPROBE]
 
 def serving_table(data: torch.Tensor, queries: torch.Tensor, configs=SERVING, full_width: bool = True,
                   brute_force=((64, 400), (128, 400)), k: int = 10, desc: str | None = None,
-                  repeats: int = 1) -> list[dict]:  # fmt: skip
+                  repeats: int = 3) -> list[dict]:  # fmt: skip
     """Serve ``queries`` from ``data`` every way in ``configs``, one query at a time; one row per setting.
 
     The first row is exact full-width search (FAISS ``IndexFlatIP``), the reference for relative
@@ -301,8 +302,8 @@ def serving_table(data: torch.Tensor, queries: torch.Tensor, configs=SERVING, fu
     ``configs`` (``d=None``: full width; skipped when ``full_width=False``; an IVF setting that
     would visit more lists than the index has, ``2 sqrt(N)``, is skipped too). Each index is built
     once and searched at all its settings; ``desc`` names a progress bar over the settings (it also
-    says which index is being built, and how far). ``repeats``: each query timed that many times, the
-    fastest kept (:func:`latency`): less noise from other work on the machine, at that many times the cost.
+    says which index is being built, and how far). ``repeats``: rounds of timing every query (at least 3,
+    :func:`latency`), so that each row carries the spread its speed verdicts are read from.
 
     Returns:
         dicts with ``index`` (a readable name), ``kind``, ``d``, ``shortlist``, ``effort``, ``recall``,
@@ -394,19 +395,37 @@ def best_at(rows: list[dict], target: float) -> dict | None:
     return best
 
 
+def _times(row: dict, ms: float | None = None) -> dict:
+    """A row's latency as :func:`~mrl_lab.evaluation.timing.speed_words` reads it; ``ms``: the same spread, moved
+    to another median (a full-width index read off between two settings)."""
+    scale = 1.0 if ms is None else ms / row["median_ms"]
+    return {"median": row["median_ms"] * scale, "low": row.get("low_ms", row["median_ms"]) * scale,
+            "high": row.get("high_ms", row["median_ms"]) * scale}  # fmt: skip
+
+
+def _versus(a: dict, b: dict, ratio: float, what: str) -> str:
+    """ "3.1x faster than X", "1.4x slower than X", or "no measurable difference from X (1.1x)"."""
+    words = speed_words(a, b)
+    if words == SAME:
+        return f"{SAME} from {what} ({ratio:.1f}x is inside the repeats' spread)"
+    return f"{ratio if words == 'faster' else 1 / ratio:.1f}x {words} than {what}"
+
+
 def describe_best(rows: list[dict], target: float) -> str:
-    """One line: the fastest prefix index at relative recall >= target, against exact search and full width."""
+    """One line: the fastest prefix index at relative recall >= target, against exact search and full width.
+    Faster or slower only where the repeats' spreads do not overlap (:func:`~mrl_lab.evaluation.timing.speed_words`)."""
     best = best_at(rows, target)
     if best is None:
         return f"no prefix index reached relative recall@10 >= {target}"
+    exact = _versus(_times(best), _times(rows[0]), best["speedup"], "exact")
     line = (f">= {target}: {best['index']} (effort {best['effort']}): recall {best['recall']:.3f}, "
-            f"{best['median_ms']:.2f} ms, {best['speedup']:.1f}x faster than exact")  # fmt: skip
+            f"{best['median_ms']:.2f} ms, {exact}")  # fmt: skip
     if "rigid" not in best:
         return line + f"; no {best['kind']} index at full width measured at that recall"
     rigid, ratio = best["rigid"], best["speedup_over_rigid"]
-    than = f"{ratio:.1f}x faster than" if ratio >= 1 else f"{1 / ratio:.1f}x slower than"
+    versus = _versus(_times(best), _times(rigid, best["rigid_ms"]), ratio, f"{rigid['index']} at the same recall")
     where = f"effort {rigid['effort']}, recall {rigid['recall']:.3f}"
     if "rigid_below" in best:
         below = best["rigid_below"]
         where = f"between effort {below['effort']} (recall {below['recall']:.3f}) and {where}"
-    return line + f", {than} {rigid['index']} at the same recall ({best['rigid_ms']:.2f} ms: {where})"
+    return line + f", {versus}; that index: {best['rigid_ms']:.2f} ms ({where})"

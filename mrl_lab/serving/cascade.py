@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from mrl_lab.core.checks import check_dims
+from mrl_lab.evaluation.intervals import lead
 
 
 def cascade(logits, dims, threshold):
@@ -151,6 +152,34 @@ def pick_threshold(curve: list[dict], min_accuracy: float) -> dict | None:
 
 
 THRESHOLDS = [i / 100 for i in range(100)] + [0.995, 0.999, 1.01]  # 1.01: never stop there
+
+
+def against_target(right, full_right, within: float) -> str:
+    """A threshold chosen on validation data, checked on test data: the cascade's test accuracy against the
+    full head's, paired image by image (with a 95 % interval), and whether the target, at most ``within``
+    below the full head, was met. A target met on validation can be missed on test; this says so plainly.
+
+    Args:
+        right: per test input, whether the cascade was right (a boolean tensor).
+        full_right: per test input, whether the full head was right.
+        within: the accuracy the target allows below the full head, as a fraction (0.005: half a point).
+
+    Example:
+        >>> full = torch.arange(1000) % 10 < 8  # 80 % right
+        >>> against_target(full, full, 0.005)
+        'accuracy 80.0% (full head 80.0%): +0.0 pt [+0.0, +0.0]; target (at most 0.5 pt below) met'
+        >>> against_target(full & (torch.arange(1000) % 100 != 0), full, 0.005)  # 10 more wrong: 1 pt
+        'accuracy 79.0% (full head 80.0%): -1.0 pt [-1.7, -0.4]; target (at most 0.5 pt below) missed by 0.5 pt'
+    """
+    if not 0 <= within < 1:
+        raise ValueError(f"against_target: within={within} must be a fraction in [0, 1), e.g. 0.005 for half a point")
+    right, full_right = torch.as_tensor(right, dtype=torch.bool), torch.as_tensor(full_right, dtype=torch.bool)
+    x, low, high = lead(right, full_right)
+    line = (f"accuracy {right.float().mean().item():.1%} (full head {full_right.float().mean().item():.1%}): "
+            f"{100 * x:+.1f} pt [{100 * low:+.1f}, {100 * high:+.1f}]; "
+            f"target (at most {100 * within:.1f} pt below)")  # fmt: skip
+    short = -x - within
+    return line + (f" missed by {100 * short:.1f} pt" if short > 1e-9 else " met")
 
 
 def pick_thresholds(logits, labels: torch.Tensor, dims, min_accuracy: float, grid=THRESHOLDS, sweeps: int = 5):
