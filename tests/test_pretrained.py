@@ -4,6 +4,7 @@ loader, the embedding cache, the adaptor, PCA as a rotation, and the intervals."
 import dataclasses
 from functools import partial
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -332,6 +333,30 @@ def test_fine_tune_trains_each_method_once_and_then_loads_models_and_embeddings(
             continue
         frozen = name.startswith("embeddings.") or any(name.startswith(f"encoder.layer.{i}.") for i in range(n))
         assert torch.equal(tuned[name], p) == frozen, name
+
+
+def test_the_served_published_control_is_the_published_models_own_vectors_beside_the_fine_tunes(
+    encoder_folder, tmp_cache
+):
+    rows = [TextData([t], [d], torch.tensor([0])) for t, d in SENTENCES]
+    data = TextData([r.titles[0] for r in rows], [r.descriptions[0] for r in rows], torch.zeros(6, dtype=torch.long))
+    settings = pretrained.settings("smoke", batch_size=3, per_size=(16,))
+    sts = SentencePairs(data.titles[:4], data.descriptions[:4], torch.tensor([1.0, 2.0, 3.0, 4.0]), "demo")
+    s = pretrained.Data(encoder_folder, "test", data, data, sts, [], "demo")
+    news = SimpleNamespace(train=data, val=data, test=data)  # the served corpus: every split's descriptions
+    corpus, queries = pretrained.served_vectors(settings, s, news, rows=8, queries=4, published=True)
+    assert list(corpus) == ["MRL", "normal", "normal + PCA", "published"] and set(queries) == set(corpus)
+    model = load_encoder(encoder_folder, settings.max_tokens)
+    own = model.encode((data.descriptions * 3)[:8], convert_to_tensor=True)
+    torch.testing.assert_close(corpus["published"], own, atol=1e-5, rtol=0)  # cut as it is: nothing fitted
+    torch.testing.assert_close(
+        queries["published"], model.encode(data.titles[:4], convert_to_tensor=True), atol=1e-5, rtol=0
+    )
+    assert not torch.allclose(corpus["published"], corpus["normal"], atol=1e-3)  # not the fine-tune
+    sts_corpus, sts_queries = pretrained.served_sts(settings, s, fit_on=corpus["normal"], queries=2, published=True)
+    assert sts_corpus["published"].shape == (2 + 4, 384) and sts_queries["published"].shape == (2, 384)
+    torch.testing.assert_close(sts_queries["published"], model.encode(sts.sentences1[:2], convert_to_tensor=True),
+                               atol=1e-5, rtol=0)  # fmt: skip
 
 
 def test_the_pca_start_cuts_to_pcas_projection_and_loses_nothing_at_full_width():

@@ -40,7 +40,7 @@ def test_a_prefix_that_holds_the_neighbours_is_ahead_and_the_verdict_lines_say_w
     assert (table["MRL"] > table["baseline's"]).all() and (table["lead"] > 0).all()
     lines = verdict_lines({"toy": table})
     assert lines[0] == "toy: MRL vs reversed: ahead at 4, 8 dims"
-    points = [f"{d} dims: {100 * x:+.1f} points [{100 * lo:+.1f}, {100 * hi:+.1f}]"
+    points = [f"{d} dims: {100 * x:+.1f} pt [{100 * lo:+.1f}, {100 * hi:+.1f}]"
               for d, x, lo, hi in zip(table["size"], table["lead"], table["95% low"], table["95% high"])]  # fmt: skip
     assert lines[1] == f"MRL ahead of reversed at: toy ({points[0]}; {points[1]})" and "+" in points[0]
     behind = verdict_lines({"toy": compare(results, 50, method="reversed")}, method="reversed")

@@ -41,6 +41,7 @@ from mrl_lab.evaluation.quantize import storage_bytes
 from mrl_lab.evaluation.search import search
 from mrl_lab.experiments import adaptor
 from mrl_lab.experiments.pretrained import embed
+from mrl_lab.models.sentence_encoder import quiet_loading
 from mrl_lab.runtime.budget import settings_for
 from mrl_lab.runtime.cache import save_atomic
 
@@ -149,7 +150,8 @@ def load_model(source: str, max_tokens: int):
     from sentence_transformers import SentenceTransformer
 
     try:
-        model = SentenceTransformer(source, device="cpu")
+        with quiet_loading():
+            model = SentenceTransformer(source, device="cpu")
     except (OSError, ValueError) as e:
         raise ValueError(
             f"check: cannot load the model {source!r} ({type(e).__name__}: {str(e).splitlines()[0]}). Pass a local "

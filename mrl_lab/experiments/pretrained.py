@@ -47,7 +47,14 @@ from mrl_lab.experiments import text
 from mrl_lab.experiments.text import loss_for
 from mrl_lab.models.frozen_bottom import SharedBottom, TopPairModel, transformer
 from mrl_lab.models.pairs import PairEncoder, pair_ids
-from mrl_lab.models.sentence_encoder import SentenceEncoder, checkpoint_activations, load_encoder, pca_start, token_ids
+from mrl_lab.models.sentence_encoder import (
+    SentenceEncoder,
+    checkpoint_activations,
+    load_encoder,
+    pca_start,
+    preprocess,
+    token_ids,
+)
 from mrl_lab.runtime.budget import settings_for
 from mrl_lab.runtime.cache import building, cache_dir, load_cached, save_atomic
 from mrl_lab.runtime.memory import give_freed_memory_back
@@ -176,14 +183,16 @@ def eval_texts(data: Data) -> dict[str, list[str]]:
 # ----------------------------------------------------------------------------- embeddings, cached
 
 
-def embed(model, texts: list[str], model_key: str, progress: bool = True, bottom=None) -> torch.Tensor:
+def embed(model, texts: list[str], model_key: str, progress: bool = True, bottom=None, desc: str | None = None
+          ) -> torch.Tensor:  # fmt: skip
     """Full-width embeddings of ``texts`` (float32, CPU), from the cache when this model embedded them before.
 
     The cache file is named by ``model_key`` (which weights), the token limit and a hash of the
     texts; it is written atomically, and a damaged or mismatched file is reported and rebuilt
     (:func:`~mrl_lab.runtime.cache.load_cached`). ``bottom``: a
     :class:`~mrl_lab.models.frozen_bottom.SharedBottom` of the model's frozen layers, to run only
-    the layers above them (the same vectors, faster).
+    the layers above them (the same vectors, faster). ``desc`` names the progress bar (default:
+    "embedding N texts"), which shows only when the vectors are not cached.
     """
     if not texts or not all(isinstance(t, str) for t in texts):
         raise ValueError(f"embed: need a non-empty list of strings; got {type(texts).__name__} of {len(texts)}")
@@ -201,10 +210,13 @@ def embed(model, texts: list[str], model_key: str, progress: bool = True, bottom
         z = load_cached(path, read, "embed")
         if z is not None:
             return z
+        desc = desc or f"embedding {len(texts):,} texts"
         if bottom is not None:
-            z = bottom.encode(model, texts, progress=progress)
-        else:
-            z = model.encode(texts, batch_size=32, convert_to_tensor=True, show_progress_bar=progress)
+            z = bottom.encode(model, texts, progress=progress, desc=desc)
+        else:  # in chunks under one labelled bar (sentence-transformers' own bar says only "Batches")
+            chunks = tqdm(range(0, len(texts), 512), desc=desc, disable=not progress, leave=False)
+            z = torch.cat([model.encode(texts[i : i + 512], batch_size=32, convert_to_tensor=True,
+                                        show_progress_bar=False).float().cpu() for i in chunks])  # fmt: skip
         z = z.float().cpu().clone()  # encode() runs in inference mode; a clone can be trained on (the adaptor)
         save_atomic(path, lambda f: torch.save(z, f))
     give_freed_memory_back()  # what encoding freed
@@ -212,8 +224,8 @@ def embed(model, texts: list[str], model_key: str, progress: bool = True, bottom
 
 
 def embed_all(model, texts: dict[str, list[str]], model_key: str, progress: bool = True, bottom=None) -> dict:
-    """:func:`embed` for each named list of texts."""
-    return {name: embed(model, t, model_key, progress, bottom) for name, t in texts.items()}
+    """:func:`embed` for each named list of texts (each bar named by its list: "embedding titles")."""
+    return {name: embed(model, t, model_key, progress, bottom, desc=f"embedding {name}") for name, t in texts.items()}
 
 
 def base_key(settings: Settings, data: Data) -> str:
@@ -236,7 +248,7 @@ def loss_cross_check(model, titles: list[str], descriptions: list[str], dims) ->
 
     was_training = model.training
     model.eval()
-    features = [model.tokenize(titles), model.tokenize(descriptions)]
+    features = [preprocess(model, titles), preprocess(model, descriptions)]
     with torch.no_grad():
         anchors, positives = (model(dict(f))["sentence_embedding"] for f in features)
         ours = MatryoshkaLoss(InfoNCE(temperature=0.05, symmetric=False), dims)(anchors, positives)
@@ -376,27 +388,43 @@ def train_all(settings: Settings, data: Data, *, only=None, keep=(), device=None
     return out
 
 
-def served_vectors(settings: Settings, data: Data, news, rows=None, queries: int = 200, device=None):
+def served_vectors(settings: Settings, data: Data, news, rows=None, queries: int = 200, device=None,
+                   published: bool = False):  # fmt: skip
     """Vectors to serve from an index: a corpus of AG News descriptions and held-out headlines as queries.
 
     The MRL and normal fine-tunes (from the cache, or trained now), and, as the post-hoc control,
     the normal vectors centred and rotated by PCA fitted on the corpus. The corpus is every
     description of ``news`` (train, validation and test; ``rows``: the first ``rows`` of them); the
     queries are the first ``queries`` held-out titles, which no model trained on. ``device``: where
-    the models train (if not cached) and embed.
+    the models train (if not cached) and embed. ``published``: also ``"published"``, the published
+    model's own vectors, cut as they are: the plain control (where ``settings.start`` is ``"pca"``, both
+    fine-tunes start from PCA's order, so the normal fine-tune's prefix is not a plain normal model's).
 
     Returns:
-        ``(corpus, queries)``: ``{"MRL" | "normal" | "normal + PCA": (N, 384) or (queries, 384)}``.
+        ``(corpus, queries)``: ``{"MRL" | "normal" | "normal + PCA" [| "published"]: (N, 384) or (queries, 384)}``.
     """
     corpus = (news.train.descriptions + news.val.descriptions + news.test.descriptions)[:rows]
     tuned = train_all(settings, data, device=device, only=["MRL", "normal"], keep=("MRL", "normal"))
     db, q = {}, {}
     for name in ("MRL", "normal"):
-        db[name] = embed(tuned[name]["model"], corpus, tuned[name]["key"])
+        db[name] = embed(tuned[name]["model"], corpus, tuned[name]["key"], desc=f"{name}: embedding the corpus")
         q[name] = tuned[name]["vectors"]["titles"][:queries]
     del tuned
     give_freed_memory_back()
-    return with_pca_control(db, q)
+    db, q = with_pca_control(db, q)
+    if published:
+        z = _published(settings, data, {"corpus": corpus, "titles": data.test.titles})
+        db["published"], q["published"] = z["corpus"], z["titles"][:queries]
+    return db, q
+
+
+def _published(settings: Settings, data: Data, texts: dict[str, list[str]]) -> dict[str, torch.Tensor]:
+    """The published model's own vectors of each list of ``texts`` (cached under the keys notebook 03 uses)."""
+    model = load_encoder(data.folder, settings.max_tokens)
+    vectors = embed_all(model, texts, base_key(settings, data))
+    del model
+    give_freed_memory_back()
+    return vectors
 
 
 def with_pca_control(corpus: dict, queries: dict, fit_on: torch.Tensor | None = None) -> tuple[dict, dict]:
@@ -408,14 +436,16 @@ def with_pca_control(corpus: dict, queries: dict, fit_on: torch.Tensor | None = 
     return corpus, queries
 
 
-def served_sts(settings: Settings, data: Data, fit_on: torch.Tensor, queries: int = 600, device=None):
+def served_sts(settings: Settings, data: Data, fit_on: torch.Tensor, queries: int = 600, device=None,
+               published: bool = False):  # fmt: skip
     """Out-of-domain vectors to serve: STS-B test sentences, which no fine-tune trained on.
 
     The first ``queries`` first sentences of the pairs are the queries (at most half of them); the
     other first sentences and every second sentence are the corpus. The MRL and normal fine-tunes embed
     them (from the cache when notebook 03 ran), and ``"normal + PCA"`` rotates the normal vectors by PCA
     fitted on ``fit_on`` (e.g. the AG News corpus's normal vectors: PCA fitted once, on another corpus);
-    MRL's prefix has nothing fitted.
+    MRL's prefix has nothing fitted. ``published``: also the published model's own vectors, as in
+    :func:`served_vectors`.
 
     Returns:
         ``(corpus, queries)`` as :func:`served_vectors` gives them.
@@ -428,7 +458,11 @@ def served_sts(settings: Settings, data: Data, fit_on: torch.Tensor, queries: in
         db[name], q[name] = torch.cat([v["sts1"][n:], v["sts2"]]), v["sts1"][:n]
     del tuned
     give_freed_memory_back()
-    return with_pca_control(db, q, fit_on=fit_on)
+    db, q = with_pca_control(db, q, fit_on=fit_on)
+    if published:
+        z = _published(settings, data, {"sts1": data.sts.sentences1, "sts2": data.sts.sentences2})
+        db["published"], q["published"] = torch.cat([z["sts1"][n:], z["sts2"]]), z["sts1"][:n]
+    return db, q
 
 
 def scratch_reference(budget, news, texts: dict[str, list[str]], device=None) -> dict[str, torch.Tensor]:

@@ -255,10 +255,12 @@ def recall_hits(encoder, tok: Tokenizer, test_set: TextData, sizes) -> dict[int,
     (:func:`~mrl_lab.evaluation.intervals.lead`); their means are recall@10.
 
     Example:
-        >>> tok = Tokenizer(min_count=1, buckets=8).fit(["a b", "c d"])
-        >>> data = TextData(["a b", "c d"], ["a b", "c d"], torch.tensor([0, 1]))
-        >>> {d: h.tolist() for d, h in recall_hits(TextEncoder(tok.vocab_size, 8, 4), tok, data, [2, 8]).items()}
-        {2: [True, True], 8: [True, True]}
+        >>> texts = [f"word{i} other{i}" for i in range(12)]  # the top 10 needs 10 descriptions or more
+        >>> tok = Tokenizer(min_count=1, buckets=8).fit(texts)
+        >>> data = TextData(texts, texts, torch.zeros(12, dtype=torch.long))
+        >>> hits = recall_hits(TextEncoder(tok.vocab_size, 8, 4), tok, data, [2, 8])
+        >>> {d: tuple(h.shape) for d, h in hits.items()}, hits[8].dtype
+        ({2: (12,), 8: (12,)}, torch.bool)
     """
     return hits_by_size(embed(encoder, tok, test_set.titles), embed(encoder, tok, test_set.descriptions), sizes)
 

@@ -240,7 +240,7 @@ def plot_lead_panels(panels: dict[str, tuple[dict, dict]], reference: str, title
                 go.Scatter(
                     x=xs, y=[100 * gap[d] for d in xs], name=name, legendgroup=name, showlegend=first,
                     mode="lines+markers", line=dict(color=colour), error_y=bars,
-                    hovertemplate=f"{name}<br>size %{{x}}<br>%{{y:+.1f}} points<extra></extra>",
+                    hovertemplate=f"{name}<br>size %{{x}}<br>%{{y:+.1f}} pt<extra></extra>",
                 ),
                 row=1, col=col,
             )  # fmt: skip
@@ -248,7 +248,7 @@ def plot_lead_panels(panels: dict[str, tuple[dict, dict]], reference: str, title
         ticks = sorted({d for d in every if d & (d - 1) == 0} | {max(every)})  # powers of two, and the full width
         fig.update_xaxes(type="log", tickvals=ticks, ticktext=[str(d) for d in ticks], title="size (dims)", row=1,
                          col=col)  # fmt: skip
-        fig.update_yaxes(title=f"minus the {reference} (points)", zeroline=False, row=1, col=col)
+        fig.update_yaxes(title=f"minus the {reference} (pt)", zeroline=False, row=1, col=col)
         fig.add_hline(y=0, line_color="grey", row=1, col=col)
     fig.update_layout(title=title, template="plotly_white", height=460, legend_title="method", hovermode="closest")
     return fig

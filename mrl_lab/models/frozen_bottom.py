@@ -22,6 +22,8 @@ from torch import nn
 from torch.nn.utils.rnn import pad_sequence
 from tqdm.auto import tqdm
 
+from mrl_lab.models.sentence_encoder import preprocess
+
 
 class PassThrough(nn.Module):
     """Stands in for a transformer's embedding layer when its input already is hidden states."""
@@ -57,7 +59,6 @@ def bottom_states(
     Returns one ``(tokens, width)`` tensor per text (``dtype``, on the CPU), without padding; texts are
     cut at ``st.max_seq_length`` tokens, as ``st.encode`` cuts them.
     """
-    tokenize = getattr(st, "preprocess", None) or st.tokenize  # sentence-transformers >= 6 renamed it
     bert, out = transformer(st), [None] * len(texts)
     order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))  # similar lengths together: less padding
     was_training = st.training
@@ -65,7 +66,7 @@ def bottom_states(
     with torch.no_grad(), only_layers(bert, slice(0, n), embeddings=True):
         for start in tqdm(range(0, len(texts), batch_size), desc=desc, disable=desc is None, leave=False):
             rows = order[start : start + batch_size]
-            features = tokenize([texts[i] for i in rows])
+            features = preprocess(st, [texts[i] for i in rows])
             mask = features["attention_mask"]
             hidden = bert(input_ids=features["input_ids"].to(bert.device), attention_mask=mask.to(bert.device))
             for k, i in enumerate(rows):
@@ -108,14 +109,16 @@ class SharedBottom:
             self.kept[key] = bottom_states(st, self.n, texts, desc=desc, dtype=self.dtype)
         return self.kept[key]
 
-    def encode(self, st, texts: list[str], batch_size: int = 32, progress: bool = True) -> torch.Tensor:
-        """What ``st.encode(texts)`` returns (float32, CPU), running only the layers above the bottom."""
+    def encode(self, st, texts: list[str], batch_size: int = 32, progress: bool = True, desc: str = "embedding"
+               ) -> torch.Tensor:  # fmt: skip
+        """What ``st.encode(texts)`` returns (float32, CPU), running only the layers above the bottom; ``desc``
+        names the progress bar."""
         states = self.states(st, texts)
         order = sorted(range(len(texts)), key=lambda i: -len(states[i]))  # similar lengths together
         was_training = st.training
         st.eval()
         with torch.no_grad():
-            batches = tqdm(range(0, len(texts), batch_size), desc="embedding", disable=not progress, leave=False)
+            batches = tqdm(range(0, len(texts), batch_size), desc=desc, disable=not progress, leave=False)
             z = torch.cat([top_embeddings(st, self.n, [states[i] for i in order[b : b + batch_size]]).float().cpu()
                            for b in batches])  # fmt: skip
         st.train(was_training)

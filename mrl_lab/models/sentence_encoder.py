@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -14,9 +15,31 @@ def load_encoder(folder: Path, max_tokens: int, device="cpu"):
     """The sentence-transformers model in ``folder``, cutting texts at ``max_tokens`` tokens."""
     from sentence_transformers import SentenceTransformer
 
-    model = SentenceTransformer(str(folder), device=str(device))
+    with quiet_loading():
+        model = SentenceTransformer(str(folder), device=str(device))
     model.max_seq_length = max_tokens
     return model
+
+
+@contextmanager
+def quiet_loading():
+    """Load a model without transformers' unlabelled "Loading weights" bar (one per load, and a notebook loads
+    several); the lab's own bars say what is trained or embedded. The bar setting is restored afterwards."""
+    from transformers.utils import logging
+
+    was = logging.is_progress_bar_enabled()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            logging.enable_progress_bar()
+
+
+def preprocess(model, texts: list[str]) -> dict:
+    """``model``'s input features (token ids, attention mask) for ``texts``: sentence-transformers >= 6 calls this
+    ``preprocess`` (its ``tokenize`` warns that it is deprecated), older versions ``tokenize``."""
+    return (getattr(model, "preprocess", None) or model.tokenize)(texts)
 
 
 class SentenceEncoder(nn.Module):

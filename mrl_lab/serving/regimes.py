@@ -157,10 +157,10 @@ def side_by_side(results: dict[str, pd.DataFrame], shortlist: int, target: float
 
 
 def _lead(r) -> str:
-    """One size's lead, in points with its interval, from a :func:`compare` row (or just the size, without one)."""
+    """One size's lead, in points (pt) with its interval, from a :func:`compare` row (or just the size, without one)."""
     if "lead" not in r:
         return f"{r['size']} dims"
-    return f"{r['size']} dims: {100 * r['lead']:+.1f} points [{100 * r['95% low']:+.1f}, {100 * r['95% high']:+.1f}]"
+    return f"{r['size']} dims: {100 * r['lead']:+.1f} pt [{100 * r['95% low']:+.1f}, {100 * r['95% high']:+.1f}]"
 
 
 def verdict_lines(comparisons: dict[str, pd.DataFrame], method: str = "MRL") -> list[str]:
