@@ -178,8 +178,8 @@ def against_target(right, full_right, within: float) -> str:
     line = (f"accuracy {right.float().mean().item():.1%} (full head {full_right.float().mean().item():.1%}): "
             f"{100 * x:+.1f} pt [{100 * low:+.1f}, {100 * high:+.1f}]; "
             f"target (at most {100 * within:.1f} pt below)")  # fmt: skip
-    short = -x - within
-    return line + (f" missed by {100 * short:.1f} pt" if short > 1e-9 else " met")
+    short = round(100 * (-x - within), 1)  # in the points printed: "missed by 0.0 pt" would say nothing
+    return line + (f" missed by {short:.1f} pt" if short > 0 else " met")
 
 
 def pick_thresholds(logits, labels: torch.Tensor, dims, min_accuracy: float, grid=THRESHOLDS, sweeps: int = 5):
