@@ -1,0 +1,107 @@
+"""MRL against its sparse rival, CSR, at equal bytes per stored vector (issue 39, first part).
+
+    python benchmarks/rivals.py --budget cpu
+    python benchmarks/rivals.py --budget smoke --json $OUT/rivals.json
+
+Every method starts from all-MiniLM-L6-v2 on notebook 03's data: the published model cut (nothing
+trained), PCA fitted on the news corpus searched, the supervised Matryoshka-Adaptor and CSR (both trained
+on the frozen vectors of the same training pairs), and notebook 03's MRL fine-tune (the whole encoder
+trained). CSR at each k of its settings costs ``k`` float32 values and ``k`` int16 indices
+(:func:`mrl_lab.experiments.csr.code_bytes`); each dense method is measured at the prefix of the same bytes
+in float32 (``d = bytes / 4``) and at the nesting sizes. Prints recall@10 (held-out titles finding their
+description) and STS-B Spearman per method and size, then CSR's lead over each dense method at equal
+bytes with a paired 95 % interval, and each method's training time on this machine. Search is an exact
+product here for every method: quality, not latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from dataclasses import asdict
+
+import pandas as pd
+import torch
+
+from mrl_lab.data.text import load_ag_news, load_sts_benchmark
+from mrl_lab.evaluation.baselines import pca_rotation
+from mrl_lab.evaluation.intervals import lead
+from mrl_lab.evaluation.results import items, verdict
+from mrl_lab.experiments import adaptor, csr, pretrained
+from mrl_lab.models.sentence_encoder import load_encoder
+from mrl_lab.runtime.budget import BUDGETS, get_budget
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--budget", choices=BUDGETS, default=None, help="default: $MRL_LAB_BUDGET or auto")
+    parser.add_argument("--json", help="also write the results to this JSON file")
+    args = parser.parse_args()
+    budget = get_budget(args.budget)
+    print(f"{budget}\ntorch {torch.__version__}, {torch.get_num_threads()} threads; Python {platform.python_version()}")
+
+    settings, sparse = pretrained.settings(budget), csr.settings(budget)
+    data = pretrained.load_data(settings, load_ag_news(), load_sts_benchmark("test"), load_sts_benchmark("train"))
+    frozen = load_encoder(data.folder, settings.max_tokens)
+    key = pretrained.base_key(settings, data)
+    base = pretrained.embed_all(frozen, pretrained.eval_texts(data), key)
+    train_pairs = pretrained.embed_all(frozen, {"q": data.train.titles, "d": data.train.descriptions}, key)
+    del frozen
+
+    seconds = {}
+    started = time.perf_counter()
+    rotate = pca_rotation(base["descriptions"])
+    seconds["PCA fitted on the news corpus"] = time.perf_counter() - started
+    started = time.perf_counter()
+    fitted = adaptor.train_all(adaptor.settings(budget), adaptor.Data(base["descriptions"], train_pairs["q"],
+                                                                      train_pairs["d"]))  # fmt: skip
+    seconds["adaptor, supervised (both stages)"] = time.perf_counter() - started
+    model, record = csr.train(sparse, csr.Data(train_pairs["q"], train_pairs["d"]))
+    seconds["CSR" + (" (cached: its training time then)" if record["cached"] else "")] = record["seconds"]
+    tuned = pretrained.train_all(settings, data, only=["MRL"])["MRL"]
+    seconds["fine-tuned MRL (cached: its training time then)" if tuned["meta"]["cached"] else "fine-tuned MRL"] = tuned[
+        "meta"
+    ]["seconds"]
+
+    dense = {
+        "base, cut": base,
+        "PCA fitted on the news corpus": {part: rotate(z) for part, z in base.items()},
+        "adaptor, supervised": {part: adaptor.adapt(fitted["supervised"], z) for part, z in base.items()},
+        "fine-tuned MRL": tuned["vectors"],
+    }
+    equal = {k: csr.code_bytes(k, model.hidden_dim) // 4 for k in sparse.ks}  # CSR's k -> the prefix of its bytes
+    sizes = sorted(set(pretrained.measured_sizes(settings)) | set(equal.values()))
+    results = pretrained.evaluate(settings, data, dense, sizes)
+    results["bytes"] = results["size"] * 4
+    results = pd.concat([results, csr.evaluate(sparse, model, base, data.sts.scores)], ignore_index=True)
+
+    for metric in ("recall@10", "STS-B Spearman"):
+        shown = results[results["metric"] == metric].pivot_table(index=["method"], columns="bytes", values="value")
+        print(f"\n{metric} by bytes per stored vector (dense: float32 prefix, d = bytes / 4; CSR: k = bytes / 6)")
+        print(shown.round(3).to_string(na_rep=""))
+    print("\nCSR minus each dense method at equal bytes (paired 95 % intervals):")
+    leads = []
+    for metric, gold in (("recall@10", None), ("STS-B Spearman", data.sts.scores)):
+        sparse_items = items(results, metric, "CSR")
+        for k, d in equal.items():
+            for method in dense:
+                x, low, high = lead(sparse_items[k], items(results, metric, method)[d], gold=gold)
+                leads.append(dict(metric=metric, k=k, d=d, method=method, lead=x, low=low, high=high,
+                                  verdict=verdict(low, high)))  # fmt: skip
+                print(f"  {metric}, CSR k={k} vs {method} at {d} dims ({4 * d} bytes): {100 * x:+.1f} pt "
+                      f"[{100 * low:+.1f}, {100 * high:+.1f}]: CSR {verdict(low, high)}")  # fmt: skip
+    print("\ntraining time on this machine:")
+    for name, s in seconds.items():
+        print(f"  {name:50s} {s:8.1f} s")
+    if args.json:
+        out = {"budget": budget.name, "csr_settings": asdict(sparse),
+               "results": results.drop(columns=["items"]).to_dict(orient="records"), "leads": leads,
+               "seconds": seconds}  # fmt: skip
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=1, default=str)
+
+
+if __name__ == "__main__":
+    main()
