@@ -2,6 +2,7 @@
 
     python benchmarks/rivals.py --budget cpu
     python benchmarks/rivals.py --budget smoke --json $OUT/rivals.json
+    python benchmarks/rivals.py --budget cpu --set scale=20 --set steps=1000   # try CSR settings
 
 Every method starts from all-MiniLM-L6-v2 on notebook 03's data: the published model cut (nothing
 trained), PCA fitted on the news corpus searched, the supervised Matryoshka-Adaptor and CSR (both trained
@@ -17,6 +18,7 @@ product here for every method: quality, not latency.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import platform
 import time
@@ -37,12 +39,16 @@ from mrl_lab.runtime.budget import BUDGETS, get_budget
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--budget", choices=BUDGETS, default=None, help="default: $MRL_LAB_BUDGET or auto")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="change one setting of csr.SETTINGS, e.g. scale=20 (repeatable)")  # fmt: skip
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args()
     budget = get_budget(args.budget)
     print(f"{budget}\ntorch {torch.__version__}, {torch.get_num_threads()} threads; Python {platform.python_version()}")
 
-    settings, sparse = pretrained.settings(budget), csr.settings(budget)
+    changes = {key: ast.literal_eval(value) for key, value in (item.split("=", 1) for item in args.set)}
+    settings, sparse = pretrained.settings(budget), csr.settings(budget, **changes)
+    print(f"CSR settings: {sparse}")
     data = pretrained.load_data(settings, load_ag_news(), load_sts_benchmark("test"), load_sts_benchmark("train"))
     frozen = load_encoder(data.folder, settings.max_tokens)
     key = pretrained.base_key(settings, data)
