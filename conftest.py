@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-NOISE = re.compile(r"Warning\b|deprecated|FutureWarning|UserWarning", re.IGNORECASE)
+NOISE = re.compile(r"Warning\b|deprecated", re.IGNORECASE)  # FutureWarning, UserWarning, "is deprecated"
 UNLABELLED_BARS = ("Loading weights", "Batches")  # transformers' and sentence-transformers' own bar names
 
 
