@@ -27,13 +27,39 @@ from dataclasses import asdict
 import pandas as pd
 import torch
 
+from mrl_lab.core.nesting import truncate
 from mrl_lab.data.text import load_ag_news, load_sts_benchmark
 from mrl_lab.evaluation.baselines import pca_rotation
 from mrl_lab.evaluation.intervals import lead
-from mrl_lab.evaluation.results import items, verdict
+from mrl_lab.evaluation.results import items, row, table, verdict
 from mrl_lab.experiments import adaptor, csr, pretrained
+from mrl_lab.experiments.check import rescored, stored_search
 from mrl_lab.models.sentence_encoder import load_encoder
 from mrl_lab.runtime.budget import BUDGETS, get_budget
+
+# the quantized prefixes, and how many dims they store in the bytes of one float32 dim
+QUANTIZED = {"fine-tuned MRL, int8 + re-score": 4, "fine-tuned MRL, binary + re-score": 32}
+
+
+def quantized(vectors: dict, method: str, budgets: list[int], shortlist: int = 100) -> pd.DataFrame:
+    """recall@10 of ``method``'s prefix stored in int8 (``d`` = bytes) and in binary (``d`` = 8 x bytes, up to
+    the full width), each found in those codes and then re-scored: the shortlist's full float32 vectors
+    (kept beside the index, not in it) re-rank its top ``shortlist`` (sentence-transformers' quantization,
+    as :func:`mrl_lab.experiments.check.stored_search` stores it)."""
+    titles, descriptions = vectors["titles"], vectors["descriptions"]
+    own, rows, sizes = torch.arange(len(titles)), [], []
+    for b in budgets:
+        for precision, d in (("int8", b), ("binary", 8 * b)):
+            if d > titles.shape[1]:
+                continue
+            q, c = truncate(titles, d), truncate(descriptions, d)
+            top = rescored(stored_search(q, c, precision, shortlist), titles, descriptions, 10)
+            hits = (top == own[:, None]).any(dim=1)
+            rows.append(row(f"{method}, {precision} + re-score", d, "recall@10", hits, interval=True))
+            sizes.append(b)
+    out = table(rows)
+    out["bytes"] = sizes
+    return out
 
 
 def main() -> None:
@@ -81,7 +107,9 @@ def main() -> None:
     sizes = sorted(set(pretrained.measured_sizes(settings)) | set(equal.values()))
     results = pretrained.evaluate(settings, data, dense, sizes)
     results["bytes"] = results["size"] * 4
-    results = pd.concat([results, csr.evaluate(sparse, model, base, data.sts.scores)], ignore_index=True)
+    results = pd.concat([results, csr.evaluate(sparse, model, base, data.sts.scores),
+                         quantized(tuned["vectors"], "fine-tuned MRL", [4 * d for d in equal.values()])],
+                        ignore_index=True)  # fmt: skip
 
     for metric in ("recall@10", "STS-B Spearman"):
         shown = results[results["metric"] == metric].pivot_table(index=["method"], columns="bytes", values="value")
@@ -92,11 +120,15 @@ def main() -> None:
     for metric, gold in (("recall@10", None), ("STS-B Spearman", data.sts.scores)):
         sparse_items = items(results, metric, "CSR")
         for k, d in equal.items():
-            for method in dense:
-                x, low, high = lead(sparse_items[k], items(results, metric, method)[d], gold=gold)
-                leads.append(dict(metric=metric, k=k, d=d, method=method, lead=x, low=low, high=high,
-                                  verdict=verdict(low, high)))  # fmt: skip
-                print(f"  {metric}, CSR k={k} vs {method} at {d} dims ({4 * d} bytes): {100 * x:+.1f} pt "
+            for method in list(dense) + (list(QUANTIZED) if gold is None else []):  # quantized: recall only
+                dims = d * QUANTIZED.get(method, 1)  # the dims that fit in 4 x d bytes at the method's precision
+                there = items(results, metric, method)
+                if dims not in there:
+                    continue
+                x, low, high = lead(sparse_items[k], there[dims], gold=gold)
+                leads.append(dict(metric=metric, k=k, bytes=4 * d, method=method, dims=dims, lead=x, low=low,
+                                  high=high, verdict=verdict(low, high)))  # fmt: skip
+                print(f"  {metric}, CSR k={k} vs {method} at {dims} dims ({4 * d} bytes): {100 * x:+.1f} pt "
                       f"[{100 * low:+.1f}, {100 * high:+.1f}]: CSR {verdict(low, high)}")  # fmt: skip
     print("\ntraining time on this machine:")
     for name, s in seconds.items():
