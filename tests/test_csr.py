@@ -59,3 +59,19 @@ def test_bad_settings_and_inputs_name_the_function_and_the_fix():
         csr.encode(model, F.normalize(torch.randn(3, 32), dim=1), 500)
     with pytest.raises(ValueError, match=r"csr.evaluate: full lacks \['sts1', 'sts2'\]"):
         csr.evaluate(TINY, model, {"titles": torch.randn(2, 32), "descriptions": torch.randn(2, 32)}, torch.rand(2))
+
+
+def test_the_rivals_benchmark_stores_quantized_prefixes_in_the_bytes_it_says_and_rescored_they_find_pairs():
+    import importlib.util
+
+    from tests.conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("rivals", REPO / "benchmarks" / "rivals.py")
+    rivals = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rivals)
+    queries, documents = pairs(n=300, width=64)
+    out = rivals.quantized({"titles": queries, "descriptions": documents}, "m", budgets=[8, 16], shortlist=50)
+    got = {(m, d): b for m, d, b in zip(out["method"], out["size"], out["bytes"])}
+    # int8: one byte per dim; binary: 8 dims per byte, and only up to the 64-dim width
+    assert got == {("m, int8 + re-score", 8): 8, ("m, binary + re-score", 64): 8, ("m, int8 + re-score", 16): 16}
+    assert (out["value"] > 0.5).all()  # near-duplicate pairs: re-scored shortlists find most partners
