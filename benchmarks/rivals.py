@@ -23,6 +23,7 @@ import json
 import platform
 import time
 from dataclasses import asdict
+from pathlib import Path
 
 import pandas as pd
 import torch
@@ -34,8 +35,10 @@ from mrl_lab.evaluation.intervals import lead
 from mrl_lab.evaluation.results import items, row, table, verdict
 from mrl_lab.experiments import adaptor, csr, pretrained
 from mrl_lab.experiments.check import rescored, stored_search
+from mrl_lab.lab.plots import plot_vs_size
 from mrl_lab.models.sentence_encoder import load_encoder
 from mrl_lab.runtime.budget import BUDGETS, get_budget
+from mrl_lab.runtime.cache import save_atomic
 
 # the quantized prefixes, and how many dims they store in the bytes of one float32 dim
 QUANTIZED = {"fine-tuned MRL, int8 + re-score": 4, "fine-tuned MRL, binary + re-score": 32}
@@ -62,12 +65,30 @@ def quantized(vectors: dict, method: str, budgets: list[int], shortlist: int = 1
     return out
 
 
+def write_charts(results: pd.DataFrame, path: str) -> None:
+    """recall@10 and STS-B Spearman against bytes per stored vector, one line per method, with 95 % intervals
+    where the results carry them (recall@10), in one HTML file."""
+    parts = []
+    for metric in ("recall@10", "STS-B Spearman"):
+        chosen = results[results["metric"] == metric]
+        lines = {m: dict(zip(g["bytes"], g["value"])) for m, g in chosen.groupby("method", sort=False)}
+        bars = {m: dict(zip(g["bytes"], zip(g["low"], g["high"]))) for m, g in chosen.groupby("method", sort=False)
+                if g["low"].notna().all()}  # fmt: skip
+        fig = plot_vs_size(lines, metric=metric, intervals=bars or None, percent=metric == "recall@10",
+                           axis="bytes per stored vector (log2 scale)",
+                           title=f"{metric} against bytes per vector")  # fmt: skip
+        parts.append(fig.to_html(full_html=False, include_plotlyjs=not parts))  # plotly.js once, inline: offline
+    save_atomic(Path(path), lambda f: f.write(("<html><body>" + "".join(parts) + "</body></html>").encode()))
+    print(f"charts: {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--budget", choices=BUDGETS, default=None, help="default: $MRL_LAB_BUDGET or auto")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="change one setting of csr.SETTINGS, e.g. scale=20 (repeatable)")  # fmt: skip
     parser.add_argument("--json", help="also write the results to this JSON file")
+    parser.add_argument("--html", help="also write the charts (quality against bytes per vector) to this HTML file")
     args = parser.parse_args()
     budget = get_budget(args.budget)
     print(f"{budget}\ntorch {torch.__version__}, {torch.get_num_threads()} threads; Python {platform.python_version()}")
@@ -133,6 +154,8 @@ def main() -> None:
     print("\ntraining time on this machine:")
     for name, s in seconds.items():
         print(f"  {name:50s} {s:8.1f} s")
+    if args.html:
+        write_charts(results, args.html)
     if args.json:
         out = {"budget": budget.name, "csr_settings": asdict(sparse),
                "results": results.drop(columns=["items"]).to_dict(orient="records"), "leads": leads,

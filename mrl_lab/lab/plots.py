@@ -49,6 +49,7 @@ def plot_vs_size(
     highlight: int | None = None,
     percent: bool = True,
     intervals: dict | None = None,
+    axis: str = "embedding size (dims, log2 scale)",
 ) -> go.Figure:
     """One line per method of ``metric`` against embedding size, on a log2 size axis.
 
@@ -63,6 +64,7 @@ def plot_vs_size(
         percent: show scores as percentages.
         intervals: ``{method: {size: (low, high)}}`` (e.g. 95 % bootstrap intervals), for any
             methods and sizes; the bars span low to high.
+        axis: the x-axis title: another cost can stand for size, e.g. bytes per stored vector.
 
     Example:
         >>> fig = plot_vs_size({"MRL": {8: 0.5, 16: 0.6}, "normal": {8: 0.3, 16: 0.55}}, highlight=8,
@@ -88,13 +90,12 @@ def plot_vs_size(
                 name=name,
                 mode="lines+markers",
                 error_y=bars,
-                hovertemplate=f"{name}<br>size %{{x}}<br>{metric} %{{y:{'.1%' if percent else '.3f'}}}<extra></extra>",
+                hovertemplate=f"{name}<br>{axis.split(' (')[0]} %{{x}}<br>"
+                f"{metric} %{{y:{'.1%' if percent else '.3f'}}}<extra></extra>",
             )
         )
     ticks = [d for d in sizes if float(d).is_integer() and int(d) & (int(d) - 1) == 0] or sizes  # powers of two
-    fig.update_xaxes(
-        type="log", tickvals=ticks, ticktext=[str(d) for d in ticks], title="embedding size (dims, log2 scale)"
-    )
+    fig.update_xaxes(type="log", tickvals=ticks, ticktext=[str(d) for d in ticks], title=axis)
     fig.update_yaxes(title=metric, tickformat=".0%" if percent else None)
     if highlight is not None:
         # No annotation_text: on log axes plotly places it at 10**x (plotly.py issue #4012).
