@@ -324,7 +324,9 @@ def serving_table(data: torch.Tensor, queries: torch.Tensor, configs=SERVING, fu
     groups = [((kind, d), settings) for (kind, d), settings in groups if d is not None or full_width]
     nlist = round(2 * math.sqrt(len(data)))  # IVF's lists: fewer than 4 sqrt(N), so its k-means is faster
     groups = [(g, [c for c in settings if g[0] != "ivf" or c[3] <= nlist]) for g, settings in groups]
-    bar = tqdm(total=1 + len(brute_force) + sum(len(s) for _, s in groups), desc=desc, disable=desc is None)
+    bar = tqdm(
+        total=1 + len(brute_force) + sum(len(s) for _, s in groups), desc=desc, unit="setting", disable=desc is None
+    )
     rows = [measure(partial(exact.search, k=k), index="exact (flat, full width)", kind="flat", d=width,
                     shortlist=k, effort=None, **sizes(exact))]  # fmt: skip
     bar.update(1)

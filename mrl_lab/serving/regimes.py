@@ -78,7 +78,7 @@ def prefix_recall(corpus: dict, queries: dict, sizes=SIZES, shortlists=SHORTLIST
     """
     if set(corpus) != set(queries):
         raise ValueError(f"prefix_recall: corpus has {sorted(corpus)}, queries {sorted(queries)}; give both for each")
-    out, bar = [], tqdm(total=len(corpus) * len(sizes), desc=desc, disable=desc is None)
+    out, bar = [], tqdm(total=len(corpus) * len(sizes), desc=desc, unit="index", disable=desc is None)
     for method, real in corpus.items():
         check_embeddings(real, f"prefix_recall: corpus[{method!r}]")
         width = real.shape[1]
