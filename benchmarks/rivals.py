@@ -11,8 +11,10 @@ trained). CSR at each k of its settings costs ``k`` float32 values and ``k`` int
 (:func:`mrl_lab.experiments.csr.code_bytes`); each dense method is measured at the prefix of the same bytes
 in float32 (``d = bytes / 4``) and at the nesting sizes. Prints recall@10 (held-out titles finding their
 description) and STS-B Spearman per method and size, then CSR's lead over each dense method at equal
-bytes with a paired 95 % interval, and each method's training time on this machine. Search is an exact
-product here for every method: quality, not latency.
+bytes with a paired 95 % interval, the latency of one query at each equal byte budget (CSR's codes as a
+scipy sparse matrix product, the MRL prefix in a FAISS flat index: exact search for both, 3 rounds, a speed
+verdict only where the rounds do not overlap), and each method's training time on this machine. ``--html``
+writes the charts.
 """
 
 from __future__ import annotations
@@ -25,14 +27,18 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import scipy.sparse
 import torch
+import torch.nn.functional as F
 
 from mrl_lab.core.nesting import truncate
 from mrl_lab.data.text import load_ag_news, load_sts_benchmark
 from mrl_lab.evaluation.baselines import pca_rotation
 from mrl_lab.evaluation.intervals import lead
 from mrl_lab.evaluation.results import items, row, table, verdict
+from mrl_lab.evaluation.timing import repeated, speed_words
 from mrl_lab.experiments import adaptor, csr, pretrained
 from mrl_lab.experiments.check import rescored, stored_search
 from mrl_lab.lab.plots import plot_vs_size
@@ -63,6 +69,42 @@ def quantized(vectors: dict, method: str, budgets: list[int], shortlist: int = 1
     out = table(rows)
     out["bytes"] = sizes
     return out
+
+
+def per_query_ms(search, queries) -> dict:
+    """The median time of one query searched alone (every query in turn, 3 rounds): ``{"median", "low",
+    "high"}`` in ms over the rounds, as :func:`mrl_lab.evaluation.timing.speed_words` compares them."""
+    search(queries[:1])  # warm-up
+    rounds = [repeated(lambda q=q: search(q), repeats=3) for q in (queries[i : i + 1] for i in range(len(queries)))]
+    return {key: 1000 * float(np.median([r[key] for r in rounds])) for key in ("median", "low", "high")}
+
+
+def latencies(model, base: dict, dense: dict, equal: dict) -> list[str]:
+    """One query at a time against the held-out descriptions: CSR's codes as a scipy sparse matrix (each query's
+    code times the corpus's, ``k`` non-zeros a row), each dense method's prefix of the same bytes in a FAISS flat
+    inner-product index; lines with a speed verdict from the rounds' spread."""
+    import faiss
+
+    lines = []
+    for k, d in equal.items():
+        corpus = scipy.sparse.csr_matrix(F.normalize(csr.encode(model, base["descriptions"], k), dim=1).numpy())
+        queries = F.normalize(csr.encode(model, base["titles"], k), dim=1).numpy()
+        sparse_ms = per_query_ms(lambda q, c=corpus: top10_sparse(c, q), queries)
+        prefix = truncate(dense["fine-tuned MRL"]["descriptions"], d).numpy()
+        index = faiss.IndexFlatIP(d)
+        index.add(prefix)
+        titles = truncate(dense["fine-tuned MRL"]["titles"], d).numpy()
+        dense_ms = per_query_ms(lambda q, ix=index: ix.search(q, 10), titles)
+        lines.append(f"  k={k} ({4 * d} bytes), {corpus.shape[0]:,} rows: CSR (scipy sparse product) "
+                     f"{sparse_ms['median']:.3f} ms, MRL prefix at {d} dims (FAISS flat) {dense_ms['median']:.3f} ms: "
+                     f"CSR {speed_words(sparse_ms, dense_ms)}")  # fmt: skip
+    return lines
+
+
+def top10_sparse(corpus, query):
+    """The 10 best corpus rows for one dense query code: a sparse matrix-vector product, then a partial sort."""
+    scores = corpus @ query[0]
+    return np.argpartition(-scores, 10)[:10]
 
 
 def write_charts(results: pd.DataFrame, path: str) -> None:
@@ -151,6 +193,8 @@ def main() -> None:
                                   high=high, verdict=verdict(low, high)))  # fmt: skip
                 print(f"  {metric}, CSR k={k} vs {method} at {dims} dims ({4 * d} bytes): {100 * x:+.1f} pt "
                       f"[{100 * low:+.1f}, {100 * high:+.1f}]: CSR {verdict(low, high)}")  # fmt: skip
+    print(f"\nlatency of one query, {torch.get_num_threads()} threads (median of 3 rounds; verdict from their spread):")
+    print("\n".join(latencies(model, base, dense, equal)))
     print("\ntraining time on this machine:")
     for name, s in seconds.items():
         print(f"  {name:50s} {s:8.1f} s")
