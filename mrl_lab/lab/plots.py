@@ -249,7 +249,7 @@ def plot_lead_panels(panels: dict[str, tuple[dict, dict]], reference: str, title
         ticks = sorted({d for d in every if d & (d - 1) == 0} | {max(every)})  # powers of two, and the full width
         fig.update_xaxes(type="log", tickvals=ticks, ticktext=[str(d) for d in ticks], title="size (dims)", row=1,
                          col=col)  # fmt: skip
-        fig.update_yaxes(title=f"minus the {reference} (pt)", zeroline=False, row=1, col=col)
+        fig.update_yaxes(title=f"minus the {reference} (pt: x 100)", zeroline=False, row=1, col=col)
         fig.add_hline(y=0, line_color="grey", row=1, col=col)
     fig.update_layout(title=title, template="plotly_white", height=460, legend_title="method", hovermode="closest")
     return fig
