@@ -38,13 +38,14 @@ from mrl_lab.data.text import load_ag_news, load_sts_benchmark
 from mrl_lab.evaluation.baselines import pca_rotation
 from mrl_lab.evaluation.intervals import lead
 from mrl_lab.evaluation.results import items, row, table, verdict
-from mrl_lab.evaluation.timing import repeated, speed_words
+from mrl_lab.evaluation.timing import speed_words
 from mrl_lab.experiments import adaptor, csr, pretrained
 from mrl_lab.experiments.check import rescored, stored_search
 from mrl_lab.lab.plots import plot_vs_size
 from mrl_lab.models.sentence_encoder import load_encoder
 from mrl_lab.runtime.budget import BUDGETS, get_budget
 from mrl_lab.runtime.cache import save_atomic
+from mrl_lab.serving.ann import latency
 
 # the quantized prefixes, and how many dims they store in the bytes of one float32 dim
 QUANTIZED = {"fine-tuned MRL, int8 + re-score": 4, "fine-tuned MRL, binary + re-score": 32}
@@ -72,11 +73,10 @@ def quantized(vectors: dict, method: str, budgets: list[int], shortlist: int = 1
 
 
 def per_query_ms(search, queries) -> dict:
-    """The median time of one query searched alone (every query in turn, 3 rounds): ``{"median", "low",
-    "high"}`` in ms over the rounds, as :func:`mrl_lab.evaluation.timing.speed_words` compares them."""
-    search(queries[:1])  # warm-up
-    rounds = [repeated(lambda q=q: search(q), repeats=3) for q in (queries[i : i + 1] for i in range(len(queries)))]
-    return {key: 1000 * float(np.median([r[key] for r in rounds])) for key in ("median", "low", "high")}
+    """One query searched alone, every query in turn, 3 rounds (:func:`mrl_lab.serving.ann.latency`), as
+    :func:`mrl_lab.evaluation.timing.speed_words` compares it: ``{"median", "low", "high"}`` in ms."""
+    t = latency(search, queries, repeats=3)
+    return {"median": t["median_ms"], "low": t["low_ms"], "high": t["high_ms"]}
 
 
 def latencies(model, base: dict, dense: dict, equal: dict) -> list[str]:

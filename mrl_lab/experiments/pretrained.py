@@ -216,7 +216,7 @@ def embed(model, texts: list[str], model_key: str, progress: bool = True, bottom
         else:  # in chunks under one labelled bar (sentence-transformers' own bar says only "Batches")
             chunks = tqdm(range(0, len(texts), 512), desc=desc, disable=not progress, leave=False)
             z = torch.cat([model.encode(texts[i : i + 512], batch_size=32, convert_to_tensor=True,
-                                        show_progress_bar=False).float().cpu() for i in chunks])  # fmt: skip
+                                        show_progress_bar=False) for i in chunks])  # fmt: skip
         z = z.float().cpu().clone()  # encode() runs in inference mode; a clone can be trained on (the adaptor)
         save_atomic(path, lambda f: torch.save(z, f))
     give_freed_memory_back()  # what encoding freed
