@@ -61,17 +61,31 @@ def test_bad_settings_and_inputs_name_the_function_and_the_fix():
         csr.evaluate(TINY, model, {"titles": torch.randn(2, 32), "descriptions": torch.randn(2, 32)}, torch.rand(2))
 
 
-def test_the_rivals_benchmark_stores_quantized_prefixes_in_the_bytes_it_says_and_rescored_they_find_pairs():
-    import importlib.util
+def test_quantized_prefixes_are_stored_in_the_bytes_they_say_and_rescored_they_find_pairs():
+    from mrl_lab.experiments import rivals
 
-    from tests.conftest import REPO
-
-    spec = importlib.util.spec_from_file_location("rivals", REPO / "benchmarks" / "rivals.py")
-    rivals = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(rivals)
     queries, documents = pairs(n=300, width=64)
     out = rivals.quantized({"titles": queries, "descriptions": documents}, "m", budgets=[8, 16], shortlist=50)
     got = {(m, d): b for m, d, b in zip(out["method"], out["size"], out["bytes"])}
     # int8: one byte per dim; binary: 8 dims per byte, and only up to the 64-dim width
     assert got == {("m, int8 + re-score", 8): 8, ("m, binary + re-score", 64): 8, ("m, int8 + re-score", 16): 16}
     assert (out["value"] > 0.5).all()  # near-duplicate pairs: re-scored shortlists find most partners
+
+
+def test_the_rivals_benchmark_runs_both_parts_at_smoke(shared_data, tmp_cache, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    out = tmp_path / "rivals.json"
+    command = [sys.executable, str(REPO / "benchmarks" / "rivals.py"), "--budget", "smoke", "--json", str(out),
+               "--html", str(tmp_path / "rivals.html")]  # fmt: skip
+    run = subprocess.run(command, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    found = json.loads(out.read_text())
+    assert {r["method"] for r in found["bytes"]["results"]} >= {"CSR", "fine-tuned MRL", "base, cut"}
+    assert {r["method"] for r in found["layers"]["results"]} == {"published", "MRL", "2D MRL"}
+    assert "2D MRL minus MRL" in run.stdout and "CSR minus each method" in run.stdout
+    assert (tmp_path / "rivals.html").stat().st_size > 100_000  # plotly.js inline: it opens offline

@@ -150,7 +150,7 @@ def train(settings: Settings, data: Data, *, retrain: bool = False, progress: bo
     return model, record
 
 
-@torch.no_grad()
+@torch.inference_mode()  # sentence-transformers' module then skips its training-only 4k and auxiliary codes
 def encode(model, embeddings: torch.Tensor, k: int) -> torch.Tensor:
     """``(N, hidden)`` sparse codes of frozen ``embeddings``, ``k`` entries active in each row (float32, CPU)."""
     check_embeddings(embeddings, "csr.encode")

@@ -673,3 +673,42 @@ def check_cheapest(fn) -> bool:
             hint = "Keep the rows with kept >= keep, then take the fewest bytes (ties: no re-score, then higher kept)."
         return _report(name, False, f"With keep={keep}: expected {want}, got {got}. {hint}")
     return _report(name, True, "It picks the row that mrl_lab.experiments.check.cheapest picks, on every table.")
+
+
+def _top_k_mistake(out: torch.Tensor, codes: torch.Tensor, k: int) -> str:
+    """What a wrong top-k most likely did, for the hint."""
+    by_column = torch.zeros_like(codes).scatter(0, codes.topk(k, dim=0).indices, codes.topk(k, dim=0).values)
+    by_size = torch.zeros_like(codes).scatter(1, codes.abs().topk(k, dim=1).indices,
+                                              codes.gather(1, codes.abs().topk(k, dim=1).indices))  # fmt: skip
+    kept = (out != 0).sum(dim=1)
+    if torch.allclose(out, by_column):
+        return "It kept each column's k largest; keep each row's (topk along dim=1)."
+    if torch.allclose(out, by_size):
+        return "It kept the k largest in size (abs), negatives too; keep the k largest values."
+    if (kept != k).any() and (out == codes * (out != 0)).all():
+        return f"The kept values are right, but rows keep {sorted(set(kept.tolist()))} entries; keep exactly k={k}."
+    return "Keep each row's k largest values where they are and set every other entry to 0 (topk, then scatter)."
+
+
+def check_top_k(fn) -> bool:
+    """Grade ``fn(codes, k)``: each row of ``codes`` with its ``k`` largest values kept in place, every other entry
+    0 (a CSR code's sparsification, as sentence-transformers' ``SparseAutoEncoder`` does it)."""
+    name = "top_k"
+    g = torch.Generator().manual_seed(0)
+    codes = torch.randn(5, 24, generator=g)
+    original = codes.clone()
+    for k in (1, 4, 24):
+        out, problem = _attempt(fn, codes, k)
+        if problem:
+            return _report(name, False, problem)
+        if not torch.equal(codes, original):
+            return _report(name, False, "It changed its input in place; return a new tensor (e.g. torch.zeros_like).")
+        if not isinstance(out, torch.Tensor) or out.shape != codes.shape:
+            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            hint = " Those look like the values alone: put them back at their indices." if shape == (5, k) else ""
+            return _report(name, False, f"For k={k} it returned {shape}; expected the codes' shape (5, 24).{hint}")
+        top = codes.topk(k, dim=1)
+        expected = torch.zeros_like(codes).scatter(1, top.indices, top.values)
+        if not torch.allclose(out.float(), expected, atol=1e-6):
+            return _report(name, False, f"For k={k}: {_top_k_mistake(out.float(), codes, k)}")
+    return _report(name, True, "Each row keeps its k largest values in place and zeros elsewhere, as CSR's top-k does.")

@@ -253,3 +253,59 @@ def plot_lead_panels(panels: dict[str, tuple[dict, dict]], reference: str, title
         fig.add_hline(y=0, line_color="grey", row=1, col=col)
     fig.update_layout(title=title, template="plotly_white", height=460, legend_title="method", hovermode="closest")
     return fig
+
+
+def plot_vs_bytes(results: pd.DataFrame, metric: str, methods=None, title: str | None = None) -> go.Figure:
+    """``metric`` against bytes per stored vector, one line per method of a results table with a ``bytes``
+    column (:mod:`mrl_lab.experiments.rivals`), with 95 % intervals where the table has them.
+
+    Example:
+        >>> t = pd.DataFrame({"method": ["CSR", "MRL"], "size": [8, 12], "metric": "recall@10", "value": [0.5, 0.6],
+        ...                   "low": [0.4, 0.5], "high": [0.6, 0.7], "bytes": [48, 48]})
+        >>> [trace.name for trace in plot_vs_bytes(t, "recall@10").data]
+        ['CSR', 'MRL']
+    """
+    if not isinstance(results, pd.DataFrame) or not {"method", "metric", "value", "bytes"} <= set(results.columns):
+        raise TypeError("plot_vs_bytes: pass a results table with a bytes column (mrl_lab.experiments.rivals.compare)")
+    chosen = results[(results["metric"] == metric) & (results["method"].isin(methods) if methods else True)]
+    lines = {m: dict(zip(g["bytes"], g["value"])) for m, g in chosen.groupby("method", sort=False)}
+    bars = {m: dict(zip(g["bytes"], zip(g["low"], g["high"]))) for m, g in chosen.groupby("method", sort=False)
+            if g["low"].notna().all()}  # fmt: skip
+    _check_curves(lines, f"plot_vs_bytes (metric={metric!r})")
+    return plot_vs_size(lines, metric=metric, intervals=bars or None, percent=metric == "recall@10",
+                        axis="bytes per stored vector (log2 scale)",
+                        title=title or f"{metric} against bytes per stored vector")  # fmt: skip
+
+
+def plot_layers(results: pd.DataFrame, metric: str, method: str, reference: str | None = None,
+                title: str | None = None) -> go.Figure:  # fmt: skip
+    """A heatmap of ``metric`` for one ``method`` at every layer count (rows) x size (columns), from a results
+    table with a ``layers`` column (:func:`mrl_lab.experiments.layers.evaluate`); with ``reference``, each cell
+    is ``method`` minus ``reference`` there, in points (x 100), centred on 0.
+
+    Example:
+        >>> t = pd.DataFrame({"method": "2D", "layers": [1, 1, 6, 6], "size": [8, 16, 8, 16],
+        ...                   "metric": "recall@10", "value": [0.2, 0.3, 0.5, 0.6]})
+        >>> plot_layers(t, "recall@10", "2D").data[0].z.tolist()
+        [[20.0, 30.0], [50.0, 60.0]]
+    """
+    if not isinstance(results, pd.DataFrame) or not {"method", "layers", "size", "metric"} <= set(results.columns):
+        raise TypeError("plot_layers: pass a results table with a layers column (mrl_lab.experiments.layers.evaluate)")
+
+    def grid(name):
+        chosen = results[(results["metric"] == metric) & (results["method"] == name)]
+        if chosen.empty:
+            known = sorted(results["method"].unique())
+            raise ValueError(f"plot_layers: no {metric!r} rows for method={name!r}; choose one of {known}")
+        return 100 * chosen.pivot_table(index="layers", columns="size", values="value")
+
+    z = grid(method) if reference is None else grid(method) - grid(reference)
+    extra = dict(zmid=0, colorscale="RdBu") if reference is not None else dict(colorscale="Viridis")
+    unit = "pt" if reference is not None else ("%" if metric == "recall@10" else "x 100")
+    fig = go.Figure(go.Heatmap(z=z.values.round(1), x=[str(c) for c in z.columns], y=[str(r) for r in z.index],
+                               text=z.values.round(1), texttemplate="%{text}", colorbar=dict(title=unit), **extra,
+                               hovertemplate="%{y} layers, %{x} dims: %{z:.1f}<extra></extra>"))  # fmt: skip
+    vs = f" minus {reference}" if reference is not None else ""
+    fig.update_layout(title=title or f"{method}{vs}: {metric} by layers x dims", template="plotly_white",
+                      height=360, xaxis_title="dims kept (size)", yaxis_title="layers run")  # fmt: skip
+    return fig

@@ -1,0 +1,161 @@
+"""MRL's prefix against its rivals at equal bytes per stored vector (notebook 07, ``benchmarks/rivals.py``).
+
+Every method starts from all-MiniLM-L6-v2 on notebook 03's data: the published model cut (nothing trained),
+PCA fitted on the news corpus searched, the supervised Matryoshka-Adaptor and CSR (both trained on the frozen
+vectors of the same training pairs), and notebook 03's MRL fine-tune (the whole encoder trained), also stored
+in int8 and in binary with a full-precision re-score. Cost axes, like for like:
+
+- **bytes per stored vector**: a float32 prefix of ``d`` dims costs ``4 d``; int8 ``d``; binary ``d / 8``; a
+  CSR code of ``k`` entries ``k`` float32 values plus ``k`` int16 indices (:func:`mrl_lab.experiments.csr.code_bytes`);
+- **latency of one query** (:func:`latencies`): CSR's codes as a scipy sparse matrix product, the prefix in a
+  FAISS flat index, both exact search, one query at a time, 3 rounds;
+- **training time** on this machine (:func:`dense_methods`, and the CSR record).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import scipy.sparse
+import torch
+import torch.nn.functional as F
+
+from mrl_lab.core.nesting import truncate
+from mrl_lab.evaluation.baselines import pca_rotation
+from mrl_lab.evaluation.intervals import lead
+from mrl_lab.evaluation.results import items, row, table, verdict
+from mrl_lab.evaluation.timing import speed_words
+from mrl_lab.experiments import adaptor, csr, pretrained
+from mrl_lab.experiments.check import rescored, stored_search
+from mrl_lab.models.sentence_encoder import load_encoder
+from mrl_lab.serving.ann import latency
+
+MRL = "fine-tuned MRL"
+# the quantized prefixes, and how many dims they store in the bytes of one float32 dim
+QUANTIZED = {f"{MRL}, int8 + re-score": 4, f"{MRL}, binary + re-score": 32}
+
+
+def frozen_vectors(settings: pretrained.Settings, data: pretrained.Data) -> tuple[dict, dict]:
+    """The published model's full-width vectors: of the evaluation texts, and of the training pairs
+    (``{"q": titles, "d": descriptions}``), which CSR and the adaptor train on."""
+    frozen = load_encoder(data.folder, settings.max_tokens)
+    key = pretrained.base_key(settings, data)
+    base = pretrained.embed_all(frozen, pretrained.eval_texts(data), key)
+    pairs = pretrained.embed_all(frozen, {"q": data.train.titles, "d": data.train.descriptions}, key)
+    return base, pairs
+
+
+def dense_methods(budget, settings: pretrained.Settings, data: pretrained.Data, base: dict, pairs: dict):
+    """``(vectors, seconds)``: each dense method's full-width vectors of the evaluation texts
+    (``{method: {"titles", ...}}``) and its training time in seconds on this machine (a cached model's is the
+    time it took when it was trained)."""
+    seconds = {}
+    started = time.perf_counter()
+    rotate = pca_rotation(base["descriptions"])
+    seconds["PCA fitted on the news corpus"] = time.perf_counter() - started
+    started = time.perf_counter()
+    fitted = adaptor.train_all(adaptor.settings(budget), adaptor.Data(base["descriptions"], pairs["q"], pairs["d"]))
+    seconds["adaptor, supervised (both stages)"] = time.perf_counter() - started
+    tuned = pretrained.train_all(settings, data, only=["MRL"])["MRL"]
+    seconds[MRL] = tuned["meta"]["seconds"]
+    vectors = {
+        "base, cut": base,
+        "PCA fitted on the news corpus": {part: rotate(z) for part, z in base.items()},
+        "adaptor, supervised": {part: adaptor.adapt(fitted["supervised"], z) for part, z in base.items()},
+        MRL: tuned["vectors"],
+    }
+    return vectors, seconds
+
+
+def equal_prefixes(sparse: csr.Settings, model) -> dict[int, int]:
+    """``{k: d}``: for each CSR ``k``, the float32 prefix ``d`` that costs the same bytes.
+
+    Example:
+        >>> equal_prefixes(csr.settings("smoke"), type("M", (), {"hidden_dim": 1536}))
+        {8: 12, 32: 48}
+    """
+    return {k: csr.code_bytes(k, model.hidden_dim) // 4 for k in sparse.ks}
+
+
+def quantized(vectors: dict, method: str, budgets: list[int], shortlist: int = 100) -> pd.DataFrame:
+    """recall@10 of ``method``'s prefix stored in int8 (``d`` = bytes) and in binary (``d`` = 8 x bytes, up to
+    the full width), each found in those codes and then re-scored: the shortlist's full float32 vectors
+    (kept beside the index, not in it) re-rank its top ``shortlist`` (sentence-transformers' quantization,
+    as :func:`mrl_lab.experiments.check.stored_search` stores it)."""
+    titles, descriptions = vectors["titles"], vectors["descriptions"]
+    own, rows, sizes = torch.arange(len(titles)), [], []
+    for b in budgets:
+        for precision, d in (("int8", b), ("binary", 8 * b)):
+            if d > titles.shape[1]:
+                continue
+            q, c = truncate(titles, d), truncate(descriptions, d)
+            top = rescored(stored_search(q, c, precision, min(shortlist, len(c))), titles, descriptions, 10)
+            hits = (top == own[:, None]).any(dim=1)
+            rows.append(row(f"{method}, {precision} + re-score", d, "recall@10", hits, interval=True))
+            sizes.append(b)
+    out = table(rows)
+    out["bytes"] = sizes
+    return out
+
+
+def compare(budget, settings, data, sparse: csr.Settings, model, base: dict, dense: dict) -> pd.DataFrame:
+    """One results table (with a ``bytes`` column) of every method: the dense ones at the nesting sizes and at
+    the prefixes of CSR's bytes, CSR at each ``k``, and the quantized MRL prefixes at those bytes."""
+    equal = equal_prefixes(sparse, model)
+    sizes = sorted(set(pretrained.measured_sizes(settings)) | set(equal.values()))
+    results = pretrained.evaluate(settings, data, dense, sizes)
+    results["bytes"] = results["size"] * 4
+    parts = [results, csr.evaluate(sparse, model, base, data.sts.scores),
+             quantized(dense[MRL], MRL, [4 * d for d in equal.values()])]  # fmt: skip
+    return pd.concat(parts, ignore_index=True)
+
+
+def csr_leads(results: pd.DataFrame, equal: dict[int, int], dense_names, sts_scores) -> pd.DataFrame:
+    """CSR minus each other method at equal bytes, per metric and ``k``, with a paired 95 % interval and its
+    verdict (the quantized prefixes for recall@10 only: their re-score is a retrieval step)."""
+    rows = []
+    for metric, gold in (("recall@10", None), ("STS-B Spearman", sts_scores)):
+        sparse_items = items(results, metric, "CSR")
+        for k, d in equal.items():
+            for method in list(dense_names) + (list(QUANTIZED) if gold is None else []):
+                dims = d * QUANTIZED.get(method, 1)  # the dims that fit in 4 x d bytes at the method's precision
+                there = items(results, metric, method)
+                if dims in there and k in sparse_items:
+                    x, low, high = lead(sparse_items[k], there[dims], gold=gold)
+                    rows.append(dict(metric=metric, k=k, bytes=4 * d, method=method, dims=dims, lead=x, low=low,
+                                     high=high, verdict=verdict(low, high)))  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def top10_sparse(corpus, query):
+    """The 10 best corpus rows for one dense query code: a sparse matrix-vector product, then a partial sort."""
+    scores = corpus @ query[0]
+    return np.argpartition(-scores, min(10, len(scores) - 1))[:10]
+
+
+def latencies(model, base: dict, prefix: dict, equal: dict[int, int]) -> pd.DataFrame:
+    """One query at a time against the held-out descriptions, at each equal byte budget: CSR's codes as a scipy
+    sparse matrix (``k`` non-zeros a row) against ``prefix`` (full-width vectors, ``{"titles", "descriptions"}``)
+    cut to the same bytes in a FAISS flat inner-product index; median, fastest and slowest of 3 rounds in ms
+    (:func:`mrl_lab.serving.ann.latency`) and the speed verdict from their spread."""
+    import faiss
+
+    rows = []
+    for k, d in equal.items():
+        corpus = scipy.sparse.csr_matrix(F.normalize(csr.encode(model, base["descriptions"], k), dim=1).numpy())
+        queries = F.normalize(csr.encode(model, base["titles"], k), dim=1).numpy()
+        sparse_ms = _ms(latency(lambda q, c=corpus: top10_sparse(c, q), queries, repeats=3))
+        index = faiss.IndexFlatIP(d)
+        index.add(np.ascontiguousarray(truncate(prefix["descriptions"], d).numpy()))
+        dense_ms = _ms(latency(lambda q, ix=index: ix.search(q, 10), truncate(prefix["titles"], d).numpy(), repeats=3))
+        rows.append(dict(k=k, bytes=4 * d, rows=corpus.shape[0], csr_ms=sparse_ms["median"],
+                         csr_low=sparse_ms["low"], csr_high=sparse_ms["high"], prefix_dims=d,
+                         prefix_ms=dense_ms["median"], prefix_low=dense_ms["low"], prefix_high=dense_ms["high"],
+                         csr_is=speed_words(sparse_ms, dense_ms)))  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _ms(t: dict) -> dict:
+    return {"median": t["median_ms"], "low": t["low_ms"], "high": t["high_ms"]}
