@@ -159,3 +159,37 @@ def latencies(model, base: dict, prefix: dict, equal: dict[int, int]) -> pd.Data
 
 def _ms(t: dict) -> dict:
     return {"median": t["median_ms"], "low": t["low_ms"], "high": t["high_ms"]}
+
+
+def versus_prefix(results: pd.DataFrame, rival: str, metric: str = "recall@10", gold=None) -> pd.DataFrame:
+    """``rival`` minus the MRL fine-tune's float32 prefix of the same bytes (``d = bytes / 4``), at every byte
+    budget the rival was measured at: the difference with a paired 95 % interval and its verdict.
+
+    Args:
+        gold: the STS-B human scores, when ``metric`` is ``"STS-B Spearman"``.
+    """
+    chosen = results[(results["method"] == rival) & (results["metric"] == metric)]
+    if chosen.empty:
+        known = sorted(results.loc[results["metric"] == metric, "method"].unique())
+        raise ValueError(f"versus_prefix: no {metric!r} rows for rival={rival!r}; choose one of {known}")
+    prefix = items(results, metric, MRL)
+    rows = []
+    for r in chosen.itertuples():
+        d = int(r.bytes) // 4
+        if d in prefix:
+            x, low, high = lead(r.items, prefix[d], gold=gold)
+            rows.append(dict(rival=rival, metric=metric, bytes=int(r.bytes), size=int(r.size), prefix_dims=d,
+                             lead=x, low=low, high=high, verdict=verdict(low, high)))  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def tally(leads: pd.DataFrame, what: str) -> str:
+    """One line counting the verdicts of a leads table: where ``what`` is ahead, tied and behind.
+
+    Example:
+        >>> tally(pd.DataFrame({"verdict": ["ahead", "tied", "behind", "behind"]}), "byte budget")
+        'ahead at 1, tied at 1, behind at 2 of 4 byte budgets'
+    """
+    counts = leads["verdict"].value_counts()
+    parts = [f"{word} at {counts.get(word, 0)}" for word in ("ahead", "tied", "behind")]
+    return f"{', '.join(parts)} of {len(leads)} {what}{'s' if len(leads) != 1 else ''}"
