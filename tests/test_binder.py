@@ -62,6 +62,7 @@ OVER_BINDERS_LIMIT: dict[str, tuple[str, ...]] = {
     "04_adaptive": ("smoke", "cpu"),  # drawing and searching the grown database
     "05_design_choices": ("cpu",),  # two text models side by side, for the step timing
     "06_check": ("cpu",),  # fine-tuning MiniLM when 03's model is not cached
+    "07_beyond_the_prefix": ("smoke", "cpu"),  # the 2D Matryoshka fine-tunes and their vectors at every depth
 }
 
 
