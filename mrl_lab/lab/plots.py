@@ -3,8 +3,12 @@
 
 from __future__ import annotations
 
+import reprlib
+
 import pandas as pd
 import plotly.graph_objects as go
+
+from mrl_lab.core.checks import check_count, check_dims, check_records
 
 _PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"]
 
@@ -16,13 +20,23 @@ def _check_curves(curves, where: str) -> None:
                          "least one point, e.g. from mrl_lab.evaluation.results.curves")  # fmt: skip
 
 
+def _check_intervals(intervals, where: str) -> None:
+    """A clear error unless ``intervals`` is None or ``{method: {size: (low, high)}}``."""
+    spans = intervals.values() if isinstance(intervals, dict) else [None]
+    pairs = all(isinstance(s, dict) and all(isinstance(p, (tuple, list)) and len(p) == 2 for p in s.values())
+                for s in spans)  # fmt: skip
+    if intervals is not None and not pairs:
+        raise ValueError(f"{where}: intervals={reprlib.repr(intervals)}; pass {{method: {{size: (low, high)}}}}, e.g. "
+                         "from mrl_lab.evaluation.results.spans")  # fmt: skip
+
+
 def curves_table(curves: dict[str, dict[int, float]], intervals: dict | None = None) -> pd.DataFrame:
     """The numbers behind a chart: one row per size, one column per method.
 
     Args:
         curves: ``{method: {size: score}}``.
         intervals: ``{method: {size: (low, high)}}``; then each cell reads ``"score [low, high]"``
-            in percent (e.g. from :func:`~mrl_lab.evaluation.results.spans`).
+            in percent (e.g. from :func:`~mrl_lab.evaluation.results.spans`); a cell without one shows the score.
 
     Example:
         >>> curves_table({"MRL": {8: 0.5, 16: 0.6}, "normal": {8: 0.3, 16: 0.55}})  # doctest: +NORMALIZE_WHITESPACE
@@ -34,9 +48,14 @@ def curves_table(curves: dict[str, dict[int, float]], intervals: dict | None = N
         '50.0 [48.0, 52.0]'
     """
     _check_curves(curves, "curves_table")
+    _check_intervals(intervals, "curves_table")
     if intervals is not None:
-        curves = {m: {d: f"{100 * v:.1f} [{100 * intervals[m][d][0]:.1f}, {100 * intervals[m][d][1]:.1f}]"
-                      for d, v in curve.items()} for m, curve in curves.items()}  # fmt: skip
+
+        def cell(method, d, v):
+            low, high = intervals.get(method, {}).get(d, (None, None))
+            return f"{100 * v:.1f}" if low is None else f"{100 * v:.1f} [{100 * low:.1f}, {100 * high:.1f}]"
+
+        curves = {m: {d: cell(m, d, v) for d, v in curve.items()} for m, curve in curves.items()}
     table = pd.DataFrame(curves).sort_index()
     table.index.name = "size"
     return table if intervals is None else table.fillna("")  # sizes a method lacks: blank, not "NaN"
@@ -73,6 +92,7 @@ def plot_vs_size(
         (['MRL', 'normal'], [0.05, 0.02])
     """
     _check_curves(curves, "plot_vs_size")
+    _check_intervals(intervals, "plot_vs_size")
     fig = go.Figure()
     sizes = sorted({d for curve in curves.values() for d in curve})
     for name, curve in curves.items():
@@ -121,6 +141,11 @@ def plot_serving(rows: list[dict], chosen: dict | None = None, title: str | None
         >>> [t.name for t in plot_serving(rows).data]
         ['MRL: hnsw on a prefix, re-ranked']
     """
+    keys = ("model", "index", "kind", "d", "median_ms", "recall", "effort")
+    fix = "pass serving_table(...)'s rows, each with a 'model' key added"
+    rows = check_records(rows, "rows", keys, "plot_serving", fix)
+    if all(r["kind"] == "flat" for r in rows):
+        raise ValueError(f"plot_serving: the rows hold exact search only, nothing to plot against it; {fix}")
     fig, colours, named = go.Figure(), {}, set()
     symbols = {"hnsw": "circle", "ivf": "square", "torch": "x"}
     for r in rows:
@@ -160,6 +185,10 @@ def plot_funnel(rows: int, d: int, shortlist: int, full_dim: int, k: int = 10) -
         >>> len(plot_funnel(100_000, 64, 400, 384).data[0].y)
         4
     """
+    full_dim = check_count(full_dim, "full_dim", "plot_funnel")
+    check_count(d, "d", "plot_funnel", high=full_dim)
+    k = check_count(k, "k", "plot_funnel")
+    check_count(shortlist, "shortlist", "plot_funnel", low=k, high=check_count(rows, "rows", "plot_funnel"))
     stages = [
         f"database: {rows:,} stored vectors of {full_dim} dims",
         f"ANN index on their first {d} dims: visits a small part",
@@ -188,6 +217,7 @@ def plot_nesting(dims: list[int]) -> go.Figure:
         >>> [list(row) for row in plot_nesting([2, 4, 8]).data[0].z]  # rows: sizes 2, 4, 8
         [[1, 0, 0], [1, 1, 0], [1, 1, 1]]
     """
+    dims = check_dims(dims, where="plot_nesting")
     starts = [1] + [d + 1 for d in dims[:-1]]
     blocks = [f"{a}" if a == b else f"{a}-{b}" for a, b in zip(starts, dims)]
     rows = [f"head on the first {d}" for d in dims]
@@ -224,9 +254,15 @@ def plot_lead_panels(panels: dict[str, tuple[dict, dict]], reference: str, title
     """
     from plotly.subplots import make_subplots
 
-    if not isinstance(panels, dict) or not panels or not any(gaps for gaps, _ in panels.values()):
+    if not isinstance(panels, dict) or not panels:
         raise ValueError(f"plot_lead_panels: nothing to draw (panels={panels!r}); pass {{task: leads(...)}} with at "
                          "least one method, e.g. from mrl_lab.evaluation.results.leads")  # fmt: skip
+    for task, panel in panels.items():
+        if not isinstance(panel, (tuple, list)) or len(panel) != 2:
+            raise ValueError(f"plot_lead_panels: panels[{task!r}]={reprlib.repr(panel)}; pass (gaps, intervals), what "
+                             "mrl_lab.evaluation.results.leads returns")  # fmt: skip
+        _check_curves(panel[0], f"plot_lead_panels (panel {task!r})")
+        _check_intervals(panel[1], f"plot_lead_panels (panel {task!r})")
     fig = make_subplots(rows=1, cols=len(panels), subplot_titles=list(panels), horizontal_spacing=0.08)
     colours = {}
     for col, (gaps, intervals) in enumerate(panels.values(), start=1):
