@@ -1,32 +1,37 @@
 """Bad arguments fail at once with an error that names the function, the value and the fix,
 instead of training nothing, cutting silently or raising from deep inside a library."""
 
+import pandas as pd
 import pytest
 import torch
+from PIL import Image
 from torch import nn
 
 import mrl_lab
 from mrl_lab.core.heads import MRLHead
 from mrl_lab.data import tokenizer
+from mrl_lab.data.files import read_texts
 from mrl_lab.data.images import load_cifar10
-from mrl_lab.data.text import load_ag_news
-from mrl_lab.evaluation import metrics, quantize
+from mrl_lab.data.text import load_ag_news, load_sts_benchmark
+from mrl_lab.evaluation import intervals, metrics, quantize, results
 from mrl_lab.evaluation.baselines import PCA
 from mrl_lab.evaluation.metrics import head_accuracy, knee, knn_accuracy, linear_probe_correct, recall_at_k
-from mrl_lab.evaluation.search import target_ranks
+from mrl_lab.evaluation.search import hits_by_size, search, target_ranks
 from mrl_lab.experiments import adaptor as experiment_adaptor
 from mrl_lab.experiments import text
 from mrl_lab.experiments.adaptor import adapt
+from mrl_lab.lab import plots, report, widgets
 from mrl_lab.models import adaptor
 from mrl_lab.models.convnet import ConvNet
-from mrl_lab.serving import cascade
+from mrl_lab.models.text_encoder import TextEncoder
+from mrl_lab.serving import ann, cascade, funnel, regimes
 from mrl_lab.training.augment import random_crop_flip
 from mrl_lab.training.trainer import TrainSettings, seed_everything
 
 
 def test_a_head_given_wider_embeddings_than_it_was_built_for_refuses_instead_of_cutting():
     head = MRLHead(16, 10, [4, 16])
-    with pytest.raises(ValueError, match=r"MRLHead: built for \(batch, 16\) embeddings, got \(2, 32\)"):
+    with pytest.raises(ValueError, match=r"MRLHead: z must have shape \(batch, 16\); got shape \(2, 32\)"):
         head(torch.randn(2, 32))
     assert [tuple(x.shape) for x in head(torch.randn(2, 16))] == [(2, 10), (2, 10)]
 
@@ -132,7 +137,7 @@ def test_a_search_dashboard_with_no_sizes_says_so_instead_of_using_the_default()
          r"search_dashboard: start=3 is not one of the sizes \[1, 2, 4, 8\]"),
         (lambda w, corpus: w.truncation_dashboard({"m": {4: 0.5, 8: 0.6}}, lambda d: {"m": 0.5}, 8, start=12),
          r"truncation_dashboard: start=12; it must be a whole number in 1..8"),
-        (lambda w, corpus: w.truncation_dashboard({}, lambda d: {}, 8), "truncation_dashboard: nesting sizes are"),
+        (lambda w, corpus: w.truncation_dashboard({}, lambda d: {}, 8), "truncation_dashboard: nothing to show"),
         (lambda w, corpus: w.neighbour_dashboard({}, {}, None, None, sizes=[4, 8], start=16),
          r"neighbour_dashboard: start=16 is not one of the sizes \[4, 8\]"),
     ],
@@ -208,7 +213,7 @@ CASES = {
     "a negative crop padding": (
         lambda: random_crop_flip(torch.zeros(2, 3, 32, 32), pad=-1), ValueError, "random_crop_flip: pad=-1"),
     "one image without a batch": (
-        lambda: random_crop_flip(torch.zeros(3, 32, 32)), ValueError, r"\(N, C, H, W\); got \(3, 32, 32\)"),
+        lambda: random_crop_flip(torch.zeros(3, 32, 32)), ValueError, r"\(N, C, H, W\); got shape \(3, 32, 32\)"),
     "a seed that is a word": (lambda: seed_everything("a"), ValueError, "seed_everything: seed='a'"),
     "a negative vector count": (
         lambda: quantize.storage_bytes(-1, 8, "float32"), ValueError, "storage_bytes: n_vectors=-1"),
@@ -236,3 +241,280 @@ def test_bad_arguments_are_refused_by_the_function_that_got_them(case):
     call, error, message = CASES[case]
     with pytest.raises(error, match=message):
         call()
+
+
+# One table per family of bad input a new user tries (the audit of every subpackage's public API). Each case
+# used to fail silently (a chart of nothing, a None result, a NaN) or deep inside torch, scipy or scikit-learn
+# without naming the function; the message must now name the function and the fix.
+q8, c8 = torch.randn(5, 8), torch.randn(20, 8)
+FLAT = dict(model="MRL", index="exact", kind="flat", d=8, median_ms=1.0, recall=1.0, effort=None)
+CHECK_TABLE = pd.DataFrame(
+    columns=["method", "size", "precision", "rescore", "metric", "kept", "kept_low", "kept_high", "bytes"]
+)
+
+WRONG_TYPE = {
+    "a list for a tensor": (
+        lambda: search(q8.tolist(), c8, 3), TypeError,
+        r"search: queries must be a torch\.Tensor; got list\. Pass one of shape \(N, dim\)"),
+    "a NumPy array for a tensor": (
+        lambda: MRLHead(16, 10, [8, 16])(Z.numpy()), TypeError,
+        r"MRLHead: z must be a torch\.Tensor; got ndarray.*torch\.as_tensor converts"),
+    "a list for labels": (
+        lambda: knn_accuracy(Z, Y.tolist(), Z, Y), TypeError,
+        r"knn_accuracy: train_y is a list; pass a tensor with one entry per row, shape \(20,\)"),
+    "float row indices": (
+        lambda: target_ranks(Z, Z, Y.float()), TypeError,
+        r"target_ranks: targets must hold whole numbers .*Convert: \.long\(\)"),
+    "a word for a temperature": (
+        lambda: mrl_lab.InfoNCE(temperature="0.05"), ValueError, r"InfoNCE: temperature must be > 0; got '0\.05'"),
+    "a word for a learning rate": (
+        lambda: TrainSettings(epochs=1, batch_size=8, lr="3e-3"), ValueError, r"train: lr must be > 0; got '3e-3'"),
+    "numbers where (low, high) pairs are wanted": (
+        lambda: plots.plot_vs_size({"MRL": {8: 0.5}}, intervals={"MRL": {8: 0.4}}), ValueError,
+        r"plot_vs_size: intervals=.*; pass \{method: \{size: \(low, high\)\}\}"),
+    "no loss function": (
+        lambda: mrl_lab.MatryoshkaLoss(None, [8, 16]), TypeError,
+        r"MatryoshkaLoss: loss=None is not callable; pass .*e\.g\. nn\.CrossEntropyLoss\(\)"),
+    "words for per-item results": (
+        lambda: intervals.lead("ab", "cd"), TypeError, "lead: items must be one number or bool per item"),
+    "a list for a results table": (
+        lambda: report.kept_table([1], "m"), TypeError,
+        r"kept_table: expected a table \(a pandas DataFrame\) with columns .*; got list; pass the table"),
+    "a dict for serving rows": (
+        lambda: ann.describe_best({"a": 1}, 0.9), TypeError,
+        r"describe_best: rows=.* is not a list of dicts; pass serving_table"),
+    "a number for a folder": (
+        lambda: load_ag_news(root=5, download=False), TypeError,
+        r"load_ag_news: root=5; pass a folder \(a str or a pathlib\.Path\)"),
+    "a list of texts for one text": (
+        lambda: _tokenizer().tokens(["oil"]), TypeError,
+        r"Tokenizer\.tokens takes one text \(a str\); got list\. For several: encode"),
+    "a progress that is neither a label nor a function": (
+        lambda: mrl_lab.train(nn.Linear(4, 2), nn.CrossEntropyLoss(), torch.randn(16, 4), torch.zeros(16).long(),
+                              TrainSettings(epochs=1, batch_size=8), progress=5), TypeError,
+        r"train: progress=5; pass a label, a function report\(step, total, line\) or None"),
+}  # fmt: skip
+
+WRONG_SHAPE = {
+    "one query without a batch axis": (
+        lambda: search(Z[0], Z, 3), ValueError,
+        r"search: queries must have shape \(N, dim\); got shape \(16,\) \(a single one needs a batch axis in front"),
+    "one image without a batch axis": (
+        lambda: ConvNet(8, width=2)(torch.zeros(3, 32, 32)), ValueError,
+        r"ConvNet: images must have shape \(batch, 3, H, W\); got shape \(3, 32, 32\)"),
+    "grey images": (
+        lambda: ConvNet(8, width=2)(torch.zeros(2, 1, 32, 32)), ValueError,
+        r"ConvNet: images must have shape \(batch, 3, H, W\); got shape \(2, 1, 32, 32\)"),
+    "anchors of three axes": (
+        lambda: mrl_lab.InfoNCE()(torch.randn(2, 4, 8), torch.randn(2, 4, 8)), ValueError,
+        r"InfoNCE: anchors must have shape \(batch, dim\); got shape \(2, 4, 8\)"),
+    "logits whose batch sizes disagree": (
+        lambda: cascade.cascade([torch.randn(5, 3), torch.randn(4, 3)], [8, 16], 0.5), ValueError,
+        r"cascade: the logit tensors have \[5, 4\] rows; pass each size's logits for the same inputs"),
+    "queries and documents whose batch sizes disagree": (
+        lambda: adaptor.ranking_loss(torch.randn(4, 8), torch.randn(5, 8), [4]), ValueError,
+        r"ranking_loss: f_d must have shape \(4, 8\); got shape \(5, 8\)"),
+    "binary search on queries of another width": (
+        lambda: quantize.search_at(torch.randn(5, 4), c8, "binary", 3), ValueError,
+        r"search_at: queries must have shape \(N, 8\); got shape \(5, 4\)"),
+    "a storage table of two widths": (
+        lambda: quantize.storage_table(torch.randn(5, 4), c8, torch.arange(5), [4], k=3), ValueError,
+        r"storage_table: corpus must have shape \(N, 4\); got shape \(20, 8\)"),
+    "an adaptor given wider embeddings": (
+        lambda: adaptor.MatryoshkaAdaptor(8, hidden=4)(torch.randn(3, 16)), ValueError,
+        r"MatryoshkaAdaptor: e must have shape \(N, 8\); got shape \(3, 16\)"),
+    "per-item results of different lengths": (
+        lambda: intervals.share_kept(torch.randn(5), torch.randn(4), torch.randn(5)), ValueError,
+        r"share_kept: cut, whole, gold have shapes \[\(5,\), \(4,\), \(5,\)\]; pass 1-D results of the same items"),
+    "more queries than database rows": (
+        lambda: hits_by_size(torch.randn(30, 8), c8, [4]), ValueError,
+        "hits_by_size: 30 queries for 20 database rows; .*pass at most one query per row"),
+    "serving rows without their keys": (
+        lambda: plots.plot_serving([{"kind": "hnsw"}]), ValueError,
+        r"plot_serving: rows\[0\]=.* has no model, .*; pass serving_table"),
+    "a table without the columns": (
+        lambda: report.kept_table(pd.DataFrame({"a": [1]}), "m"), ValueError,
+        r"kept_table: the table has no column 'method'.*; pass the table that"),
+}  # fmt: skip
+
+OUT_OF_RANGE = {
+    "k = 0 neighbours": (
+        lambda: knn_accuracy(Z, Y, Z, Y, k=0), ValueError, r"knn_accuracy: k=0; it must be a whole number in 1\.\.20"),
+    "k larger than the corpus": (
+        lambda: metrics.recall_check(q8, c8, [4], k=50), ValueError,
+        r"recall_check: k=50; it must be a whole number in 1\.\.20"),
+    "a size wider than the embedding": (
+        lambda: hits_by_size(q8, c8, [4, 16]), ValueError,
+        r"hits_by_size: nesting size 16 is wider than the embedding \(8 features\); use sizes <= 8"),
+    "a coarse size wider than the embedding": (
+        lambda: funnel.AdaptiveIndex(c8, coarse_dims=[16]), ValueError,
+        r"AdaptiveIndex: coarse_dims: nesting size 16 is wider .*; use sizes <= 8"),
+    "a negative hidden width": (
+        lambda: adaptor.MatryoshkaAdaptor(8, hidden=-1), ValueError,
+        r"MatryoshkaAdaptor: hidden=-1; it must be a whole number >= 1"),
+    "a negative chunk (the search returned None)": (
+        lambda: funnel.AdaptiveIndex(c8, chunk=-5), ValueError, r"AdaptiveIndex: chunk=-5; it must be a whole number"),
+    "a chunk of 0 rows": (
+        lambda: search(q8, c8, 3, chunk=0), ValueError, r"search: chunk=0; it must be a whole number >= 1"),
+    "0 redrawn test sets": (
+        lambda: intervals.accuracy_interval(Y > 0, resamples=0), ValueError,
+        r"accuracy_interval: resamples=0; it must be a whole number >= 1"),
+    "more components than dims": (
+        lambda: PCA(32).fit(Z), ValueError, r"PCA\.fit: n_components=32; it must be a whole number in 1\.\.16"),
+    "a token id past the vocabulary": (
+        lambda: TextEncoder(10, 8, 4)(torch.tensor([[1, 20]])), ValueError,
+        r"TextEncoder: ids must index rows of the embedding table \(vocab_size\) 0\.\.9; got 1\.\.20"),
+    "a label past the classes (it counted as wrong)": (
+        lambda: head_accuracy(torch.randn(2, 2), torch.tensor([0, 5])), ValueError,
+        r"head_accuracy: labels must index classes 0\.\.1; got 0\.\.5"),
+    "NaN true scores (they gave a rho)": (
+        lambda: metrics.spearman([0.1, 0.2, 0.3], [1.0, float("nan"), 3.0]), ValueError,
+        "spearman: truth holds NaN/inf at item 1; fix or drop that item"),
+    "a NaN per-item result (it gave an interval)": (
+        lambda: intervals.lead(torch.tensor([float("nan"), 1.0, 2.0]), torch.ones(3)), ValueError,
+        "lead: items holds NaN/inf at item 0; fix or drop that item"),
+    "a negative temperature to try": (
+        lambda: cascade.fit_temperature(torch.randn(5, 3), torch.arange(5) % 3, [-1.0]), ValueError,
+        "fit_temperature: grid must be > 0; got -1.0"),
+    "a shortlist longer than the database": (
+        lambda: plots.plot_funnel(100, 8, 1000, 16), ValueError,
+        r"plot_funnel: shortlist=1000; it must be a whole number in 10\.\.100"),
+    "a batch of one pair to rank (it gave NaN)": (
+        lambda: adaptor.ranking_loss(torch.randn(1, 8), torch.randn(1, 8), [4]), ValueError,
+        "ranking_loss: a batch of 1 pair has no other documents to rank below; pass 2 or more"),
+}  # fmt: skip
+
+UNFITTED = {
+    "encode before fit (it gave trigram ids only)": (
+        lambda: tokenizer.Tokenizer().encode(["oil"]), ValueError,
+        r"Tokenizer\.encode: not fitted yet; call fit\(training_texts\) first"),
+    "vocab_size before fit (it sized a model wrong)": (
+        lambda: tokenizer.Tokenizer().vocab_size, ValueError, r"Tokenizer\.vocab_size: not fitted yet; call fit"),
+    "tokens before fit": (
+        lambda: tokenizer.Tokenizer().tokens("oil"), ValueError, r"Tokenizer\.tokens: not fitted yet; call fit"),
+    "truncated before fit": (
+        lambda: tokenizer.Tokenizer().truncated(["oil"]), ValueError,
+        r"Tokenizer\.truncated: not fitted yet; call fit"),
+    "a fit that keeps nothing (encode then said 'call fit first')": (
+        lambda: tokenizer.Tokenizer(min_count=5, buckets=0).fit(["oil"]), ValueError,
+        "Tokenizer.fit: no word occurs min_count=5 times and buckets=0.*lower min_count"),
+}  # fmt: skip
+
+EMPTY = {
+    "no per-item results": (
+        lambda: intervals.lead(torch.zeros(0), torch.zeros(0)), ValueError,
+        r"lead: items, baseline hold 0 item\(s\); pass at least 2"),
+    "no neighbours (it gave NaN)": (
+        lambda: recall_at_k(torch.zeros(0, 3).long(), torch.zeros(0).long(), 1), ValueError,
+        r"recall_at_k: neighbours are empty \(shape \(0, 3\)\); pass at least one row"),
+    "no logit tensors (it gave [])": (
+        lambda: head_accuracy((), Y), ValueError, r"head_accuracy: logits is an empty tuple; pass one \(N, classes\)"),
+    "no sizes to store": (
+        lambda: quantize.storage_table(q8, c8, torch.arange(5), [], k=3), ValueError,
+        "storage_table: nesting sizes are empty; pass at least one"),
+    "a chart of no serving rows (it drew nothing)": (
+        lambda: plots.plot_serving([]), ValueError, r"plot_serving: rows=\[\] is empty; pass serving_table"),
+    "a chart of exact search only (it drew nothing)": (
+        lambda: plots.plot_serving([FLAT]), ValueError, "plot_serving: the rows hold exact search only.*serving_table"),
+    "a report chart of an empty table (it drew nothing)": (
+        lambda: report.quality_vs_bytes(CHECK_TABLE, "m"), ValueError,
+        r"quality_vs_bytes: no rows with metric='m'; the table has metric \[\]"),
+    "a lead panel with no points": (
+        lambda: plots.plot_lead_panels({"a": ({"PCA": {}}, {})}, "MRL"), ValueError,
+        r"plot_lead_panels \(panel 'a'\): nothing to show .*pass \{method: \{size: score\}\}"),
+    "a nesting diagram of no sizes": (
+        lambda: plots.plot_nesting([]), ValueError, "plot_nesting: nesting sizes are empty; pass at least one"),
+    "a results row of no items (it gave NaN)": (
+        lambda: results.row("MRL", 8, "acc", torch.zeros(0)), ValueError,
+        "row: MRL at 8 dims, acc: items are empty; give one result per test item"),
+    "a comparison of an empty table": (
+        lambda: regimes.compare(results.table([]), 50), ValueError,
+        "compare: no rows with metric='relative recall@10, shortlist 50'"),
+    "verdicts of no comparisons (it gave [])": (
+        lambda: regimes.verdict_lines({}), ValueError, r"verdict_lines: comparisons=\{\}; pass \{regime: compare"),
+    "the best of no serving rows": (
+        lambda: ann.best_at([], 0.9), ValueError, r"best_at: rows=\[\] is empty; pass serving_table"),
+    "a search dashboard on fewer rows than it shows": (
+        lambda: widgets.search_dashboard({"m": lambda t: torch.randn(1, 8)}, {"m": torch.randn(3, 8)}, list("abc"),
+                                         list("xyz"), 8, start=8), ValueError,
+        r"search_dashboard: corpus\['m'\] has 3 rows; it needs at least 5 \(TOP_K"),
+    "a cascade over no inputs (it answered nothing)": (
+        lambda: cascade.cascade([torch.randn(0, 3)] * 2, [8, 16], 0.5), ValueError,
+        r"cascade: logits\[0\] are empty \(shape \(0, 3\)\); pass at least one row"),
+    "no temperatures to try": (
+        lambda: cascade.fit_temperature(torch.randn(3, 3), torch.arange(3), grid=[]), ValueError,
+        "fit_temperature: grid is empty; pass temperatures > 0, or None"),
+}  # fmt: skip
+
+FAMILIES = {"wrong type": WRONG_TYPE, "wrong shape": WRONG_SHAPE, "out of range": OUT_OF_RANGE,
+            "unfitted": UNFITTED, "empty": EMPTY}  # fmt: skip
+
+
+@pytest.mark.parametrize("family, case", [(f, c) for f, cases in FAMILIES.items() for c in cases])
+def test_each_family_of_bad_input_names_the_function_and_the_fix(family, case):
+    call, error, message = FAMILIES[family][case]
+    with pytest.raises(error, match=message):
+        call()
+
+
+STS_ROW = "main-captions\tMSRvid\t2012test\t0001\t5.000\tA man plays.\tA man is playing.\n"
+# (the file under the data folder, its bytes, its loader, what the message must say): a ragged or malformed file
+# is named with its line and the columns expected there, and what to do about it.
+RAGGED = {
+    "AG News, a row of four fields": (
+        "ag_news_csv/test.csv", b'"1","a","b","c"\n', "ag",
+        r"load_ag_news: .*test\.csv, line 1: expected class \(1-4\), title, description; got 4 field\(s\).*re-down"),
+    "AG News, a quote never closed (it swallowed the rows after it)": (
+        "ag_news_csv/test.csv", b'"1","a","b"\n"2","never closed,"d"\n"3","a","b"\n', "ag",
+        r"load_ag_news: .*test\.csv, line 2: .*\(a stray or unclosed quote\?\); expected class \(1-4\)"),
+    "AG News, not UTF-8": (
+        "ag_news_csv/test.csv", b'"1","a","b"\n"2","\xff","d"\n', "ag",
+        r"load_ag_news: .*test\.csv, line 2: byte 0xff is not UTF-8 text; re-download it"),
+    "AG News, too few rows to split (it gave empty splits)": (
+        "ag_news_csv/test.csv", b'"1","a","b"\n', "ag",
+        r"load_ag_news: .*test\.csv has 1 rows, too few to split 70/10/20 %.*restore the full file"),
+    "STS-B, a score outside 0-5 (it was kept)": (
+        "stsbenchmark/sts-test.csv", (STS_ROW + "a\tb\tc\td\t9.5\tx\ty\n").encode(), "sts",
+        r"load_sts_benchmark: .*sts-test\.csv, line 2: expected at least 7 tab-separated fields .*score 0-5.*; "
+        r"got score '9\.5'\. Replace the file"),
+    "STS-B, an empty file (it gave no pairs)": (
+        "stsbenchmark/sts-test.csv", b"", "sts",
+        r"load_sts_benchmark: .*sts-test\.csv has no rows; expected at least 7 tab-separated fields"),
+    "STS-B, not UTF-8": (
+        "stsbenchmark/sts-test.csv", STS_ROW.encode() + b"a\tb\tc\td\t1.0\t\xe9\ty\n", "sts",
+        r"load_sts_benchmark: .*sts-test\.csv, line 2: byte 0xe9 is not UTF-8 text; Replace the file"),
+    "your texts, a quote never closed": (
+        "docs.csv", b'text\n"abc\n', "texts",
+        r"read_texts: .*docs\.csv, line 2: unexpected end of data .*; expected a header line naming the columns"),
+    "your texts, not UTF-8": (
+        "docs.txt", b"a cat\n\xff a dog\n", "texts",
+        r"read_texts: .*docs\.txt, line 2: byte 0xff is not UTF-8 text; .*save it as UTF-8"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", RAGGED)
+def test_a_ragged_data_file_names_the_loader_the_file_the_line_and_the_columns(tmp_path, case):
+    relative, content, loader, message = RAGGED[case]
+    (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / relative).write_bytes(content)
+    load = {"ag": lambda: load_ag_news(root=tmp_path, download=False),
+            "sts": lambda: load_sts_benchmark("test", root=tmp_path, download=False),
+            "texts": lambda: read_texts(tmp_path / relative)}[loader]  # fmt: skip
+    with pytest.raises(ValueError, match=message):
+        load()
+
+
+@pytest.mark.parametrize("image, error, message", [
+    (None, OSError, r"load_cifar10: .*test has the class folders but no \.jpg or \.png images in them; restore them"),
+    ((16, 16), ValueError, r"load_cifar10: .*small\.png is not a 32x32 RGB image \(shape \(16, 16, 3\)\); replace"),
+])  # fmt: skip
+def test_a_cifar_image_folder_without_images_or_with_a_wrong_one_is_named(tmp_path, tmp_cache, image, error, message):
+    from mrl_lab.data.images import CIFAR10_CLASSES
+
+    folder = tmp_path / "cifar10" / "test"
+    for name in CIFAR10_CLASSES:
+        (folder / name).mkdir(parents=True)
+    if image is not None:
+        Image.new("RGB", image).save(folder / "cat" / "small.png")
+    with pytest.raises(error, match=message):
+        load_cifar10("test", root=tmp_path, download=False)

@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mrl_lab.core.checks import check_number, check_tensor
+
 
 class InfoNCE(nn.Module):
     """In-batch contrastive loss: each anchor must pick out its own positive among the batch.
@@ -35,12 +37,12 @@ class InfoNCE(nn.Module):
 
     def __init__(self, temperature: float = 0.05, symmetric: bool = True):
         super().__init__()
-        if not temperature > 0:
-            raise ValueError(f"InfoNCE: temperature must be > 0; got {temperature}")
-        self.temperature = temperature
+        self.temperature = check_number(temperature, "temperature", "InfoNCE", low=0, open_low=True)
         self.symmetric = symmetric
 
     def forward(self, anchors: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
+        check_tensor(anchors, "InfoNCE: anchors", ("batch", "dim"))
+        check_tensor(positives, "InfoNCE: positives", ("batch", "dim"))
         if anchors.shape != positives.shape:
             raise ValueError(
                 f"InfoNCE: anchors {tuple(anchors.shape)} and positives {tuple(positives.shape)} "

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mrl_lab.core.checks import check_count, check_dims
+from mrl_lab.core.checks import check_count, check_dims, check_tensor
 
 
 class MRLHead(nn.Module):
@@ -51,6 +51,7 @@ class MRLHead(nn.Module):
 
     def __init__(self, in_dim: int, num_classes: int, dims, efficient: bool = False):
         super().__init__()
+        check_count(in_dim, "in_dim", "MRLHead")
         check_count(num_classes, "num_classes", "MRLHead")
         self.dims = check_dims(dims, in_dim, where="MRLHead")
         self.in_dim, self.efficient = in_dim, efficient
@@ -61,8 +62,7 @@ class MRLHead(nn.Module):
             self.heads = nn.ModuleList(nn.Linear(d, num_classes) for d in self.dims)
 
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        if z.ndim != 2 or z.shape[1] != self.in_dim:  # a wider input would be cut silently
-            raise ValueError(f"MRLHead: built for (batch, {self.in_dim}) embeddings, got {tuple(z.shape)}")
+        check_tensor(z, "MRLHead: z", ("batch", self.in_dim))  # a wider input would be cut silently
         if self.efficient:
             return tuple(z[:, :d] @ self.weight[:, :d].T + self.bias for d in self.dims)
         return tuple(head(z[:, :d]) for d, head in zip(self.dims, self.heads))

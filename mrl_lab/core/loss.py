@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
-from mrl_lab.core.checks import check_count, check_dims
+from mrl_lab.core.checks import check_callable, check_count, check_dims, check_number
 from mrl_lab.core.nesting import truncate
 
 
@@ -63,19 +61,16 @@ class MatryoshkaLoss(nn.Module):
 
     def __init__(self, loss: nn.Module, dims, weights=None, n_dims_per_step: int | None = None):
         super().__init__()
-        self.loss = loss
+        self.loss = check_callable(loss, "loss", "MatryoshkaLoss", "nn.CrossEntropyLoss() or InfoNCE()")
         self.dims = check_dims(dims, where="MatryoshkaLoss")
         if weights is None:
             weights = [1.0] * len(self.dims)
-        weights = [float(w) for w in weights]
+        weights = [check_number(w, "weights", "MatryoshkaLoss", low=0) for w in weights]
         if len(weights) != len(self.dims):
             raise ValueError(
                 f"MatryoshkaLoss: got {len(weights)} weights {weights} for {len(self.dims)} sizes "
                 f"{self.dims}; pass one weight per size"
             )
-        for w in weights:
-            if not (math.isfinite(w) and w >= 0):
-                raise ValueError(f"MatryoshkaLoss: weights must be finite and >= 0; got {w} in {weights}")
         if not any(weights):
             raise ValueError(f"MatryoshkaLoss: all weights are 0 ({weights}): nothing would be trained; give one > 0")
         self.weights = weights

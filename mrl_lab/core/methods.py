@@ -31,6 +31,8 @@ def ff_size(name: str) -> int | None:
         >>> ff_size("FF-16"), ff_size("fine-tuned FF-64"), ff_size("MRL"), ff_size("FF-3two")
         (16, 64, None, None)
     """
+    if not isinstance(name, str):
+        return None
     stem, _, size = name.rpartition("-")
     return int(size) if stem.endswith("FF") and size.isdigit() and int(size) > 0 else None
 
@@ -62,7 +64,7 @@ def trained_sizes(method: str, dims) -> list[int]:
         return [dims[-1]]
     if method in ("MRL", "MRL-E"):
         return dims
-    if method.startswith("FF-") and ff_size(method) is not None:
+    if ff_size(method) is not None and method.startswith("FF-"):
         return [ff_size(method)]
     raise ValueError(
         f"trained_sizes: unknown method {method!r}; use 'normal', 'MRL', 'MRL-E' or 'FF-<size>', e.g. 'FF-32'"

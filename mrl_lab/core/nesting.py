@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from mrl_lab.core.checks import check_count
+
 
 def nesting_dims(full_dim: int, smallest: int = 8) -> list[int]:
     """Halving sizes from ``full_dim`` down to the last one that is still ``>= smallest``.
@@ -90,4 +92,5 @@ def dense_grid(full_dim: int) -> list[int]:
         >>> dense_grid(128)[-6:]
         [63, 64, 80, 96, 112, 128]
     """
+    full_dim = check_count(full_dim, "full_dim", "dense_grid")
     return list(range(1, min(64, full_dim) + 1)) + list(range(80, full_dim + 1, 16))

@@ -7,6 +7,8 @@ applies, what was expected and how to fix it, because the file is the user's, no
 from __future__ import annotations
 
 import csv
+import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -14,10 +16,35 @@ import torch
 
 
 def _existing(path, what: str) -> Path:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{what}: path={path!r}; pass a file's path (a str or a pathlib.Path)")
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{what}: no file at {path}; check the path (it is read relative to {Path.cwd()})")
     return path
+
+
+def decoded(path: Path, what: str, fix: str) -> str:
+    """The text of ``path``; a byte that is not UTF-8 is an error naming ``what``, the file, its line and ``fix``."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise ValueError(f"{what}: {path}, line {line}: byte {data[e.start]:#04x} is not UTF-8 text; {fix}") from None
+
+
+def csv_rows(path: Path, what: str, expected: str, fix: str, delimiter: str = ",", quoting: bool = True):
+    """Each ``(line, cells)`` of a CSV (or, with ``delimiter="\t"``, TSV) file, read strictly: a quote never closed,
+    or a byte that is not UTF-8, is an error naming ``what``, the file, the line, the ``expected`` cells and ``fix``."""
+    rows = csv.reader(io.StringIO(decoded(path, what, fix), newline=""), delimiter=delimiter, strict=True,
+                      quoting=csv.QUOTE_MINIMAL if quoting else csv.QUOTE_NONE)  # fmt: skip
+    try:
+        for cells in rows:
+            yield rows.line_num, cells
+    except csv.Error as e:
+        raise ValueError(f"{what}: {path}, line {rows.line_num}: {e} (a stray or unclosed quote?); expected "
+                         f"{expected}. {fix}") from None  # fmt: skip
 
 
 def read_texts(path, column: str | None = None, what: str = "read_texts") -> list[str]:
@@ -33,26 +60,27 @@ def read_texts(path, column: str | None = None, what: str = "read_texts") -> lis
         ['A cat.', 'A dog.']
     """
     path = _existing(path, what)
+    fix = "check the file: close every quote and save it as UTF-8"
     if path.suffix.lower() in (".csv", ".tsv"):
-        with path.open(newline="", encoding="utf-8") as f:
-            rows = csv.reader(f, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
-            header = next(rows, None)
-            if header is None:
-                raise ValueError(f"{what}: {path} is empty; it needs a header line naming the columns, then rows")
-            if column is None:
-                if len(header) != 1:
-                    raise ValueError(f"{what}: {path} has columns {header}; say which holds the texts (--column NAME)")
-                column = header[0]
-            if column not in header:
-                raise ValueError(f"{what}: {path} has no column {column!r}; its columns are {header}")
-            at, texts = header.index(column), []
-            for line, cells in enumerate(rows, start=2):
-                if len(cells) != len(header):
-                    raise ValueError(f"{what}: {path}, line {line}: {len(cells)} cells, the header has {len(header)} "
-                                     f"({header}); quote cells that contain the delimiter")  # fmt: skip
-                texts.append(cells[at])
+        delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+        rows = csv_rows(path, what, "a header line naming the columns, then one row of cells per text", fix, delimiter)
+        _, header = next(rows, (None, None))
+        if header is None:
+            raise ValueError(f"{what}: {path} is empty; it needs a header line naming the columns, then rows")
+        if column is None:
+            if len(header) != 1:
+                raise ValueError(f"{what}: {path} has columns {header}; say which holds the texts (--column NAME)")
+            column = header[0]
+        if column not in header:
+            raise ValueError(f"{what}: {path} has no column {column!r}; its columns are {header}")
+        at, texts = header.index(column), []
+        for line, cells in rows:
+            if len(cells) != len(header):
+                raise ValueError(f"{what}: {path}, line {line}: {len(cells)} cells, the header has {len(header)} "
+                                 f"({header}); quote cells that contain the delimiter")  # fmt: skip
+            texts.append(cells[at])
     else:
-        texts = path.read_text(encoding="utf-8").splitlines()
+        texts = decoded(path, what, fix).splitlines()
     blank = [i for i, t in enumerate(texts) if not t.strip()]
     if blank:
         first = blank[0] + (2 if path.suffix.lower() in (".csv", ".tsv") else 1)

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from mrl_lab.core.checks import check_indices
 from mrl_lab.data.locate import DataNotFoundError, _find_or_download, data_roots, file_digest, folder_fingerprint
 from mrl_lab.data.split import balanced_subset
 from mrl_lab.runtime.cache import building, cache_dir, load_cached, save_atomic
@@ -43,7 +44,7 @@ class ImageData:
 
     def take(self, index) -> ImageData:
         """The examples at ``index`` (a tensor or list of positions)."""
-        index = torch.as_tensor(index)
+        index = check_indices(index, len(self), "ImageData.take: index", "examples")
         return ImageData(self.images[index], self.labels[index], self.classes, self.source)
 
     def subset(self, n: int, seed: int = 0) -> ImageData:
@@ -76,6 +77,9 @@ def _image_files(folder: Path) -> tuple[list[Path], list[int]]:
         found = sorted(p for p in (folder / name).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
         files += found
         labels += [c] * len(found)
+    if not files:
+        raise DataNotFoundError(f"load_cifar10: {folder} has the class folders but no .jpg or .png images in them; "
+                                "restore them (the layout is <split>/<class>/*.jpg) or remove the folder")  # fmt: skip
     return files, labels
 
 
@@ -90,7 +94,9 @@ def _decode_image_folder(files: list[Path], labels: list[int]):
         except (OSError, UnidentifiedImageError) as e:
             raise ValueError(f"load_cifar10: cannot decode {path} ({e}); replace or delete that file") from e
         if pixels.shape != (32, 32, 3):
-            raise ValueError(f"{path}: a CIFAR-10 image must be 32x32 RGB; got shape {pixels.shape}")
+            raise ValueError(
+                f"load_cifar10: {path} is not a 32x32 RGB image (shape {pixels.shape}); replace or delete it"
+            )
         images[i] = pixels.transpose(2, 0, 1)
     return images, np.asarray(labels, dtype=np.int64)
 
@@ -163,7 +169,7 @@ def load_cifar10(split: str = "train", root=None, download: bool = True) -> Imag
     """
     if split not in ("train", "test"):
         raise ValueError(f"load_cifar10: split={split!r} is not 'train' or 'test'")
-    roots = data_roots(root)
+    roots = data_roots(root, "load_cifar10")
 
     def fetch(folder):
         from torchvision.datasets import CIFAR10
@@ -210,7 +216,7 @@ def load_cifar100(split: str = "train", root=None, download: bool = True, labels
         raise ValueError(f"load_cifar100: split={split!r} is not 'train' or 'test'")
     if labels not in ("fine", "coarse"):
         raise ValueError(f"load_cifar100: labels={labels!r} is not 'fine' (100 classes) or 'coarse' (20)")
-    roots = data_roots(root)
+    roots = data_roots(root, "load_cifar100")
 
     def find(roots):
         tried = [r / "cifar-100-python" for r in roots]

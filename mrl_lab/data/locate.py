@@ -26,14 +26,16 @@ class DataNotFoundError(FileNotFoundError):
     """Raised when a dataset is neither on disk nor downloadable; the message lists what was tried."""
 
 
-def data_roots(root=None) -> list[Path]:
+def data_roots(root=None, where: str = "data_roots") -> list[Path]:
     """The folders searched for datasets, in order: ``root`` alone if given, else
-    ``$MRL_LAB_DATA`` (when set) and then the cache directory.
+    ``$MRL_LAB_DATA`` (when set) and then the cache directory. ``where`` names the caller in errors.
 
     Example:
         >>> data_roots("/data")
         [PosixPath('/data')]
     """
+    if root is not None and not isinstance(root, (str, os.PathLike)):
+        raise TypeError(f"{where}: root={root!r}; pass a folder (a str or a pathlib.Path), or None to search as usual")
     if root is not None:
         return [Path(root).expanduser()]
     roots = [Path(os.environ["MRL_LAB_DATA"]).expanduser()] if os.environ.get("MRL_LAB_DATA") else []
@@ -131,7 +133,9 @@ def find_encoder(name: str = MODEL, root=None, download: bool = True) -> Path:
         ...
         mrl_lab.data.locate.DataNotFoundError: pretrained encoder all-MiniLM-L6-v2 not found. Paths tried: ...
     """
-    roots, tried = data_roots(root), []
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"find_encoder: name={name!r}; pass a model's name, e.g. {MODEL!r}")
+    roots, tried = data_roots(root, "find_encoder"), []
     for r in roots:
         tried.append(r / "models" / name)
         if (tried[-1] / "modules.json").is_file():

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import torch
 
 
 def balanced_subset(data, n: int, seed: int):
-    if not 1 <= n <= len(data):
-        raise ValueError(f"subset: n={n} is outside 1..{len(data)} (the dataset size); pick n in that range")
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or not 1 <= n <= len(data):
+        raise ValueError(f"subset: n={n!r} is outside 1..{len(data)} (the dataset size); pick a whole n in that range")
     g = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(data), generator=g)
     labels = data.labels[order]

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import csv
 import html
 import re
+import reprlib
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
 import torch
 
+from mrl_lab.core.checks import check_count, check_indices
+from mrl_lab.data.files import csv_rows
 from mrl_lab.data.locate import _find_or_download, data_roots, file_digest, find_file
 from mrl_lab.data.split import balanced_subset, split_indices
 
@@ -37,7 +39,7 @@ class TextData:
 
     def take(self, index) -> TextData:
         """The rows at ``index`` (a tensor or list of positions)."""
-        index = torch.as_tensor(index).tolist()
+        index = check_indices(index, len(self), "TextData.take: index", "rows").tolist()
         return TextData(
             [self.titles[i] for i in index],
             [self.descriptions[i] for i in index],
@@ -59,17 +61,16 @@ def _clean_ag_news(text: str) -> str:
 
 def _read_ag_news_csv(path: Path) -> TextData:
     titles, descriptions, labels = [], [], []
-    fix = "re-download it (delete the file) or restore the original"
-    with open(path, newline="", encoding="utf-8") as f:
-        for line, row in enumerate(csv.reader(f), start=1):
-            if len(row) != 3 or row[0].strip() not in ("1", "2", "3", "4"):
-                raise ValueError(
-                    f"load_ag_news: {path}, line {line}: expected class (1-4), title, description; "
-                    f"got {row[:3]!r}. {fix}"
-                )
-            labels.append(int(row[0]) - 1)
-            titles.append(_clean_ag_news(row[1]))
-            descriptions.append(_clean_ag_news(row[2]))
+    fix, expected = "re-download it (delete the file) or restore the original", "class (1-4), title, description"
+    for line, row in csv_rows(path, "load_ag_news", expected, fix):
+        if len(row) != 3 or row[0].strip() not in ("1", "2", "3", "4"):
+            raise ValueError(
+                f"load_ag_news: {path}, line {line}: expected {expected}; got {len(row)} field(s) {reprlib.repr(row)}. "
+                f"{fix}"
+            )
+        labels.append(int(row[0]) - 1)
+        titles.append(_clean_ag_news(row[1]))
+        descriptions.append(_clean_ag_news(row[2]))
     if not labels:
         raise ValueError(f"load_ag_news: {path} has no rows; {fix}")
     source = f"{path.resolve()} (sha256 {file_digest(path)[:12]})"  # models trained on it are keyed on its bytes
@@ -111,7 +112,8 @@ def load_ag_news(root=None, download: bool = True, val_size: int = 5000, seed: i
         >>> news.note  # doctest: +SKIP
         'offline copy with the test split only: its 7,600 rows split 70/10/20 % (seed 0) ...'
     """
-    roots = data_roots(root)
+    check_count(val_size, "val_size", "load_ag_news")
+    roots = data_roots(root, "load_ag_news")
 
     def fetch(folder):
         from torchvision.datasets.utils import download_url
@@ -125,6 +127,7 @@ def load_ag_news(root=None, download: bool = True, val_size: int = 5000, seed: i
     train_path = test_path.with_name("train.csv")
     if train_path.is_file():
         full = _read_ag_news_csv(train_path)
+        check_count(val_size, "val_size", "load_ag_news", high=len(full) - 1)  # some rows must be left to train on
         train_idx, val_idx = split_indices(full.labels, [1 - val_size / len(full), val_size / len(full)], seed)
         note = (
             f"original splits from {test_path.parent}: train.csv minus {len(val_idx)} validation rows "
@@ -132,6 +135,9 @@ def load_ag_news(root=None, download: bool = True, val_size: int = 5000, seed: i
         )
         return AGNews(full.take(train_idx), full.take(val_idx), test, note)
     parts = split_indices(test.labels, [0.7, 0.1, 0.2], seed)
+    if not all(parts):
+        raise ValueError(f"load_ag_news: {test_path} has {len(test)} rows, too few to split 70/10/20 % into "
+                         "train/val/test; restore the full file (delete it to download it again)")  # fmt: skip
     note = (
         f"offline copy with the test split only ({test_path}): its {len(test):,} rows split "
         f"70/10/20 % into train/val/test, stratified, seed {seed}; not comparable with published AG News numbers"
@@ -176,7 +182,7 @@ def load_sts_benchmark(split: str = "test", root=None, download: bool = True) ->
     """
     if split not in ("train", "dev", "test"):
         raise ValueError(f"load_sts_benchmark: split={split!r} is not 'train', 'dev' or 'test'")
-    roots = data_roots(root)
+    roots = data_roots(root, "load_sts_benchmark")
 
     def fetch(folder):
         from torchvision.datasets.utils import download_and_extract_archive
@@ -186,18 +192,19 @@ def load_sts_benchmark(split: str = "test", root=None, download: bool = True) ->
     find = partial(find_file, relative=f"stsbenchmark/sts-{split}.csv")
     path = _find_or_download(f"STS Benchmark ({split} split)", roots, find, fetch, download)
     s1, s2, scores = [], [], []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            fields = line.rstrip("\n").split("\t")
-            try:
-                score = float(fields[4])
-                s1.append(fields[5])
-                s2.append(fields[6])
-            except (IndexError, ValueError):
-                raise ValueError(
-                    f"load_sts_benchmark: {path}, line {number}: expected at least 7 tab-separated fields (genre, "
-                    f"file, year, id, score 0-5, sentence 1, sentence 2); got {len(fields)}: {line[:80]!r}. "
-                    "Replace the file with the original (delete it: it downloads again when online)"
-                ) from None
-            scores.append(score)
+    expected = "at least 7 tab-separated fields (genre, file, year, id, score 0-5, sentence 1, sentence 2)"
+    fix = "Replace the file with the original (delete it: it downloads again when online)"
+    for number, fields in csv_rows(path, "load_sts_benchmark", expected, fix, delimiter="\t", quoting=False):
+        try:
+            score = float(fields[4]) if len(fields) >= 7 else None
+        except ValueError:
+            score = None
+        if score is None or not 0 <= score <= 5:
+            got = f"score {fields[4]!r}" if len(fields) >= 7 else f"{len(fields)} field(s) {reprlib.repr(fields)}"
+            raise ValueError(f"load_sts_benchmark: {path}, line {number}: expected {expected}; got {got}. {fix}")
+        s1.append(fields[5])
+        s2.append(fields[6])
+        scores.append(score)
+    if not scores:
+        raise ValueError(f"load_sts_benchmark: {path} has no rows; expected {expected} on each line. {fix}")
     return SentencePairs(s1, s2, torch.tensor(scores), str(path.resolve()))

@@ -13,9 +13,10 @@ from collections import Counter
 
 import torch
 
-from mrl_lab.core.checks import check_count
+from mrl_lab.core.checks import check_count, check_fitted
 
 _WORD = re.compile(r"[a-z0-9]+")
+_FIT = "call fit(training_texts) first"
 
 
 def words(text: str) -> list[str]:
@@ -84,13 +85,16 @@ class Tokenizer:
         check_count(min_count, "min_count", "Tokenizer")
         self.max_words, self.min_count, self.buckets, self.max_tokens = max_words, min_count, buckets, max_tokens
         self.vocab: list[str] = []
-        self.index: dict[str, int] = {}
+        self.index: dict[str, int] | None = None  # set by fit
 
     def fit(self, texts) -> Tokenizer:
         """Build the word list from ``texts`` (the training text only); returns ``self``."""
         texts = _check_texts(texts, "Tokenizer.fit")
         counts = Counter(w for t in texts for w in words(t))
         kept = [w for w, c in counts.most_common(self.max_words) if c >= self.min_count]
+        if not kept and not self.buckets:
+            raise ValueError(f"Tokenizer.fit: no word occurs min_count={self.min_count} times and buckets=0, so every "
+                             "text would be padding; lower min_count or keep trigram buckets")  # fmt: skip
         self.vocab = kept
         self.index = {w: i + 1 for i, w in enumerate(kept)}
         return self
@@ -98,10 +102,14 @@ class Tokenizer:
     @property
     def vocab_size(self) -> int:
         """Rows the embedding table needs: padding, words and trigram buckets."""
+        check_fitted(self.index, "Tokenizer.vocab_size", _FIT)
         return 1 + len(self.vocab) + self.buckets
 
     def tokens(self, text: str) -> list[int]:
         """The ids of one text, uncut."""
+        check_fitted(self.index, "Tokenizer.tokens", _FIT)
+        if not isinstance(text, str):
+            raise TypeError(f"Tokenizer.tokens takes one text (a str); got {type(text).__name__}. For several: encode")
         ids = []
         offset = 1 + len(self.vocab)
         for w in words(text):
@@ -113,8 +121,7 @@ class Tokenizer:
 
     def encode(self, texts) -> torch.Tensor:
         """``(len(texts), L)`` int64 ids, padded with 0; ``L`` is the longest text, at most ``max_tokens``."""
-        if not self.index and not self.buckets:
-            raise ValueError("Tokenizer.encode: call fit(training_texts) first")
+        check_fitted(self.index, "Tokenizer.encode", _FIT)
         texts = _check_texts(texts, "Tokenizer.encode")
         rows = [self.tokens(t)[: self.max_tokens] for t in texts]
         out = torch.zeros(len(rows), max((len(r) for r in rows), default=1) or 1, dtype=torch.long)
@@ -124,7 +131,9 @@ class Tokenizer:
 
     def truncated(self, texts) -> float:
         """Share of ``texts`` longer than ``max_tokens`` tokens (cut by :meth:`encode`)."""
-        return sum(len(self.tokens(t)) > self.max_tokens for t in texts) / max(1, len(texts))
+        check_fitted(self.index, "Tokenizer.truncated", _FIT)
+        texts = _check_texts(texts, "Tokenizer.truncated")
+        return sum(len(self.tokens(t)) > self.max_tokens for t in texts) / len(texts)
 
     def __repr__(self) -> str:
         return f"Tokenizer({len(self.vocab)} words, {self.buckets} trigram buckets, max_tokens={self.max_tokens})"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from mrl_lab.core.checks import check_embeddings, check_fitted
+from mrl_lab.core.checks import check_count, check_embeddings, check_fitted
 
 
 class PCA:
@@ -27,7 +27,7 @@ class PCA:
     """
 
     def __init__(self, n_components: int | None = None):
-        self.n_components = n_components
+        self.n_components = None if n_components is None else check_count(n_components, "n_components", "PCA")
         self._pca = None
 
     def fit(self, train_z: torch.Tensor) -> PCA:
@@ -36,6 +36,8 @@ class PCA:
         check_embeddings(train_z, "PCA.fit: train_z")
         if len(train_z) < 2:
             raise ValueError(f"PCA.fit: train_z has {len(train_z)} row; variance needs at least 2 rows")
+        if self.n_components is not None:  # as many components as the rows and dims of train_z allow
+            check_count(self.n_components, "n_components", "PCA.fit", high=min(train_z.shape))
         self._pca = SklearnPCA(n_components=self.n_components, svd_solver="full").fit(train_z.double().numpy())
         return self
 
@@ -52,7 +54,8 @@ class PCA:
         if z.shape[1] != len(self._pca.mean_):
             raise ValueError(f"PCA.transform: z has {z.shape[1]} features but PCA was fitted on {len(self._pca.mean_)}")
         width = self._pca.n_components_
-        if not 1 <= d <= width:
+        check_count(d, "d", "PCA.transform")
+        if d > width:
             raise ValueError(f"PCA.transform: d={d} is outside 1..{width} (the fitted components)")
         centred = z.double() - torch.from_numpy(self._pca.mean_)
         return (centred @ torch.from_numpy(self._pca.components_[:d]).T).float()

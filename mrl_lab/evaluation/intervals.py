@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from mrl_lab.core.checks import check_callable, check_count, check_items
 from mrl_lab.evaluation.metrics import rank_correlation
 
 RESAMPLES = 1000  # redrawn test sets per interval (scipy's bootstrap)
@@ -48,7 +49,8 @@ def accuracy_interval(correct, baseline=None, level: float = 0.95, resamples: in
     """
 
     correct = _check_correct(correct, "correct")
-    n, rng = len(correct), np.random.default_rng(seed)
+    check_count(resamples, "resamples", "accuracy_interval")
+    n, rng = len(correct), np.random.default_rng(check_count(seed, "seed", "accuracy_interval", low=0))
     if not 0 < level < 1:
         raise ValueError(f"accuracy_interval: level={level}; use a coverage between 0 and 1, e.g. 0.95")
     if baseline is None:
@@ -83,6 +85,8 @@ def bootstrap(data: tuple, stat, seed: int = 0) -> tuple[float, float, float]:
     """
     from scipy.stats import bootstrap as scipy_bootstrap
 
+    check_callable(stat, "stat", "bootstrap", "lambda a, axis=-1: a.mean(axis)")
+    check_items("bootstrap", minimum=2, **{f"data[{i}]": x for i, x in enumerate(data)})
     ci = scipy_bootstrap(data, stat, paired=True, n_resamples=RESAMPLES, batch=100, method="percentile",
                          random_state=seed)  # fmt: skip
     return float(stat(*data)), float(ci.confidence_interval.low), float(ci.confidence_interval.high)
@@ -105,12 +109,11 @@ def lead(items, baseline, gold=None, seed: int = 0) -> tuple[float, float, float
         >>> lead(a, b)[0]  # a is right on one item more, of 4
         0.25
     """
-    items, baseline = torch.as_tensor(items), torch.as_tensor(baseline)
-    if items.shape != baseline.shape or items.ndim != 1:
-        raise ValueError(f"lead: items {tuple(items.shape)} and baseline {tuple(baseline.shape)} must be 1-D "
-                         "and of one length: the same test items")  # fmt: skip
-    if gold is not None:
-        data = (items.numpy(), baseline.numpy(), torch.as_tensor(gold).numpy())
+    if gold is None:
+        items, baseline = check_items("lead", 2, items=items, baseline=baseline)
+    else:
+        items, baseline, gold = check_items("lead", 2, items=items, baseline=baseline, gold=gold)
+        data = (items.numpy(), baseline.numpy(), gold.numpy())
 
         def stat(p, q, truth, axis=-1):
             return rank_correlation(p, truth, axis) - rank_correlation(q, truth, axis)
@@ -141,7 +144,7 @@ def share_kept(cut, whole, gold, seed: int = 0) -> tuple[float, float, float]:
         >>> share_kept(gold, gold, gold)
         (1.0, 1.0, 1.0)
     """
-    data = tuple(torch.as_tensor(x).double().numpy() for x in (cut, whole, gold))
+    data = tuple(x.double().numpy() for x in check_items("share_kept", 2, cut=cut, whole=whole, gold=gold))
 
     def stat(c, w, truth, axis=-1):
         return rank_correlation(c, truth, axis) / rank_correlation(w, truth, axis)
@@ -167,11 +170,10 @@ def kept_lead(cut, whole, base_cut, base_whole, gold=None, seed: int = 0) -> tup
         >>> round(lead, 3), bool(low < lead < high)  # keeps 80 % against 50 %: 0.3 more of it
         (0.3, True)
     """
-    arrays = tuple(torch.as_tensor(x).double().numpy() for x in (cut, whole, base_cut, base_whole))
-    shapes = [a.shape for a in arrays] + ([tuple(torch.as_tensor(gold).shape)] if gold is not None else [])
-    if len(set(shapes)) != 1 or len(shapes[0]) != 1:
-        raise ValueError(f"kept_lead: cut, whole, base_cut, base_whole{', gold' if gold is not None else ''} have "
-                         f"shapes {shapes}; pass 1-D results of the same test items, one per item")  # fmt: skip
+    results = dict(cut=cut, whole=whole, base_cut=base_cut, base_whole=base_whole)
+    if gold is not None:
+        results["gold"] = gold
+    arrays = tuple(x.double().numpy() for x in check_items("kept_lead", 2, **results))
     if gold is None:
 
         def stat(c, w, bc, bw, axis=-1):
@@ -183,7 +185,7 @@ def kept_lead(cut, whole, base_cut, base_whole, gold=None, seed: int = 0) -> tup
         rho = [rank_correlation(x, truth, axis) for x in (c, w, bc, bw)]
         return rho[0] / rho[1] - rho[2] / rho[3]
 
-    return bootstrap((*arrays, torch.as_tensor(gold).double().numpy()), rho_stat, seed)
+    return bootstrap(arrays, rho_stat, seed)
 
 
 def _check_correct(x, name: str) -> torch.Tensor:

@@ -3,13 +3,19 @@ intervals), recall@k, the recall check (top-k overlap) and the knee of a size/sc
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from mrl_lab.core.checks import check_dims, check_embeddings, check_labels
+from mrl_lab.core.checks import (
+    check_count,
+    check_dims,
+    check_embeddings,
+    check_items,
+    check_labels,
+    check_number,
+    check_tensor,
+)
 from mrl_lab.core.nesting import truncate
 from mrl_lab.evaluation.search import search
 
@@ -26,9 +32,12 @@ def knn_correct(train_z, train_y, test_z, test_y, k: int = 1, normalize: bool = 
         >>> knn_correct(train_z, train_y, torch.tensor([[0.9, 0.2], [0.1, 0.8]]), torch.tensor([0, 0]))
         tensor([ True, False])
     """
-    neighbours = search(test_z, train_z, k, normalize=normalize)
+    check_embeddings(train_z, "knn_accuracy: train_z")
+    check_embeddings(test_z, "knn_accuracy: test_z", dim=train_z.shape[1])
     check_labels(train_y, len(train_z), "train_y", "knn_accuracy")
     check_labels(test_y, len(test_z), "test_y", "knn_accuracy")
+    check_count(k, "k", "knn_accuracy", high=len(train_z))
+    neighbours = search(test_z, train_z, k, normalize=normalize)
     votes = train_y[neighbours]
     pred = votes[:, 0] if k == 1 else torch.mode(votes, dim=1).values
     return pred == test_y
@@ -48,9 +57,13 @@ def knn_accuracy(train_z, train_y, test_z, test_y, k: int = 1, normalize: bool =
 def head_correct(logits, labels: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
     """Which rows the logits classify right (bool); for a tuple of logits, a list, one per size."""
     if isinstance(logits, (tuple, list)):
+        if not logits:
+            raise ValueError(
+                "head_accuracy: logits is an empty tuple; pass one (N, classes) tensor, or the tuple MRLHead returns"
+            )
         return [head_correct(one, labels) for one in logits]
     check_embeddings(logits, "head_accuracy: logits")
-    check_labels(labels, len(logits), "labels", "head_accuracy")
+    check_labels(labels, len(logits), "labels", "head_accuracy", classes=logits.shape[1])
     return logits.argmax(dim=1) == labels
 
 
@@ -62,7 +75,7 @@ def head_accuracy(logits, labels: torch.Tensor) -> list[float] | float:
         0.5
     """
     if isinstance(logits, (tuple, list)):
-        return [head_accuracy(one, labels) for one in logits]
+        return [one.float().mean().item() for one in head_correct(logits, labels)]
     return head_correct(logits, labels).float().mean().item()
 
 
@@ -80,14 +93,19 @@ def linear_probe_correct(train_z, train_y, test_z, test_y, max_iter: int = 1000)
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    check_embeddings(train_z, "train_z")
-    check_embeddings(test_z, "test_z")
+    check_embeddings(train_z, "linear_probe_correct: train_z")
+    check_embeddings(test_z, "linear_probe_correct: test_z")
     if train_z.shape[1] != test_z.shape[1]:
         raise ValueError(
             f"linear_probe_correct: train_z has {train_z.shape[1]} features but test_z has {test_z.shape[1]}"
         )
     check_labels(train_y, len(train_z), "train_y", "linear_probe_correct")
     check_labels(test_y, len(test_z), "test_y", "linear_probe_correct")
+    check_count(max_iter, "max_iter", "linear_probe_correct")
+    if len(train_y.unique()) < 2:
+        raise ValueError(
+            f"linear_probe_correct: train_y holds one class ({train_y[0].item()}); a probe needs two or more"
+        )
     probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter))
     probe.fit(F.normalize(train_z.float(), dim=1).numpy(), train_y.numpy())
     return torch.from_numpy(probe.predict(F.normalize(test_z.float(), dim=1).numpy())) == test_y
@@ -104,8 +122,8 @@ def recall_at_k(neighbours: torch.Tensor, targets: torch.Tensor, k: int) -> floa
         >>> recall_at_k(torch.tensor([[3, 1], [0, 2]]), torch.tensor([1, 1]), k=2)
         0.5
     """
-    if not 1 <= k <= neighbours.shape[1]:
-        raise ValueError(f"recall_at_k: k={k} is outside 1..{neighbours.shape[1]} (neighbours per query)")
+    check_tensor(neighbours, "recall_at_k: neighbours", ("M", "k"), integers=True)
+    check_count(k, "k", "recall_at_k", high=neighbours.shape[1])
     check_labels(targets, len(neighbours), "targets", "recall_at_k")
     return (neighbours[:, :k] == targets[:, None]).any(dim=1).float().mean().item()
 
@@ -132,13 +150,7 @@ def spearman(predicted, truth) -> float:
         >>> round(spearman(torch.tensor([0.1, 0.5, 0.3]), torch.tensor([1.0, 5.0, 2.0])), 6)
         1.0
     """
-    predicted, truth = torch.as_tensor(predicted).float(), torch.as_tensor(truth).float()
-    if predicted.shape != truth.shape or predicted.ndim != 1:
-        raise ValueError(
-            f"spearman: need two 1-D tensors of one length; got {tuple(predicted.shape)}, {tuple(truth.shape)}"
-        )
-    if not torch.isfinite(predicted).all():
-        raise ValueError("spearman: the predicted similarities contain NaN/inf; check the embeddings")
+    predicted, truth = (x.float() for x in check_items("spearman", 2, predicted=predicted, truth=truth))
     for name, x in (("predicted similarities", predicted), ("true scores", truth)):
         if len(x) < 2 or bool((x == x[0]).all()):
             raise ValueError(
@@ -175,10 +187,11 @@ def topk_overlap(full: torch.Tensor, truncated: torch.Tensor, k: int) -> float:
         >>> round(topk_overlap(torch.tensor([[1, 2, 3]]), torch.tensor([[3, 1, 7]]), k=3), 3)
         0.667
     """
+    check_tensor(full, "topk_overlap: full", ("M", "k"), integers=True)
+    check_tensor(truncated, "topk_overlap: truncated", ("M", "k"), integers=True)
     if full.shape[0] != truncated.shape[0]:
         raise ValueError(f"topk_overlap: {full.shape[0]} queries in full but {truncated.shape[0]} in truncated")
-    if not 1 <= k <= min(full.shape[1], truncated.shape[1]):
-        raise ValueError(f"topk_overlap: k={k} is outside 1..{min(full.shape[1], truncated.shape[1])}")
+    check_count(k, "k", "topk_overlap", high=min(full.shape[1], truncated.shape[1]))
     a, b = full[:, :k], truncated[:, :k]
     shared = (a[:, :, None] == b[:, None, :]).any(dim=2).sum(dim=1)
     return (shared.float() / k).mean().item()
@@ -192,11 +205,9 @@ def knee(dims, scores, keep: float = 0.99) -> int:
         32
     """
     dims = check_dims(dims, where="knee")
-    scores = [float(s) for s in scores]
+    scores = [check_number(s, "scores", "knee") for s in scores]
     if len(scores) != len(dims):
         raise ValueError(f"knee: {len(scores)} scores for {len(dims)} sizes; pass one score per size")
-    if not all(math.isfinite(s) for s in scores):
-        raise ValueError(f"knee: scores must be finite; got {scores}")
     if not 0 < keep <= 1:
         raise ValueError(f"knee: keep={keep} is outside (0, 1]; e.g. keep=0.99 keeps 99 % of the best score")
     if max(scores) < 0:  # keep x best would then lie above the best: no size could reach it
@@ -226,7 +237,10 @@ def recall_check(
         >>> check[16], check[4] < 1.0
         (1.0, True)
     """
-    sizes = check_dims(sizes, where="recall_check")
+    check_embeddings(queries, "recall_check: queries")
+    check_embeddings(corpus, "recall_check: corpus", dim=queries.shape[1])
+    sizes = check_dims(sizes, queries.shape[1], where="recall_check")
+    check_count(k, "k", "recall_check", high=len(corpus))
     full = search(queries, corpus, k)
     cut = tqdm(sizes, desc=desc, disable=desc is None, leave=False)
     return {d: topk_overlap(full, search(truncate(queries, d), truncate(corpus, d), k), k) for d in cut}

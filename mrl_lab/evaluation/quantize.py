@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from mrl_lab.core.checks import check_count, check_embeddings
+from mrl_lab.core.checks import check_count, check_dims, check_embeddings, check_labels, check_tensor
 from mrl_lab.core.nesting import truncate
 from mrl_lab.evaluation.metrics import recall_at_k
 from mrl_lab.evaluation.search import search
@@ -99,8 +99,10 @@ def int8_values(codes: torch.Tensor, calibration: torch.Tensor) -> torch.Tensor:
     """The float32 values that int8 ``codes`` stand for: ``min + (code + 128) * step`` per dimension
     (the inverse of :func:`int8_codes` with the same calibration set; what sentence-transformers
     rescores with)."""
-    lo, step = _int8_grid(torch.as_tensor(calibration).float())
-    return (torch.as_tensor(codes).float() + 128) * step + lo
+    check_tensor(codes, "int8_values: codes", ("N", "dim"))
+    check_embeddings(calibration, "int8_values: calibration", dim=codes.shape[1])
+    lo, step = _int8_grid(calibration.float())
+    return (codes.float() + 128) * step + lo
 
 
 def search_at(queries: torch.Tensor, corpus: torch.Tensor, precision: str, k: int, rescore: bool = False):
@@ -117,6 +119,8 @@ def search_at(queries: torch.Tensor, corpus: torch.Tensor, precision: str, k: in
         >>> search_at(q, db, "float32", k=1), search_at(q, db, "binary", k=1)
         (tensor([[2]]), tensor([[2]]))
     """
+    check_tensor(corpus, "search_at: corpus", ("N", "dim"))
+    check_embeddings(queries, "search_at: queries", dim=corpus.shape[1])
     stored = quantize(corpus, precision)
     check_count(k, "k", "search_at", high=len(stored))
     if precision != "binary":
@@ -141,6 +145,11 @@ def storage_table(queries, corpus, targets, sizes, k: int = 10) -> list[dict]:
         ``precision``, ``bytes``, ``MB per 1M``, ``recall@k`` and ``kept``, its share of the
         float32 full-width recall.
     """
+    check_embeddings(queries, "storage_table: queries")
+    check_embeddings(corpus, "storage_table: corpus", dim=queries.shape[1])
+    check_labels(targets, len(queries), "targets", "storage_table")
+    sizes = check_dims(sizes, queries.shape[1], where="storage_table")
+    check_count(k, "k", "storage_table", high=len(corpus))
     rows = []
     for d in sizes:
         q, db = truncate(queries, d), truncate(corpus, d)

@@ -14,6 +14,7 @@ import math
 import pandas as pd
 import torch
 
+from mrl_lab.core.checks import check_count, check_table, rows_where
 from mrl_lab.evaluation.intervals import accuracy_interval, lead
 
 COLUMNS = ["method", "size", "metric", "value", "low", "high", "items"]
@@ -32,14 +33,19 @@ def row(method: str, size: int, metric: str, items=None, value: float | None = N
         >>> r["value"], math.isnan(r["low"])
         (0.75, True)
     """
+    size = check_count(size, "size", "row")
+    if items is None and value is None:
+        raise ValueError(f"row: {method} at {size} dims, {metric}: give items or a value")
+    if items is None and interval:
+        raise ValueError(f"row: {method} at {size} dims, {metric}: an interval needs items (the per-item results)")
+    if items is not None and len(items) == 0:
+        raise ValueError(f"row: {method} at {size} dims, {metric}: items are empty; give one result per test item")
     if value is None:
-        if items is None:
-            raise ValueError(f"row: {method} at {size} dims, {metric}: give items or a value")
         value = torch.as_tensor(items).float().mean().item()  # float32, like every other mean the lab prints
     low = high = math.nan
     if interval:
         _, low, high = accuracy_interval(items)
-    return {"method": method, "size": int(size), "metric": metric, "value": float(value), "low": low, "high": high,
+    return {"method": method, "size": size, "metric": metric, "value": float(value), "low": low, "high": high,
             "items": items}  # fmt: skip
 
 
@@ -54,23 +60,23 @@ def table(rows) -> pd.DataFrame:
     return pd.DataFrame(list(rows), columns=COLUMNS)
 
 
-def _select(results: pd.DataFrame, metric: str, methods=None) -> pd.DataFrame:
-    if not isinstance(results, pd.DataFrame) or not set(COLUMNS) <= set(results.columns):
-        raise TypeError(f"expected a results table with columns {COLUMNS}; got {type(results).__name__}")
-    chosen = results[results["metric"] == metric]
-    if chosen.empty:
-        raise ValueError(f"no results for metric {metric!r}; the table has {sorted(results['metric'].unique())}")
+def _select(results: pd.DataFrame, metric: str, methods, where: str) -> pd.DataFrame:
+    """The rows of one metric (and of ``methods``, if given), or an error naming ``where`` and what the table has."""
+    check_table(results, COLUMNS, where, "pass a results table (mrl_lab.evaluation.results.table)")
+    chosen = rows_where(results, "metric", metric, where)
     if methods is not None:
         missing = [m for m in methods if m not in set(chosen["method"])]
         if missing:
-            raise ValueError(f"no {metric!r} results for {missing}; the table has {sorted(set(chosen['method']))}")
+            raise ValueError(
+                f"{where}: no {metric!r} results for {missing}; the table has {sorted(set(chosen['method']))}"
+            )
         chosen = chosen[chosen["method"].isin(methods)]
     return chosen
 
 
-def _by_method(results: pd.DataFrame, metric: str, methods=None):
+def _by_method(results: pd.DataFrame, metric: str, methods, where: str):
     """``(method, its rows)`` for one metric, methods in the table's order (or ``methods``')."""
-    chosen = _select(results, metric, methods)
+    chosen = _select(results, metric, methods, where)
     for m in methods or list(dict.fromkeys(chosen["method"])):
         yield m, chosen[chosen["method"] == m]
 
@@ -83,13 +89,14 @@ def curves(results: pd.DataFrame, metric: str, methods=None) -> dict[str, dict[i
         >>> curves(t, "acc")
         {'MRL': {8: 0.5, 16: 0.7}}
     """
-    return {m: dict(zip(part["size"], part["value"])) for m, part in _by_method(results, metric, methods)}
+    return {m: dict(zip(part["size"], part["value"])) for m, part in _by_method(results, metric, methods, "curves")}
 
 
 def spans(results: pd.DataFrame, metric: str, methods=None) -> dict[str, dict[int, tuple[float, float]]]:
     """``{method: {size: (low, high)}}``: the 95 % intervals of one metric, for the plots' error bars."""
     return {
-        m: dict(zip(part["size"], zip(part["low"], part["high"]))) for m, part in _by_method(results, metric, methods)
+        m: dict(zip(part["size"], zip(part["low"], part["high"])))
+        for m, part in _by_method(results, metric, methods, "spans")
     }
 
 
@@ -107,10 +114,10 @@ def leads(results: pd.DataFrame, metric: str, baseline: str, methods, sizes=None
         >>> leads(t, "acc", "b", ["a"])[0]
         {'a': {8: 0.25}}
     """
-    base = items(results, metric, baseline)
+    base = _items(results, metric, baseline, "leads")
     out, intervals = {}, {}
     for method in methods:
-        mine = items(results, metric, method)
+        mine = _items(results, metric, method, "leads")
         shared = [d for d in mine if d in base and (sizes is None or d in sizes)]
         figures = {d: lead(mine[d], base[d], gold) for d in shared}
         out[method] = {d: f[0] for d, f in figures.items()}
@@ -143,5 +150,9 @@ def verdict(low: float, high: float) -> str:
 
 def items(results: pd.DataFrame, metric: str, method: str) -> dict:
     """``{size: per-item results}`` of one method on one metric (e.g. each STS-B pair's cosine)."""
-    chosen = _select(results, metric, [method])
+    return _items(results, metric, method, "items")
+
+
+def _items(results: pd.DataFrame, metric: str, method: str, where: str) -> dict:
+    chosen = _select(results, metric, [method], where)
     return dict(zip(chosen["size"], chosen["items"]))

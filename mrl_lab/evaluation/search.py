@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from mrl_lab.core.checks import check_count, check_dims, check_embeddings
+from mrl_lab.core.checks import check_count, check_dims, check_embeddings, check_indices, check_tensor
 from mrl_lab.core.nesting import truncate
 from mrl_lab.runtime.budget import resolve_device
 
@@ -45,12 +45,14 @@ def search(
         >>> search(torch.tensor([[1.0, 0.1]]), db, k=2)
         tensor([[0, 2]])
     """
-    check_embeddings(queries, "queries")
-    check_embeddings(database, "database")
+    check_embeddings(queries, "search: queries")
+    check_embeddings(database, "search: database")
     if queries.shape[1] != database.shape[1]:
         raise ValueError(f"search: queries have {queries.shape[1]} features but the database has {database.shape[1]}")
-    if not 1 <= k <= len(database) - exclude_self:
+    check_count(k, "k", "search")
+    if k > len(database) - exclude_self:
         raise ValueError(f"search: k={k} is outside 1..{len(database) - exclude_self} (database rows); lower k")
+    check_count(chunk, "chunk", "search")
     device = resolve_device(device)
     q, db = queries.to(device, torch.float32), database.to(device, torch.float32)
     if normalize:
@@ -96,6 +98,7 @@ def nearest_by_prefix(
     if train_z.shape[1] != test_z.shape[1]:
         raise ValueError(f"nearest_by_prefix: train_z has {train_z.shape[1]} dims but test_z has {test_z.shape[1]}")
     sizes = check_dims(sizes, train_z.shape[1], where="nearest_by_prefix")
+    check_count(chunk, "chunk", "nearest_by_prefix")
     train_z, test_z = train_z.float(), test_z.float()
     lengths = train_z.pow(2).cumsum(dim=1).sqrt().clamp_min(1e-12)  # column d-1: each row's length over d dims
     inverse_lengths = lengths.reciprocal().T.contiguous()  # row d-1, for size d
@@ -126,18 +129,16 @@ def target_ranks(queries: torch.Tensor, database: torch.Tensor, targets: torch.T
         >>> target_ranks(torch.tensor([[1.0, 0.1], [1.0, 0.1]]), db, torch.tensor([0, 1]))
         tensor([1, 3])
     """
-    check_embeddings(queries, "queries")
-    check_embeddings(database, "database")
+    check_embeddings(queries, "target_ranks: queries")
+    check_embeddings(database, "target_ranks: database")
+    check_tensor(targets, "target_ranks: targets", ("M",), integers=True)
     if queries.shape[1] != database.shape[1] or len(targets) != len(queries):
         raise ValueError(
             f"target_ranks: queries {tuple(queries.shape)}, database {tuple(database.shape)} and "
             f"{len(targets)} targets do not fit: same width, one target per query"
         )
-    if len(targets) and not 0 <= int(targets.min()) <= int(targets.max()) < len(database):
-        raise ValueError(
-            f"target_ranks: targets must index database rows 0..{len(database) - 1}; got {int(targets.min())}.."
-            f"{int(targets.max())}"
-        )
+    targets = check_indices(targets, len(database), "target_ranks: targets", "database rows")
+    check_count(chunk, "chunk", "target_ranks")
     q, db = F.normalize(queries.float(), dim=1), F.normalize(database.float(), dim=1)
     out = []
     for start in range(0, len(q), chunk):
@@ -158,6 +159,12 @@ def hits_by_size(queries: torch.Tensor, database: torch.Tensor, sizes, k: int = 
         >>> {d: h.tolist() for d, h in hits_by_size(z, z, [1, 4], k=1).items()}
         {1: [True, False, False, False], 4: [True, True, True, True]}
     """
+    check_embeddings(queries, "hits_by_size: queries")
+    check_embeddings(database, "hits_by_size: database", dim=queries.shape[1])
+    sizes = check_dims(sizes, queries.shape[1], where="hits_by_size")
     check_count(k, "k", "hits_by_size", high=len(database))
+    if len(queries) > len(database):
+        raise ValueError(f"hits_by_size: {len(queries)} queries for {len(database)} database rows; query i's match "
+                         "is row i, so pass at most one query per row")  # fmt: skip
     targets = torch.arange(len(queries))
     return {d: target_ranks(truncate(queries, d), truncate(database, d), targets) <= k for d in sizes}

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from mrl_lab.core.checks import check_count
+from mrl_lab.core.checks import check_callable, check_count, check_number
 
 SAME = "no measurable difference"
 
@@ -27,6 +27,7 @@ def repeated(fn, repeats: int = 3) -> dict:
         >>> t["low"] <= t["median"] <= t["high"]
         True
     """
+    check_callable(fn, "fn", "repeated", "lambda: index.search(queries, 10)")
     check_count(repeats, "repeats", "repeated", low=3)
     times = []
     for _ in range(repeats):
@@ -43,9 +44,9 @@ def spread(times) -> dict:
         >>> spread([3.0, 1.0, 2.0])
         {'median': 2.0, 'low': 1.0, 'high': 3.0}
     """
-    times = np.asarray(times, dtype=float)
-    if times.ndim != 1 or len(times) < 3 or not np.isfinite(times).all():
-        raise ValueError(f"spread: need 3 or more finite timings; got {times.tolist()!r}. Repeat the measurement")
+    times = np.asarray([check_number(t, "each timing", "spread", low=0) for t in times])
+    if len(times) < 3:
+        raise ValueError(f"spread: need 3 or more timings; got {times.tolist()!r}. Repeat the measurement")
     return {"median": float(np.median(times)), "low": float(times.min()), "high": float(times.max())}
 
 
@@ -79,6 +80,8 @@ def ratio_words(low: float, high: float, below: str = "faster", above: str = "sl
         >>> ratio_words(0.97, 0.99, below="cheaper", above="dearer")  # a cost, not a time
         'cheaper'
     """
-    if not 0 <= low <= high:
+    check_number(low, "low", "ratio_words", low=0)
+    check_number(high, "high", "ratio_words", low=0)
+    if low > high:
         raise ValueError(f"ratio_words: the interval [{low}, {high}] must satisfy 0 <= low <= high")
     return below if high < 1 else above if low > 1 else SAME

@@ -7,8 +7,17 @@ import html
 import pandas as pd
 import plotly.graph_objects as go
 
+from mrl_lab.core.checks import check_table, rows_where
+
 _COLOURS = {"prefix": "#1f77b4", "PCA": "#d62728", "adaptor": "#2ca02c"}
 _DASHES = {"float32": "solid", "int8": "dash", "binary": "dot"}
+_COLUMNS = ["method", "size", "precision", "rescore", "metric", "kept", "kept_low", "kept_high", "bytes"]
+
+
+def _chosen(table: pd.DataFrame, metric: str, where: str) -> pd.DataFrame:
+    """The check table's rows of ``metric``, or an error naming ``where`` and what the table holds."""
+    check_table(table, _COLUMNS, where, "pass the table that `python -m mrl_lab check` builds")
+    return rows_where(table, "metric", metric, where)
 
 
 def line_name(method: str, precision: str, rescore: bool) -> str:
@@ -28,7 +37,7 @@ def quality_vs_bytes(table: pd.DataFrame, metric: str, title: str | None = None)
         ['prefix, float32']
     """
     fig = go.Figure()
-    chosen = table[table["metric"] == metric]
+    chosen = _chosen(table, metric, "quality_vs_bytes")
     for (method, precision, rescore), group in chosen.groupby(["method", "precision", "rescore"], sort=False):
         g = group.sort_values("bytes")
         fig.add_trace(
@@ -50,7 +59,7 @@ def quality_vs_bytes(table: pd.DataFrame, metric: str, title: str | None = None)
 
 def kept_table(table: pd.DataFrame, metric: str) -> pd.DataFrame:
     """One row per size, one column per line of the chart: ``"kept % [low, high]"`` on ``metric``."""
-    chosen = table[table["metric"] == metric].copy()
+    chosen = _chosen(table, metric, "kept_table").copy()
     chosen["line"] = [line_name(*r) for r in zip(chosen["method"], chosen["precision"], chosen["rescore"])]
     chosen["cell"] = [f"{100 * k:.0f} [{100 * lo:.0f}, {100 * hi:.0f}]"
                       for k, lo, hi in zip(chosen["kept"], chosen["kept_low"], chosen["kept_high"])]  # fmt: skip
@@ -62,7 +71,11 @@ def kept_table(table: pd.DataFrame, metric: str) -> pd.DataFrame:
 
 def html_report(summary: dict, table: pd.DataFrame) -> str:
     """A self-contained HTML page (plotly.js inlined): the summary's lines, the chart, the knees and the table."""
+    if not isinstance(summary, dict) or not {"metric", "knees", "lines"} <= set(summary):
+        raise ValueError(f"html_report: summary={summary!r}; pass the check's summary, a dict with metric, knees "
+                         "and lines")  # fmt: skip
     metric = summary["metric"]
+    _chosen(table, metric, "html_report")
     figure = quality_vs_bytes(table, metric).to_html(full_html=False, include_plotlyjs=True)
     knees = pd.DataFrame(summary["knees"]).to_html(index=False, na_rep="none", border=0)
     lines = "".join(f"<li>{html.escape(line)}</li>" for line in summary["lines"])

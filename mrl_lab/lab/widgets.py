@@ -9,11 +9,11 @@ import ipywidgets as widgets
 import torch
 from IPython.display import display
 
-from mrl_lab.core.checks import check_count, check_dims
+from mrl_lab.core.checks import check_callable, check_count, check_dims
 from mrl_lab.core.nesting import nesting_dims, truncate
 from mrl_lab.evaluation.quantize import PRECISIONS, storage_bytes
 from mrl_lab.evaluation.search import search
-from mrl_lab.lab.plots import plot_vs_size
+from mrl_lab.lab.plots import _check_curves, plot_vs_size
 
 TOP_K = 5  # neighbours shown by neighbour_dashboard, results per method by search_dashboard
 
@@ -60,6 +60,8 @@ def truncation_dashboard(
         True
     """
     full_dim = check_count(full_dim, "full_dim", "truncation_dashboard")
+    _check_curves(curves, "truncation_dashboard")
+    check_callable(evaluate, "evaluate", "truncation_dashboard", "lambda d: {'MRL': knn_accuracy(...)}")
     sizes = check_dims(sorted({d for curve in curves.values() for d in curve}), full_dim, where="truncation_dashboard")
     start = sizes[0] if start is None else check_count(start, "start", "truncation_dashboard", high=full_dim)
     slider = widgets.IntSlider(
@@ -73,6 +75,10 @@ def truncation_dashboard(
     )
     readout, chart = widgets.HTML(), widgets.Output()
     full = evaluate(full_dim)
+    if not isinstance(full, dict):
+        raise TypeError(
+            f"truncation_dashboard: evaluate({full_dim}) returned {full!r}; it must return {{method: score}}"
+        )
 
     def update(change=None):
         d = slider.value
@@ -203,8 +209,14 @@ def neighbour_dashboard(
         >>> board = neighbour_dashboard(curves, vectors, train_set, test_set, sizes=[8, 16])  # doctest: +SKIP
         >>> board.size.value = 16  # doctest: +SKIP
     """
-    sizes = check_dims(sizes, where="neighbour_dashboard")
-    start = _check_start(start, sizes, "neighbour_dashboard")
+    where = "neighbour_dashboard"
+    sizes = check_dims(sizes, where=where)
+    start = _check_start(start, sizes, where)
+    _check_curves(curves, where)
+    check_callable(vectors, "vectors", where, "cifar.embed_all(...).at")
+    check_count(n_queries, "n_queries", where)
+    if len(test_set) == 0:
+        raise ValueError(f"{where}: test_set is empty; pass the test ImageData whose images are the queries")
     size, image, previous, following = _neighbour_controls(test_set, sizes, start, n_queries)
     accuracy, gallery, storage, chart = widgets.HTML(), widgets.HTML(), widgets.HTML(), widgets.Output()
 
@@ -231,6 +243,8 @@ def _check_search_inputs(encoders: dict, corpus: dict, titles: list[str], labels
     where = "search_dashboard"
     if not corpus or set(encoders) != set(corpus):
         raise ValueError(f"{where}: encoders and corpus need the same methods; got {list(encoders)} and {list(corpus)}")
+    if isinstance(titles, str) or isinstance(labels, str):
+        raise TypeError(f"{where}: titles and labels must be lists, one str per corpus row; got a str")
     for method, z in corpus.items():
         if not isinstance(z, torch.Tensor) or z.ndim != 2:
             raise TypeError(f"{where}: corpus[{method!r}] must be an (N, D) tensor of full-width vectors")
@@ -240,6 +254,9 @@ def _check_search_inputs(encoders: dict, corpus: dict, titles: list[str], labels
             )
         if z.shape[1] < full_dim:
             raise ValueError(f"{where}: corpus[{method!r}] has {z.shape[1]} dims, fewer than full_dim={full_dim}")
+        if len(z) < TOP_K:
+            raise ValueError(f"{where}: corpus[{method!r}] has {len(z)} rows; it needs at least {TOP_K} (TOP_K, the "
+                             "results shown per method)")  # fmt: skip
 
 
 def _ranker(encoders: dict[str, Callable], corpus: dict[str, torch.Tensor]) -> Callable:

@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mrl_lab.core.checks import check_count, check_dims, check_tensor
+
 
 class MatryoshkaAdaptor(nn.Module):
     """``f(e) = e + g(e)``: a residual MLP on frozen embeddings; ``g`` starts at zero, so ``f`` starts as the identity.
@@ -42,11 +44,14 @@ class MatryoshkaAdaptor(nn.Module):
 
     def __init__(self, dim: int, hidden: int = 512):
         super().__init__()
+        self.dim = check_count(dim, "dim", "MatryoshkaAdaptor")
+        check_count(hidden, "hidden", "MatryoshkaAdaptor")
         self.g = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
         nn.init.zeros_(self.g[2].weight)
         nn.init.zeros_(self.g[2].bias)
 
     def forward(self, e: torch.Tensor) -> torch.Tensor:
+        check_tensor(e, "MatryoshkaAdaptor: e", ("N", self.dim))
         return e + self.g(e)
 
 
@@ -84,6 +89,9 @@ def similarity_losses(e, f_e, neighbours, sample, dims) -> tuple[torch.Tensor, t
         >>> [round(float(x), 6) for x in similarity_losses(e, e, nb, sample, [8])]  # nothing changed: no loss
         [0.0, 0.0]
     """
+    check_tensor(e, "similarity_losses: e", ("N", "D"))
+    check_tensor(f_e, "similarity_losses: f_e", tuple(e.shape))
+    check_dims(dims, e.shape[1], where="similarity_losses")
     rows, near = e[sample], e[neighbours[sample]]  # (B, D), (B, k, D)
     target_pairs, target_top = _cos_matrix(rows), _prefix_cos(rows[:, None], near, [e.shape[1]])  # to keep
     top_k = (_prefix_cos(f_e[sample][:, None], f_e[neighbours[sample]], dims) - target_top).abs().mean()
@@ -104,6 +112,11 @@ def ranking_loss(f_q: torch.Tensor, f_d: torch.Tensor, dims, scale: float = 20.0
         >>> bool(ranking_loss(q, q, [2, 4]) < ranking_loss(q, q.roll(1, dims=0), [2, 4]))
         True
     """
+    check_tensor(f_q, "ranking_loss: f_q", ("B", "D"))
+    check_tensor(f_d, "ranking_loss: f_d", tuple(f_q.shape))  # row i is query i's document
+    check_dims(dims, f_q.shape[1], where="ranking_loss")
+    if len(f_q) < 2:
+        raise ValueError("ranking_loss: a batch of 1 pair has no other documents to rank below; pass 2 or more")
     total = 0.0
     others = ~torch.eye(len(f_q), dtype=torch.bool, device=f_q.device)
     for m in dims:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mrl_lab.core.checks import check_count
+from mrl_lab.core.checks import check_callable, check_count, check_tensor
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
@@ -82,9 +82,20 @@ class ConvNet(nn.Module):
             nn.Flatten(),
         )
 
+        # The input is checked by a hook that runs before forward, so that forward itself stays traceable by
+        # torch.fx (mrl_lab.experiments.cifar fuses each batch norm into its convolution that way).
+        self.register_forward_pre_hook(_check_images)
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = (images.float() - self.mean) / self.std
         return self.layers(x)
+
+
+def _check_images(net: ConvNet, args) -> None:
+    """An error unless the images are ``(batch, 3, H, W)``, at least 8x8 (each of three 2x2 poolings halves them)."""
+    images = check_tensor(args[0], "ConvNet: images", ("batch", 3, "H", "W"))
+    if min(images.shape[2:]) < 8:
+        raise ValueError(f"ConvNet: images are {tuple(images.shape[2:])} pixels; it needs at least 8x8")
 
 
 class Classifier(nn.Module):
@@ -103,8 +114,8 @@ class Classifier(nn.Module):
 
     def __init__(self, encoder: nn.Module, head: nn.Module):
         super().__init__()
-        self.encoder = encoder
-        self.head = head
+        self.encoder = check_callable(encoder, "encoder", "Classifier", "ConvNet(64)")
+        self.head = check_callable(head, "head", "Classifier", "MRLHead(64, 10, [8, 16, 32, 64])")
 
     def forward(self, x):
         return self.head(self.encoder(x))

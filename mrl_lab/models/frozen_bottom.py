@@ -22,6 +22,7 @@ from torch import nn
 from torch.nn.utils.rnn import pad_sequence
 from tqdm.auto import tqdm
 
+from mrl_lab.core.checks import check_count
 from mrl_lab.models.sentence_encoder import preprocess
 
 
@@ -99,8 +100,7 @@ class SharedBottom:
     """
 
     def __init__(self, n: int, dtype: torch.dtype = torch.float32):
-        if n < 1:
-            raise ValueError(f"SharedBottom: n={n}; a shared bottom needs at least one frozen layer")
+        check_count(n, "n", "SharedBottom")  # a shared bottom needs at least one frozen layer
         self.n, self.dtype, self.kept = n, dtype, {}
 
     def states(self, st, texts: list[str], desc: str = "the frozen bottom, once per text") -> list[torch.Tensor]:

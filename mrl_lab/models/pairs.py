@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from mrl_lab.core.checks import check_callable, check_tensor
+
 
 class PairEncoder(nn.Module):
     """One encoder applied to both sides of a pair: ``(batch, 2, L)`` ids -> two ``(batch, D)`` tensors.
@@ -26,8 +28,7 @@ class PairEncoder(nn.Module):
         self.encoder = encoder
 
     def forward(self, pairs: torch.Tensor):
-        if pairs.ndim != 3 or pairs.shape[1] != 2:
-            raise ValueError(f"PairEncoder: expected ids of shape (batch, 2, L); got {tuple(pairs.shape)}")
+        check_tensor(pairs, "PairEncoder: pairs", ("batch", 2, "L"))
         return self.encoder(pairs[:, 0]), self.encoder(pairs[:, 1])
 
 
@@ -46,5 +47,10 @@ def pair_ids(tokenize, data) -> torch.Tensor:
         >>> pair_ids(tokenize, TextData(["a", "bb"], ["ccc", "d"], torch.tensor([0, 1]))).tolist()
         [[[1, 0], [3, 0]], [[2, 0], [1, 0]]]
     """
+    check_callable(tokenize, "tokenize", "pair_ids", "Tokenizer(...).fit(texts).encode")
+    if not hasattr(data, "titles") or not hasattr(data, "descriptions"):
+        raise TypeError(f"pair_ids: data must have titles and descriptions (a TextData); got {type(data).__name__}")
+    if len(data.titles) == 0:
+        raise ValueError("pair_ids: data has no rows; pass the TextData whose titles and descriptions are paired")
     ids = tokenize(data.titles + data.descriptions)
     return torch.stack([ids[: len(data)], ids[len(data) :]], dim=1)

@@ -15,6 +15,9 @@ def load_encoder(folder: Path, max_tokens: int, device="cpu"):
     """The sentence-transformers model in ``folder``, cutting texts at ``max_tokens`` tokens."""
     from sentence_transformers import SentenceTransformer
 
+    if not (Path(folder) / "modules.json").is_file():
+        raise FileNotFoundError(f"load_encoder: {folder} holds no sentence-transformers model (no modules.json); "
+                                "pass the folder that mrl_lab.data.find_encoder() returns")  # fmt: skip
     with quiet_loading():
         model = SentenceTransformer(str(folder), device=str(device))
     model.max_seq_length = max_tokens
@@ -52,6 +55,10 @@ class SentenceEncoder(nn.Module):
 
     def __init__(self, model):
         super().__init__()
+        if not hasattr(model, "tokenizer"):
+            raise TypeError(
+                f"SentenceEncoder: model={model!r} has no tokenizer; pass a SentenceTransformer (load_encoder)"
+            )
         self.model = model
         self.pad = model.tokenizer.pad_token_id
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mrl_lab.core.checks import check_count
+from mrl_lab.core.checks import check_count, check_indices, check_tensor
 
 
 class TextEncoder(nn.Module):
@@ -34,7 +34,7 @@ class TextEncoder(nn.Module):
     def __init__(self, vocab_size: int, embed_dim: int = 256, hidden: int = 512):
         super().__init__()
         self.embed_dim = check_count(embed_dim, "embed_dim", "TextEncoder")
-        check_count(vocab_size, "vocab_size", "TextEncoder", low=2)  # padding and at least one token
+        self.vocab_size = check_count(vocab_size, "vocab_size", "TextEncoder", low=2)  # padding and one token
         check_count(hidden, "hidden", "TextEncoder")
         self.bag = nn.EmbeddingBag(vocab_size, hidden, mode="mean", padding_idx=0)
         self.mlp = nn.Sequential(
@@ -42,6 +42,8 @@ class TextEncoder(nn.Module):
         )
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        check_tensor(ids, "TextEncoder: ids", ("batch", "L"))
         if ids.dtype != torch.long:
             raise TypeError(f"TextEncoder: token ids must be int64 (torch.long); got {ids.dtype}")
+        check_indices(ids, self.vocab_size, "TextEncoder: ids", "rows of the embedding table (vocab_size)")
         return self.mlp(self.bag(ids))

@@ -27,7 +27,14 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from mrl_lab.core.checks import check_count, check_embeddings
+from mrl_lab.core.checks import (
+    check_callable,
+    check_count,
+    check_embeddings,
+    check_number,
+    check_records,
+    check_tensor,
+)
 from mrl_lab.evaluation.metrics import topk_overlap
 from mrl_lab.evaluation.timing import SAME, speed_words, spread
 from mrl_lab.runtime.memory import give_freed_memory_back
@@ -141,6 +148,7 @@ class PrefixIndex:
         if queries.shape[1] != self.index.d:
             raise ValueError(f"PrefixIndex.search: queries have {queries.shape[1]} dims; the vectors have "
                              f"{self.index.d}")  # fmt: skip
+        check_count(k, "k", "PrefixIndex.search")
         shortlist = check_count(shortlist or k, "shortlist", "PrefixIndex.search", high=len(self))
         k = check_count(k, "k", "PrefixIndex.search", high=shortlist)
         if self.kind == "hnsw":
@@ -255,14 +263,17 @@ def latency(search, queries: torch.Tensor, repeats: int = 3) -> dict:
 
     Args:
         search: ``search(queries) -> results``, e.g. ``lambda q: index.search(q, 10, 200)``.
-        queries: ``(M, D)``; each is searched alone, in ``repeats`` rounds over all of them (at least 3),
-            then all at once.
+        queries: ``(M, D)``, a tensor or a NumPy array; each is searched alone, in ``repeats`` rounds over all
+            of them (at least 3), then all at once.
 
     Returns:
         ``{"median_ms", "low_ms", "high_ms", "p95_ms", "batch_qps"}``: the median over the rounds of each
         round's median, the fastest and slowest round's median (the spread that
         :func:`~mrl_lab.evaluation.timing.speed_words` compares), and the 95th percentile of every timing.
     """
+    check_callable(search, "search", "latency", "lambda q: index.search(q, 10, 200)")
+    as_tensor = torch.as_tensor(queries) if isinstance(queries, np.ndarray) else queries  # no copy
+    check_tensor(as_tensor, "latency: queries", ("M", "D"))
     check_count(repeats, "repeats", "latency", low=3)
     search(queries[:1])  # warm-up: first-call allocations are not what a user waits for
     rounds = np.empty((repeats, len(queries)))
@@ -309,6 +320,10 @@ def serving_table(data: torch.Tensor, queries: torch.Tensor, configs=SERVING, fu
         dicts with ``index`` (a readable name), ``kind``, ``d``, ``shortlist``, ``effort``, ``recall``,
         ``median_ms``, ``p95_ms``, ``batch_qps``, ``build_s`` and ``index_mb``.
     """
+    check_embeddings(data, "serving_table: data")
+    check_embeddings(queries, "serving_table: queries", dim=data.shape[1])
+    check_count(k, "k", "serving_table", high=len(data))
+    check_count(repeats, "repeats", "serving_table", low=3)
     width = data.shape[1]
     data = unit_rows(data)  # once: every index below shares these unit vectors
     exact = PrefixIndex(data, width, kind="flat")
@@ -375,6 +390,8 @@ def best_at(rows: list[dict], target: float) -> dict | None:
         >>> best["median_ms"], best["speedup"], round(best["rigid_ms"], 2), round(best["speedup_over_rigid"], 2)
         (0.5, 20.0, 0.8, 1.6)
     """
+    rows = _check_rows(rows, "best_at", ("kind", "d", "median_ms", "recall"))
+    check_number(target, "target", "best_at", 0, 1)
     exact, width = rows[0], rows[0]["d"]
     prefix = [r for r in rows if r["kind"] in ("hnsw", "ivf") and r["d"] < width and r["recall"] >= target]
     if not prefix:
@@ -397,6 +414,11 @@ def best_at(rows: list[dict], target: float) -> dict | None:
     return best
 
 
+def _check_rows(rows, where: str, keys) -> list[dict]:
+    """:func:`serving_table`'s rows (exact search first), each with ``keys``; else an error naming ``where``."""
+    return check_records(rows, "rows", keys, where, "pass serving_table(...)'s rows (exact search first)")
+
+
 def _times(row: dict, ms: float | None = None) -> dict:
     """A row's latency as :func:`~mrl_lab.evaluation.timing.speed_words` reads it; ``ms``: the same spread, moved
     to another median (a full-width index read off between two settings)."""
@@ -416,7 +438,7 @@ def _versus(a: dict, b: dict, ratio: float, what: str) -> str:
 def describe_best(rows: list[dict], target: float) -> str:
     """One line: the fastest prefix index at relative recall >= target, against exact search and full width.
     Faster or slower only where the repeats' spreads do not overlap (:func:`~mrl_lab.evaluation.timing.speed_words`)."""
-    best = best_at(rows, target)
+    best = best_at(_check_rows(rows, "describe_best", ("index", "kind", "d", "effort", "median_ms", "recall")), target)
     if best is None:
         return f"no prefix index reached relative recall@10 >= {target}"
     exact = _versus(_times(best), _times(rows[0]), best["speedup"], "exact")

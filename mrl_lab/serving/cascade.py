@@ -24,7 +24,15 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from mrl_lab.core.checks import check_dims
+from mrl_lab.core.checks import (
+    check_count,
+    check_dims,
+    check_embeddings,
+    check_items,
+    check_labels,
+    check_number,
+    check_records,
+)
 from mrl_lab.evaluation.intervals import lead
 
 
@@ -56,12 +64,18 @@ def _heads(logits, dims, where: str):
     dims = check_dims(dims, where=where)
     if len(logits) != len(dims):
         raise ValueError(f"{where}: {len(logits)} logit tensors for {len(dims)} sizes {dims}; pass one per size")
+    for i, out in enumerate(logits):
+        check_embeddings(out, f"{where}: logits[{i}]")
+    if len({len(out) for out in logits}) > 1:
+        rows = [len(out) for out in logits]
+        raise ValueError(f"{where}: the logit tensors have {rows} rows; pass each size's logits for the same inputs")
     return dims, [out.float().softmax(dim=1).max(dim=1) for out in logits]
 
 
 def _per_head(threshold, dims, where: str) -> list[float]:
     """``threshold`` (one number, or one per size) as one threshold per size, checked."""
-    thresholds = [threshold] * len(dims) if isinstance(threshold, (int, float)) else [float(t) for t in threshold]
+    thresholds = [threshold] * len(dims) if isinstance(threshold, (int, float)) else list(threshold)
+    thresholds = [check_number(t, "threshold", where) for t in thresholds]
     if len(thresholds) != len(dims):
         raise ValueError(
             f"{where}: {len(thresholds)} thresholds for {len(dims)} sizes {dims}; pass one or one per size"
@@ -97,10 +111,16 @@ def cascade_curve(logits, labels: torch.Tensor, dims, thresholds) -> list[dict]:
         >>> [p["expected_dims"] for p in cascade_curve([small, full], torch.tensor([0, 1]), [8, 64], [0.0, 0.9, 1.0])]
         [8.0, 36.0, 64.0]
     """
-    if len(logits) and len(labels) != len(logits[0]):
-        raise ValueError(f"cascade_curve: {len(labels)} labels for {len(logits[0])} inputs; pass one label per input")
     dims, tops = _heads(logits, dims, "cascade_curve")
+    _check_labels(labels, logits, "cascade_curve")
     return [dict(threshold=t, **_point(tops, labels, dims, _per_head(t, dims, "cascade_curve"))) for t in thresholds]
+
+
+def _check_labels(labels, logits, where: str) -> None:
+    """An error unless ``labels`` holds one class per input of ``logits``."""
+    if len(labels) != len(logits[0]):
+        raise ValueError(f"{where}: {len(labels)} labels for {len(logits[0])} inputs; pass one label per input")
+    check_labels(labels, len(logits[0]), "labels", where, classes=logits[0].shape[1])
 
 
 def _point(tops, labels: torch.Tensor, dims, thresholds: list[float]) -> dict:
@@ -128,9 +148,16 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, grid=None) -> fl
         >>> fit_temperature(sharp / 4, labels) < 0.5  # logits divided by 4 are under-confident: sharpen them
         True
     """
-    if len(logits) != len(labels) or len(labels) == 0:
+    check_embeddings(logits, "fit_temperature: logits")
+    if len(logits) != len(labels):
         raise ValueError(f"fit_temperature: {len(logits)} rows of logits for {len(labels)} labels; pass one per row")
-    grid = torch.logspace(-1.3, 1.3, 105) if grid is None else torch.as_tensor(grid, dtype=torch.float)
+    check_labels(labels, len(logits), "labels", "fit_temperature", classes=logits.shape[1])
+    if grid is None:
+        grid = torch.logspace(-1.3, 1.3, 105)
+    else:
+        grid = torch.tensor([check_number(t, "grid", "fit_temperature", low=0, open_low=True) for t in grid])
+    if len(grid) == 0:
+        raise ValueError("fit_temperature: grid is empty; pass temperatures > 0, or None for 0.05 to 20")
     losses = [F.cross_entropy(logits.float() / t, labels).item() for t in grid]
     return float(grid[min(range(len(grid)), key=losses.__getitem__)])
 
@@ -147,6 +174,8 @@ def pick_threshold(curve: list[dict], min_accuracy: float) -> dict | None:
         >>> pick_threshold(curve, 0.865)["threshold"]
         1.01
     """
+    curve = check_records(curve, "curve", ("accuracy", "expected_dims"), "pick_threshold", "pass cascade_curve(...)")
+    check_number(min_accuracy, "min_accuracy", "pick_threshold", 0, 1)
     good = [p for p in curve if p["accuracy"] >= min_accuracy]
     return min(good, key=lambda p: p["expected_dims"]) if good else None
 
@@ -173,7 +202,7 @@ def against_target(right, full_right, within: float) -> str:
     """
     if not 0 <= within < 1:
         raise ValueError(f"against_target: within={within} must be a fraction in [0, 1), e.g. 0.005 for half a point")
-    right, full_right = torch.as_tensor(right, dtype=torch.bool), torch.as_tensor(full_right, dtype=torch.bool)
+    right, full_right = (x.bool() for x in check_items("against_target", 2, right=right, full_right=full_right))
     x, low, high = lead(right, full_right)
     line = (f"accuracy {right.float().mean().item():.1%} (full head {full_right.float().mean().item():.1%}): "
             f"{100 * x:+.1f} pt [{100 * low:+.1f}, {100 * high:+.1f}]; "
@@ -203,11 +232,13 @@ def pick_thresholds(logits, labels: torch.Tensor, dims, min_accuracy: float, gri
         >>> pick_thresholds([small, full], torch.tensor([0, 1]), [8, 64], min_accuracy=1.0)
         [0.53, 1.01]
     """
-    if len(logits) and len(labels) != len(logits[0]):
-        raise ValueError(f"pick_thresholds: {len(labels)} labels for {len(logits[0])} inputs; pass one label per input")
-    if max(grid) <= 1:
-        raise ValueError(f"pick_thresholds: grid tops out at {max(grid)}; it needs a value above 1 (never stop there)")
     dims, tops = _heads(logits, dims, "pick_thresholds")
+    _check_labels(labels, logits, "pick_thresholds")
+    check_number(min_accuracy, "min_accuracy", "pick_thresholds", 0, 1)
+    check_count(sweeps, "sweeps", "pick_thresholds")
+    grid = [check_number(t, "grid", "pick_thresholds", low=0) for t in grid]
+    if not grid or max(grid) <= 1:
+        raise ValueError(f"pick_thresholds: grid={grid} has no value above 1; add one (1.01: never stop there)")
 
     def score(thresholds):  # (accuracy, expected dims)
         point = _point(tops, labels, dims, thresholds)

@@ -19,7 +19,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from mrl_lab.core.checks import check_count, check_dims, check_embeddings
+from mrl_lab.core.checks import check_count, check_dims, check_embeddings, check_tensor
 
 
 def _top_k(queries: torch.Tensor, rows: torch.Tensor, k: int, chunk: int, group: int = 16) -> torch.Tensor:
@@ -79,7 +79,7 @@ def unit_rows(vectors: torch.Tensor) -> torch.Tensor:
         >>> unit_rows(z) is z, bool(torch.allclose(unit_rows(2 * z), z))
         (True, True)
     """
-    full = vectors.float()
+    full = check_tensor(vectors, "unit_rows: vectors", ("N", "dim")).float()
     unit = torch.allclose(full.norm(dim=1), torch.ones(len(full), device=full.device), atol=1e-5)
     return full if unit else F.normalize(full, dim=1)
 
@@ -108,13 +108,12 @@ class AdaptiveIndex:
     """
 
     def __init__(self, vectors: torch.Tensor, coarse_dims=(), chunk: int = 4096):
-        check_embeddings(vectors, "vectors")
+        check_embeddings(vectors, "AdaptiveIndex: vectors")
         self.dim = vectors.shape[1]
+        sizes = check_dims(coarse_dims or [self.dim], self.dim, where="AdaptiveIndex: coarse_dims")
+        self.chunk = check_count(chunk, "chunk", "AdaptiveIndex")
         self.full = unit_rows(vectors)
-        self.prefix = {
-            d: F.normalize(self.full[:, :d], dim=1).contiguous() for d in check_dims(coarse_dims or [self.dim])
-        }
-        self.chunk = chunk
+        self.prefix = {d: F.normalize(self.full[:, :d], dim=1).contiguous() for d in sizes}
 
     def __len__(self) -> int:
         return len(self.full)
@@ -134,26 +133,29 @@ class AdaptiveIndex:
         Returns:
             ``(M, k)`` row indices, best first.
         """
-        check_embeddings(queries, "queries")
+        where = "AdaptiveIndex.search"
+        check_embeddings(queries, f"{where}: queries")
         if queries.shape[1] != self.dim:
-            raise ValueError(f"search: queries have {queries.shape[1]} dims but the index holds {self.dim}")
+            raise ValueError(f"{where}: queries have {queries.shape[1]} dims but the index holds {self.dim}")
         if not all(isinstance(st, (tuple, list)) and len(st) == 2 for st in stages):
-            raise TypeError(f"search: stages={stages!r}; pass (size, shortlist) pairs, e.g. [(64, 400)]")
-        stages = [(int(d), int(n)) for d, n in stages]
+            raise TypeError(f"{where}: stages={stages!r}; pass (size, shortlist) pairs, e.g. [(64, 400)]")
+        stages = [
+            (check_count(d, "a stage's size", where), check_count(n, "a stage's shortlist", where)) for d, n in stages
+        ]
         sizes, lengths = [d for d, _ in stages] + [self.dim], [n for _, n in stages] + [k]
         if sizes != sorted(set(sizes)) or any(a < b for a, b in zip(lengths, lengths[1:])):
             raise ValueError(
-                f"search: stages {stages} must grow in size (below {self.dim}) and shrink in length (to k={k})"
+                f"{where}: stages {stages} must grow in size (below {self.dim}) and shrink in length (to k={k})"
             )
-        check_count(k, "k", "AdaptiveIndex.search", high=len(self))
+        check_count(k, "k", where, high=len(self))
         if not k <= lengths[0] <= len(self):
-            raise ValueError(f"search: shortlist lengths {lengths} must lie in {k}..{len(self)} (k..database rows)")
+            raise ValueError(f"{where}: shortlist lengths {lengths} must lie in {k}..{len(self)} (k..database rows)")
         q = queries.float()
         if not stages:
             return _top_k(F.normalize(q, dim=1), self.full, k, self.chunk)
         d, n = stages[0]
         if d not in self.prefix:
-            raise ValueError(f"search: no prefix copy for coarse size {d}; build the index with coarse_dims={[d]}")
+            raise ValueError(f"{where}: no prefix copy for coarse size {d}; build the index with coarse_dims={[d]}")
         shortlist = _top_k(F.normalize(q[:, :d], dim=1), self.prefix[d], n, self.chunk)
         for d, n in stages[1:] + [(self.dim, k)]:
             shortlist = rerank(F.normalize(q[:, :d], dim=1), self.full, shortlist, n)

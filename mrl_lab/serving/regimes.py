@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from mrl_lab.core.checks import check_embeddings
+from mrl_lab.core.checks import check_count, check_embeddings, check_table, check_tensor, rows_where
 from mrl_lab.evaluation.results import curves, lead_table, row, table
 from mrl_lab.runtime.memory import give_freed_memory_back
 from mrl_lab.serving.ann import PrefixIndex, clustered_like
@@ -51,6 +51,8 @@ def found(truth: torch.Tensor, got: torch.Tensor) -> torch.Tensor:
     >>> found(torch.tensor([[1, 2], [3, 4]]), torch.tensor([[2, 9], [4, 3]])).tolist()
     [0.5, 1.0]
     """
+    check_tensor(truth, "found: truth", ("M", "k"), integers=True)
+    check_tensor(got, "found: got", ("M", "k"), integers=True)
     if truth.shape != got.shape:
         raise ValueError(f"found: truth {tuple(truth.shape)} and got {tuple(got.shape)} differ; same queries and k")
     return (truth[:, :, None] == got[:, None, :]).any(dim=2).float().mean(dim=1)
@@ -76,6 +78,9 @@ def prefix_recall(corpus: dict, queries: dict, sizes=SIZES, shortlists=SHORTLIST
         a results table: ``method``, ``size``, ``metric`` (:func:`metric`), ``value`` (the mean over
         queries) and ``items`` (each query's share, for :func:`compare`'s paired intervals).
     """
+    if not isinstance(corpus, dict) or not isinstance(queries, dict) or not corpus:
+        raise TypeError(f"prefix_recall: corpus and queries must be non-empty dicts {{method: vectors}}; got "
+                        f"{type(corpus).__name__} and {type(queries).__name__}")  # fmt: skip
     if set(corpus) != set(queries):
         raise ValueError(f"prefix_recall: corpus has {sorted(corpus)}, queries {sorted(queries)}; give both for each")
     out, bar = [], tqdm(total=len(corpus) * len(sizes), desc=desc, unit="index", disable=desc is None)
@@ -84,7 +89,13 @@ def prefix_recall(corpus: dict, queries: dict, sizes=SIZES, shortlists=SHORTLIST
         width = real.shape[1]
         if not all(1 <= d < width for d in sizes):
             raise ValueError(f"prefix_recall: sizes {tuple(sizes)} must lie in 1..{width - 1} ({method}'s width)")
+        check_embeddings(queries[method], f"prefix_recall: queries[{method!r}]", dim=width)
+        check_count(k, "k", "prefix_recall", high=len(real))
         grow = rows is not None and rows > len(real)
+        n_rows = rows if grow else len(real)
+        if not any(k <= n <= n_rows for n in shortlists):
+            raise ValueError(f"prefix_recall: no shortlist in {tuple(shortlists)} lies in {k}..{n_rows} (k..database "
+                             "rows); pass one that does")  # fmt: skip
         bar.set_postfix_str(f"{method}: drawing rows" if grow else method)
         data = unit_rows(torch.cat([real, clustered_like(real, rows - len(real))]) if grow else real)
         q = queries[method]
@@ -110,7 +121,9 @@ def compare(results: pd.DataFrame, shortlist: int, k: int = 10, method: str = "M
         one row per (baseline, size): both recalls, the lead, ``95% low``, ``95% high`` and ``verdict``
         (``"ahead"``, ``"tied"`` or ``"behind"``: :func:`~mrl_lab.evaluation.results.verdict`).
     """
+    check_table(results, ["method", "size", "metric", "value", "items"], "compare", "pass prefix_recall(...)'s table")
     name = metric(shortlist, k)
+    rows_where(results, "metric", name, "compare")
     baselines = list(baselines or [m for m in dict.fromkeys(results["method"]) if m != method])
     leads = lead_table(results, name, method, baselines)
     values = curves(results, name)
@@ -129,9 +142,13 @@ def needed(results: pd.DataFrame, target: float = 0.95, k: int = 10, rows: int |
     Returns:
         one row per (method, size): ``shortlist`` (None where no shortlist measured reached it) and the recall.
     """
+    check_table(results, ["method", "size", "metric", "value"], "needed", "pass prefix_recall(...)'s table")
     prefix = f"relative recall@{k}, shortlist "
+    measured = results[results["metric"].str.startswith(prefix)]
+    if measured.empty:
+        raise ValueError(f"needed: the table has no {prefix!r}... rows; pass prefix_recall(..., k={k})'s table")
     out = []
-    for (method, d), part in results[results["metric"].str.startswith(prefix)].groupby(["method", "size"], sort=False):
+    for (method, d), part in measured.groupby(["method", "size"], sort=False):
         reached = sorted((int(m.removeprefix(prefix)), v) for m, v in zip(part["metric"], part["value"]) if v >= target)
         n, value = reached[0] if reached else (None, None)
         entry = {"method": method, "size": d, "shortlist": n, "recall": value}
@@ -145,6 +162,8 @@ def side_by_side(results: dict[str, pd.DataFrame], shortlist: int, target: float
     """One table for several regimes (``{regime: prefix_recall's table}``): per regime and prefix size, each
     method's relative recall@k at ``shortlist``, then the shortest shortlist with which it reaches ``target``
     (:func:`needed`; empty where none measured did)."""
+    if not isinstance(results, dict) or not results:
+        raise ValueError(f"side_by_side: results={results!r}; pass {{regime: prefix_recall(...)'s table}}, one or more")
     parts = []
     for regime, r in results.items():
         recall = pd.DataFrame(curves(r, metric(shortlist, k)))
@@ -172,6 +191,10 @@ def verdict_lines(comparisons: dict[str, pd.DataFrame], method: str = "MRL") -> 
     >>> verdict_lines({"one corpus": t})
     ['one corpus: MRL vs PCA: ahead at 8 dims; tied at 16 dims', 'MRL ahead of PCA at: one corpus (8 dims)']
     """
+    if not isinstance(comparisons, dict) or not comparisons:
+        raise ValueError(
+            f"verdict_lines: comparisons={comparisons!r}; pass {{regime: compare(...)'s table}}, one or more"
+        )
     lines, ahead = [], {}
     for regime, t in comparisons.items():
         for baseline, part in t.groupby("baseline", sort=False):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from mrl_lab.core.checks import check_count
+from mrl_lab.core.checks import check_count, check_number, check_tensor
 
 
 def random_crop_flip(images: torch.Tensor, pad: int = 4, size: int | None = None) -> torch.Tensor:
@@ -24,11 +24,9 @@ def random_crop_flip(images: torch.Tensor, pad: int = 4, size: int | None = None
         >>> random_crop_flip(x).shape, random_crop_flip(x, pad=0, size=6).shape
         (torch.Size([2, 3, 8, 8]), torch.Size([2, 3, 6, 6]))
     """
-    if images.ndim != 4:
-        raise ValueError(f"random_crop_flip: images must have shape (N, C, H, W); got {tuple(images.shape)}")
-    n, c, h, w = images.shape
+    n, c, h, w = check_tensor(images, "random_crop_flip: images", ("N", "C", "H", "W")).shape
     pad = check_count(pad, "pad", "random_crop_flip", low=0)
-    size = h if size is None else size
+    size = h if size is None else check_count(size, "size", "random_crop_flip")
     if not 0 < size <= min(h, w) + 2 * pad:
         raise ValueError(
             f"random_crop_flip: size={size} does not fit in {h}x{w} images padded by {pad}; "
@@ -72,6 +70,8 @@ def augmentations(epochs: int, progressive: bool, small_share: float = 0.6) -> l
         >>> [f.__name__ for f in augmentations(2, progressive=False)]
         ['random_crop_flip', 'random_crop_flip']
     """
+    check_count(epochs, "epochs", "augmentations")
+    check_number(small_share, "small_share", "augmentations", 0, 1)
     if not progressive:
         return [random_crop_flip] * epochs
     small = min(epochs - 1, int(small_share * epochs))

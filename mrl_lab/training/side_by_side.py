@@ -10,6 +10,7 @@ from queue import Empty
 import torch
 from tqdm.auto import tqdm
 
+from mrl_lab.core.checks import check_callable, check_count
 from mrl_lab.runtime.memory import give_freed_memory_back
 
 
@@ -25,6 +26,8 @@ def train_side_by_side(train, settings, data, methods: list[str], processes: int
     Jupyter and macOS), so a script must call this under ``if __name__ == "__main__":``. A
     worker's error is raised here.
     """
+    check_callable(train, "train", "train_side_by_side", "mrl_lab.experiments.cifar.train")
+    check_count(processes, "processes", "train_side_by_side")
     threads = max(1, torch.get_num_threads() // processes)
     context = multiprocessing.get_context("spawn")
     reports = context.Queue()  # the workers' progress

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from mrl_lab.core.checks import check_count
+from mrl_lab.core.checks import check_callable, check_count, check_number, check_tensor
 from mrl_lab.runtime.budget import resolve_device
 from mrl_lab.training.distributed import mean_over_ranks, rank_and_world
 
@@ -83,11 +83,9 @@ class TrainSettings:
         check_count(self.batch_size, "batch_size", "train")
         check_count(self.check_every, "check_every", "train")
         check_count(self.seed, "seed", "train", low=0)
-        if not self.lr > 0 or not self.weight_decay >= 0 or not 0 < self.warmup < 1:
-            raise ValueError(
-                f"train: lr={self.lr}, weight_decay={self.weight_decay}, warmup={self.warmup}; need lr > 0, "
-                "weight_decay >= 0 and 0 < warmup < 1 (a share of the steps)"
-            )
+        check_number(self.lr, "lr", "train", low=0, open_low=True)
+        check_number(self.weight_decay, "weight_decay", "train", low=0)
+        check_number(self.warmup, "warmup (a share of the steps)", "train", 0, 1, open_low=True, open_high=True)
 
     @classmethod
     def of(cls, settings) -> TrainSettings:
@@ -157,6 +155,11 @@ def train(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, targets: t
         True
     """
     s = TrainSettings.of(settings)
+    check_callable(model, "model", "train", "nn.Linear(4, 2)")
+    check_callable(loss_fn, "loss_fn", "train", "nn.CrossEntropyLoss()")
+    check_tensor(inputs, "train: inputs")
+    if targets is not None:
+        check_tensor(targets, "train: targets")
     pairs = targets is None
     if pairs:
         targets = torch.zeros(len(inputs), dtype=torch.long)  # a placeholder, never given to the loss
@@ -196,11 +199,13 @@ def train(model: nn.Module, loss_fn: nn.Module, inputs: torch.Tensor, targets: t
 
 def _augmentations(augment, epochs: int) -> list:
     """One augmentation (or None) per epoch."""
-    if not isinstance(augment, (list, tuple)):
-        return [augment] * epochs
-    if len(augment) != epochs:
-        raise ValueError(f"train: {len(augment)} augmentations for {epochs} epochs; give one per epoch or one in all")
-    return list(augment)
+    augments = list(augment) if isinstance(augment, (list, tuple)) else [augment] * epochs
+    if len(augments) != epochs:
+        raise ValueError(f"train: {len(augments)} augmentations for {epochs} epochs; give one per epoch or one in all")
+    for a in augments:
+        if a is not None:
+            check_callable(a, "augment", "train", "random_crop_flip, or None")
+    return augments
 
 
 def _batches(n_inputs: int, n_targets: int, batch_size: int) -> tuple[int, int]:
@@ -261,6 +266,8 @@ class _Progress:
     """The trainer's progress: a tqdm bar and a line per epoch, a ``report`` function, or nothing."""
 
     def __init__(self, progress, total: int, epochs: int):
+        if progress is not None and not isinstance(progress, str) and not callable(progress):
+            raise TypeError(f"train: progress={progress!r}; pass a label, a function report(step, total, line) or None")
         self.report = progress if callable(progress) else None
         label = progress if isinstance(progress, str) else None
         self.label = label or "training"
@@ -344,8 +351,8 @@ def encode(module: nn.Module, inputs: torch.Tensor, batch_size: int | None = Non
         >>> encode(nn.Linear(4, 3), torch.randn(10, 4), batch_size=4).shape
         torch.Size([10, 3])
     """
-    if len(inputs) == 0:
-        raise ValueError(f"encode: inputs are empty (shape {tuple(inputs.shape)}); pass at least one row")
+    check_callable(module, "module", "encode", "a trained model")
+    check_tensor(inputs, "encode: inputs")
     if device is None:  # where the module's weights are (the CPU for a module without any)
         device = next(module.parameters(), torch.empty(0)).device
     device = torch.device(device)
