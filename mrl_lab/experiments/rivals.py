@@ -145,13 +145,12 @@ def latencies(model, base: dict, prefix: dict, equal: dict[int, int]) -> pd.Data
     rows = []
     for k, d in equal.items():
         corpus = scipy.sparse.csr_matrix(F.normalize(csr.encode(model, base["descriptions"], k), dim=1).numpy())
-        queries = F.normalize(csr.encode(model, base["titles"], k), dim=1).clone()  # an ordinary tensor
-        # each query arrives as a (1, dim) tensor; .numpy() shares its memory (no copy) for scipy and FAISS
-        sparse_ms = _ms(latency(lambda q, c=corpus: top10_sparse(c, q.numpy()), queries, repeats=3))
+        queries = F.normalize(csr.encode(model, base["titles"], k), dim=1).numpy()
+        sparse_ms = _ms(latency(lambda q, c=corpus: top10_sparse(c, q), queries, repeats=3))
         index = faiss.IndexFlatIP(d)
         index.add(np.ascontiguousarray(truncate(prefix["descriptions"], d).numpy()))
-        short = truncate(prefix["titles"], d)
-        dense_ms = _ms(latency(lambda q, ix=index: ix.search(q.numpy(), 10), short, repeats=3))
+        short = truncate(prefix["titles"], d).numpy()
+        dense_ms = _ms(latency(lambda q, ix=index: ix.search(q, 10), short, repeats=3))
         rows.append(dict(k=k, bytes=4 * d, rows=corpus.shape[0], csr_ms=sparse_ms["median"],
                          csr_low=sparse_ms["low"], csr_high=sparse_ms["high"], prefix_dims=d,
                          prefix_ms=dense_ms["median"], prefix_low=dense_ms["low"], prefix_high=dense_ms["high"],
