@@ -91,7 +91,7 @@ def test_ruff_is_clean():
 
 @pytest.mark.parametrize(
     "script",
-    ["cifar10.py", "text.py", "adaptive_retrieval.py", "pretrained_text.py", "notebook_cost.py"],
+    ["cifar10.py", "text.py", "adaptive_retrieval.py", "pretrained_text.py", "notebook_cost.py", "vector_database.py"],
 )
 def test_the_benchmark_scripts_document_their_options(script):
     result = subprocess.run(
