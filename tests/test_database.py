@@ -146,6 +146,35 @@ def test_an_unreachable_server_names_the_setting_and_what_to_do(monkeypatch):
         assert word in str(caught.value)
 
 
+def test_a_second_process_on_the_same_milvus_lite_file_is_told_what_holds_it(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("MRL_LAB_CACHE", str(tmp_path))
+    monkeypatch.delenv(database.URI_SETTING, raising=False)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from mrl_lab.serving.database import connect; connect(); "
+            "print('open', flush=True); sys.stdin.read()",
+        ],  # fmt: skip
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "open"  # the other process has the file
+        with pytest.raises(ConnectionError) as caught:
+            connect()
+        for word in ("one process at a time", "shut down the other kernel", database.URI_SETTING):
+            assert word in str(caught.value)
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    assert connect().list_collections() == []  # once it has let go, the file opens
+
+
 def test_a_folder_that_cannot_hold_the_file_names_the_cache_setting(tmp_path, monkeypatch):
     blocker = tmp_path / "a-file"
     blocker.write_text("")

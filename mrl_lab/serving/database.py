@@ -104,6 +104,10 @@ def connect(uri: str | None = None):
     try:
         return MilvusClient(uri=uri)
     except MilvusException as e:
+        if uri.endswith(".db"):  # the file is there and writable: another process holds Milvus Lite's lock on it
+            raise ConnectionError(f"connect: Milvus Lite could not open {uri} ({e.message}). It serves one process "
+                                  f"at a time: shut down the other kernel or script using it, or set {URI_SETTING} "
+                                  f"to another .db file or a Milvus server") from e  # fmt: skip
         raise ConnectionError(f"connect: cannot reach the Milvus database at {uri!r} ({URI_SETTING}): "
                               f"{e.message}. Start the server or fix the URI; unset {URI_SETTING} to use a "
                               f"local Milvus Lite file") from e  # fmt: skip
