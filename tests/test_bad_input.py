@@ -153,7 +153,7 @@ def test_a_dashboard_refuses_a_start_its_slider_would_silently_replace(make, mes
 def test_embedding_no_texts_is_refused_before_the_model_runs():
     from mrl_lab.experiments import pretrained
 
-    with pytest.raises(ValueError, match="embed: need a non-empty list of strings; got list of 0"):
+    with pytest.raises(ValueError, match="embed: the list of texts is empty"):
         pretrained.embed(None, [], "key")
 
 
