@@ -18,7 +18,7 @@ from mrl_lab.evaluation.baselines import PCA
 from mrl_lab.evaluation.metrics import head_accuracy, knee, knn_accuracy, linear_probe_correct, recall_at_k
 from mrl_lab.evaluation.search import hits_by_size, search, target_ranks
 from mrl_lab.experiments import adaptor as experiment_adaptor
-from mrl_lab.experiments import text
+from mrl_lab.experiments import check, cifar, csr, layers, pretrained, rivals, text
 from mrl_lab.experiments.adaptor import adapt
 from mrl_lab.lab import plots, report, widgets
 from mrl_lab.models import adaptor
@@ -153,7 +153,7 @@ def test_a_dashboard_refuses_a_start_its_slider_would_silently_replace(make, mes
 def test_embedding_no_texts_is_refused_before_the_model_runs():
     from mrl_lab.experiments import pretrained
 
-    with pytest.raises(ValueError, match="embed: need a non-empty list of strings; got list of 0"):
+    with pytest.raises(ValueError, match="embed: the list of texts is empty"):
         pretrained.embed(None, [], "key")
 
 
@@ -453,6 +453,146 @@ FAMILIES = {"wrong type": WRONG_TYPE, "wrong shape": WRONG_SHAPE, "out of range"
 @pytest.mark.parametrize("family, case", [(f, c) for f, cases in FAMILIES.items() for c in cases])
 def test_each_family_of_bad_input_names_the_function_and_the_fix(family, case):
     call, error, message = FAMILIES[family][case]
+    with pytest.raises(error, match=message):
+        call()
+
+
+# The audit of mrl_lab.experiments: one table per family of bad input to an experiment's functions, each caught
+# where it enters (before any model loads or trains). Each used to fail with an AttributeError, KeyError, IndexError
+# or a shape error from torch, or passed silently (a str embedded letter by letter, a chart of an empty table).
+SMOKE = {m.__name__.rpartition(".")[2]: m.settings("smoke") for m in (check, layers, pretrained, text)}
+SHORTLIST = torch.arange(50).reshape(5, 10) % 20  # 10 candidate rows of c8 for each of q8's 5 queries
+NAN_ROW = torch.cat([q8[:1] * float("nan"), q8[1:]])
+LEADS = results.table([results.row("CSR", 8, "recall@10", torch.ones(5).bool())])  # a results table without bytes
+
+EXPERIMENT_CASES = {
+    "another experiment's settings": {
+        "cifar.train given text's": (
+            lambda: cifar.train(SMOKE["text"], None, "MRL"), TypeError,
+            r"cifar.train: settings has type text.Settings, not cifar.Settings; pass cifar.settings\(budget\)"),
+        "rivals.equal_prefixes given pretrained's for CSR's": (
+            lambda: rivals.equal_prefixes(SMOKE["pretrained"], None), TypeError,
+            "equal_prefixes: settings has type pretrained.Settings, not csr.Settings"),
+        "text.loss_for given CIFAR's (no temperature)": (
+            lambda: text.loss_for("MRL", cifar.settings("smoke")), TypeError,
+            r"text.loss_for: settings=Settings\(...\) has no temperature; pass text.settings\(budget\)"),
+    },
+    "wrong type": {
+        "one method name for a list": (
+            lambda: text.train_all(SMOKE["text"], None, only="MRL"), TypeError,
+            r"text.train_all: only takes a list of method names; wrap a single method name in a list: \['MRL'\]"),
+        "one text for a list (it was embedded letter by letter)": (
+            lambda: text.embed(None, _tokenizer(), "oil prices"), TypeError,
+            "text.embed takes a list of texts; wrap a single text in a list"),
+        "code sizes as one number": (
+            lambda: csr.Settings(ks=8), TypeError, r"csr.Settings: ks=8 is not a list of whole numbers; .*\(8,\)"),
+        "layer counts as one number": (
+            lambda: layers.Settings(layers=6), TypeError, "layers.Settings: layers=6 is not a list of whole numbers"),
+        "a word for a share": (
+            lambda: check.Settings(keep="0.9"), ValueError, r"check.Settings: keep .* must be in \(0, 1\]; got '0.9'"),
+        "a word for a dropout": (
+            lambda: text.drop_tokens(torch.ones(2, 3).long(), "0.3"), ValueError,
+            r"drop_tokens: p must be in \[0, 1\); got '0.3'"),
+        "a dict to continue from": (
+            lambda: experiment_adaptor.fit(experiment_adaptor.Settings(dims=(4, 16), k=3), Z, start={}), TypeError,
+            "adaptor.fit: start has type dict, not adaptor.MatryoshkaAdaptor"),
+        "no model to read heads from": (
+            lambda: cifar.heads_correct(None, torch.zeros(2, 3, 32, 32), Y[:2]), TypeError,
+            "heads_correct: model has type NoneType, not convnet.Classifier"),
+        "no row to describe (cheapest found none)": (
+            lambda: check.describe(None, 16, SMOKE["check"], "recall@10"), TypeError,
+            "describe: r has type NoneType, not Series; pass a row of check.evaluate's table"),
+        "no model folder": (
+            lambda: check.read_card(None), TypeError, "read_card: source=None; pass a model folder or a Hub name"),
+    },
+    "wrong shape": {
+        "a shortlist for other queries": (
+            lambda: check.rescored(SHORTLIST, q8[:3], c8, 3), ValueError,
+            r"rescored: shortlist must have shape \(3, candidates\); got shape \(5, 10\)"),
+        "top-k lists of other queries": (
+            lambda: check.per_query(SHORTLIST, SHORTLIST[:3], None, 3), ValueError,
+            r"per_query: truth must have shape \(5, k\); got shape \(3, 10\)"),
+        "test vectors of another width": (
+            lambda: cifar.centred(Z, Z[:, :8]), ValueError, r"centred: test_z must have shape \(N, 16\); got shape"),
+        "training pairs of another width": (
+            lambda: experiment_adaptor.Data(Z, Z[:, :8], Z[:, :8]), ValueError,
+            r"adaptor.Data: queries must have shape \(N, 16\); got shape \(20, 8\)"),
+        "titles without their descriptions": (
+            lambda: pretrained.loss_cross_check(None, ["a", "b"], ["c"], [8]), ValueError,
+            "loss_cross_check: 2 titles but 1 descriptions; pass pairs"),
+    },
+    "out of range": {
+        "k past the shortlist": (
+            lambda: check.rescored(SHORTLIST, q8, c8, 20), ValueError, r"rescored: k=20; .* whole number in 1\.\.10"),
+        "more candidates than the corpus": (
+            lambda: check.stored_search(q8, c8, "int8", 50), ValueError,
+            r"stored_search: n \(the candidates per query\)=50; it must be a whole number in 1\.\.20"),
+        "a shortlist shorter than the top 10": (
+            lambda: rivals.quantized({"titles": c8, "descriptions": c8}, "m", [4], shortlist=5), ValueError,
+            "quantized: shortlist=5; it must be a whole number >= 10"),
+        "a code of no entries": (
+            lambda: csr.code_bytes(8, 0), ValueError, r"code_bytes: hidden \(the code's entries\)=0"),
+        "a learning rate of 0 (it trained nothing)": (
+            lambda: experiment_adaptor.Settings(lr=0), ValueError, "adaptor.Settings: lr must be > 0; got 0"),
+        "no training pairs": (lambda: text.Settings(max_pairs=0), ValueError, "text.Settings: max_pairs=0"),
+        "no timed steps": (
+            lambda: text.step_seconds(SMOKE["text"], None, {}, steps=0), ValueError, "step_seconds: steps=0"),
+        "no queries to serve": (
+            lambda: pretrained.served_vectors(SMOKE["pretrained"], None, None, queries=0), ValueError,
+            "served_vectors: queries=0"),
+        "a token limit of 0": (
+            lambda: check.load_model("some/model", 0), ValueError, "load_model: max_tokens=0"),
+    },
+    "unknown name": {
+        "a method with a typo, before the encoder loads": (
+            lambda: layers.train(SMOKE["layers"], None, "2d MRL"), ValueError,
+            r"layers.train: method='2d MRL'; choose one of \['MRL', '2D MRL'\]"),
+        "a method the embeddings do not have": (
+            lambda: text.Embeddings({"normal": {"titles": Z}}, None).at("mrl", 8), ValueError,
+            r"Embeddings.at: method='mrl'; choose one of \['MRL', 'FF', 'normal, cut', 'PCA of normal'\]"),
+        "vectors without the text sets": (
+            lambda: pretrained.evaluate(SMOKE["pretrained"], None, {"m": {"titles": Z}}), ValueError,
+            r"pretrained.evaluate: full\['m'\] lacks \['descriptions', 'sts1', 'sts2'\]"),
+        "no normal model to rotate": (
+            lambda: pretrained.with_pca_control({"MRL": Z}, {"MRL": Z}), ValueError,
+            r"with_pca_control: corpus lacks \['normal'\] \(it has \['MRL'\]\)"),
+        "a model not embedded": (
+            lambda: cifar.Embeddings({"normal": {"train": Z, "test": Z}}, None).at("MRL", 8), ValueError,
+            r"Embeddings.full_width: by_model lacks \['MRL'\]"),
+    },
+    "empty": {
+        "no vectors to evaluate (it gave an empty table)": (
+            lambda: layers.evaluate(SMOKE["layers"], None, {}), ValueError, "layers.evaluate: vectors is empty"),
+        "no texts to time (it divided by 0)": (
+            lambda: layers.encoding_ms(None, [], [1]), ValueError, "encoding_ms: the list of texts is empty"),
+        "no losses to time": (
+            lambda: text.step_seconds(SMOKE["text"], None, {}), ValueError, "step_seconds: losses is empty"),
+    },
+    "a results table without its columns": {
+        "a tally of an empty leads table": (
+            lambda: rivals.tally(pd.DataFrame(), "budget"), ValueError, "tally: the table has no column 'verdict'"),
+        "a rival without bytes": (
+            lambda: rivals.versus_prefix(LEADS, "CSR"), ValueError, "versus_prefix: the table has no column 'bytes'"),
+        "leads without layer counts": (
+            lambda: layers.leads(LEADS, "CSR", "CSR", None), ValueError, "layers.leads: the table has no column 'lay"),
+        "knees of a metric not measured (it gave an empty table)": (
+            lambda: check.knees(SMOKE["check"], CHECK_TABLE, "overlap@100"), ValueError,
+            r"knees: no rows with metric='overlap@100'; the table has metric \[\]"),
+    },
+    "NaN": {
+        "NaN embeddings to adapt": (
+            lambda: adapt(adaptor.MatryoshkaAdaptor(8), NAN_ROW), ValueError,
+            r"adapt: embeddings contain 8 NaN/inf value\(s\) \(first at row 0\)"),
+        "a NaN query to quantize": (
+            lambda: check.stored_search(NAN_ROW, c8, "binary", 3), ValueError,
+            r"stored_search: queries contain 8 NaN/inf value\(s\)"),
+    },
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("family, case", [(f, c) for f, cases in EXPERIMENT_CASES.items() for c in cases])
+def test_each_experiment_function_refuses_bad_input_where_it_enters(family, case):
+    call, error, message = EXPERIMENT_CASES[family][case]
     with pytest.raises(error, match=message):
         call()
 

@@ -122,7 +122,7 @@ def test_drop_tokens_only_pads():
     kept = out != 0
     assert torch.equal(out[kept], ids[kept]) and 0.2 < (~kept).float().mean() < 0.4
     assert torch.equal(text.drop_tokens(ids, 0.0), ids)
-    with pytest.raises(ValueError, match="p=1"):
+    with pytest.raises(ValueError, match=r"drop_tokens: p must be in \[0, 1\); got 1"):
         text.drop_tokens(ids, 1)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 import reprlib
+from collections.abc import Iterable, Mapping
 
 import torch
 
@@ -72,6 +73,115 @@ def check_callable(fn, name: str, where: str, example: str):
             f"{where}: {name}={reprlib.repr(fn)} is not callable; pass a function or module, e.g. {example}"
         )
     return fn
+
+
+def check_counts(values, name: str, where: str, low: int = 1, high: int | None = None) -> list[int]:
+    """``values`` as a list of ints if it is a non-empty list of whole numbers from ``low`` to ``high`` (in any
+    order: layer counts, code sizes, byte budgets), else an error naming ``where``.
+
+    Example:
+        >>> check_counts(6, "layers", "layers.Settings")
+        Traceback (most recent call last):
+        ...
+        TypeError: layers.Settings: layers=6 is not a list of whole numbers; pass a list or tuple, e.g. (6,)
+    """
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise TypeError(f"{where}: {name}={values!r} is not a list of whole numbers; pass a list or tuple, "
+                        f"e.g. ({values!r},)")  # fmt: skip
+    values = list(values)
+    if not values:
+        raise ValueError(f"{where}: {name} is empty; pass at least one whole number")
+    return [check_count(v, f"each of {name}", where, low, high) for v in values]
+
+
+def check_choice(value, choices, name: str, where: str):
+    """``value`` if it is one of ``choices`` (a method, a precision, a name), else an error listing them.
+
+    Example:
+        >>> check_choice("int4", ["float32", "int8", "binary"], "precision", "stored_search")
+        Traceback (most recent call last):
+        ...
+        ValueError: stored_search: precision='int4'; choose one of ['float32', 'int8', 'binary']
+    """
+    if value not in list(choices):
+        raise ValueError(f"{where}: {name}={value!r}; choose one of {list(choices)}")
+    return value
+
+
+def check_keys(mapping, keys, name: str, where: str, fix: str):
+    """``mapping`` if it is a dict holding each of ``keys`` (the text sets of an evaluation, a model's vectors),
+    else an error naming ``where``, what is missing and the ``fix``.
+
+    Example:
+        >>> check_keys({"titles": 1}, ["titles", "sts1"], "full", "csr.evaluate", "embed pretrained.eval_texts(data)")
+        Traceback (most recent call last):
+        ...
+        ValueError: csr.evaluate: full lacks ['sts1'] (it has ['titles']); embed pretrained.eval_texts(data)
+    """
+    if not isinstance(mapping, Mapping):
+        raise TypeError(f"{where}: {name} is a {type(mapping).__name__}, not a dict with {list(keys)}; {fix}")
+    missing = [k for k in keys if k not in mapping]
+    if missing:
+        raise ValueError(f"{where}: {name} lacks {missing} (it has {list(mapping)}); {fix}")
+    return mapping
+
+
+def _kind(cls) -> str:
+    """A class's name as a learner writes it: ``text.Settings`` for the lab's classes, else the bare name."""
+    module = cls.__module__
+    return f"{module.rpartition('.')[2]}.{cls.__qualname__}" if module.startswith("mrl_lab.") else cls.__qualname__
+
+
+def check_instance(value, kind, name: str, where: str, fix: str):
+    """``value`` if it is a ``kind`` (a class), else an error naming ``where``, what it got and the ``fix``.
+
+    Example:
+        >>> check_instance({}, torch.nn.Module, "start", "adaptor.fit", "pass the adaptor that fit returned")
+        Traceback (most recent call last):
+        ...
+        TypeError: adaptor.fit: start has type dict, not Module; pass the adaptor that fit returned
+    """
+    if not isinstance(value, kind):
+        raise TypeError(f"{where}: {name} has type {_kind(type(value))}, not {_kind(kind)}; {fix}")
+    return value
+
+
+def check_settings(settings, kind, where: str):
+    """``settings`` if it is ``kind``, an experiment's ``Settings`` class, else an error naming ``where`` and how to
+    get them: each experiment reads only its own settings table.
+
+    Example:
+        >>> from mrl_lab.experiments import csr, text
+        >>> check_settings(text.settings("smoke"), csr.Settings, "csr.train")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        TypeError: csr.train: settings has type text.Settings, not csr.Settings; pass csr.settings(budget), e.g. ...
+    """
+    module = kind.__module__.rpartition(".")[2]
+    return check_instance(settings, kind, "settings", where, f"pass {module}.settings(budget), e.g. "
+                                                              f"{module}.settings('smoke')")  # fmt: skip
+
+
+def check_texts(texts, where: str, what: str = "text") -> list[str]:
+    """``texts`` as a list if it is a non-empty list of strings (texts, method names), else an error naming ``where``.
+
+    Example:
+        >>> check_texts("a title", "embed")
+        Traceback (most recent call last):
+        ...
+        TypeError: embed takes a list of texts; wrap a single text in a list: ['a title']
+    """
+    if isinstance(texts, str):
+        raise TypeError(f"{where} takes a list of {what}s; wrap a single {what} in a list: [{texts!r}]")
+    if not isinstance(texts, Iterable):
+        raise TypeError(f"{where} takes a list of {what}s (each a str); got {type(texts).__name__}")
+    texts = list(texts)
+    if not texts:
+        raise ValueError(f"{where}: the list of {what}s is empty")
+    bad = next((t for t in texts if not isinstance(t, str)), None)
+    if bad is not None:
+        raise TypeError(f"{where}: every {what} must be a str; got {type(bad).__name__} {bad!r}")
+    return texts
 
 
 def check_fitted(state, where: str, fix: str):

@@ -13,7 +13,7 @@ from collections import Counter
 
 import torch
 
-from mrl_lab.core.checks import check_count, check_fitted
+from mrl_lab.core.checks import check_count, check_fitted, check_texts
 
 _WORD = re.compile(r"[a-z0-9]+")
 _FIT = "call fit(training_texts) first"
@@ -38,19 +38,6 @@ def trigrams(word: str) -> list[str]:
     """
     w = f"<{word}>"
     return [w[i : i + 3] for i in range(len(w) - 2)]
-
-
-def _check_texts(texts, where: str) -> list[str]:
-    """``texts`` as a list, if it is a non-empty list of strings; else a clear error."""
-    if isinstance(texts, str):
-        raise TypeError(f"{where} takes a list of texts; wrap a single text in a list: [text]")
-    texts = list(texts)
-    if not texts:
-        raise ValueError(f"{where}: the list of texts is empty")
-    bad = next((t for t in texts if not isinstance(t, str)), None)
-    if bad is not None:
-        raise TypeError(f"{where}: every text must be a str; got {type(bad).__name__} {bad!r}")
-    return texts
 
 
 class Tokenizer:
@@ -89,7 +76,7 @@ class Tokenizer:
 
     def fit(self, texts) -> Tokenizer:
         """Build the word list from ``texts`` (the training text only); returns ``self``."""
-        texts = _check_texts(texts, "Tokenizer.fit")
+        texts = check_texts(texts, "Tokenizer.fit")
         counts = Counter(w for t in texts for w in words(t))
         kept = [w for w, c in counts.most_common(self.max_words) if c >= self.min_count]
         if not kept and not self.buckets:
@@ -122,7 +109,7 @@ class Tokenizer:
     def encode(self, texts) -> torch.Tensor:
         """``(len(texts), L)`` int64 ids, padded with 0; ``L`` is the longest text, at most ``max_tokens``."""
         check_fitted(self.index, "Tokenizer.encode", _FIT)
-        texts = _check_texts(texts, "Tokenizer.encode")
+        texts = check_texts(texts, "Tokenizer.encode")
         rows = [self.tokens(t)[: self.max_tokens] for t in texts]
         out = torch.zeros(len(rows), max((len(r) for r in rows), default=1) or 1, dtype=torch.long)
         for i, r in enumerate(rows):
@@ -132,7 +119,7 @@ class Tokenizer:
     def truncated(self, texts) -> float:
         """Share of ``texts`` longer than ``max_tokens`` tokens (cut by :meth:`encode`)."""
         check_fitted(self.index, "Tokenizer.truncated", _FIT)
-        texts = _check_texts(texts, "Tokenizer.truncated")
+        texts = check_texts(texts, "Tokenizer.truncated")
         return sum(len(self.tokens(t)) > self.max_tokens for t in texts) / len(texts)
 
     def __repr__(self) -> str:

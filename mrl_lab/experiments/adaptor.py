@@ -22,7 +22,15 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
-from mrl_lab.core.checks import check_count, check_dims, check_embeddings
+from mrl_lab.core.checks import (
+    check_choice,
+    check_count,
+    check_dims,
+    check_embeddings,
+    check_instance,
+    check_number,
+    check_settings,
+)
 from mrl_lab.evaluation.search import search
 from mrl_lab.models.adaptor import MatryoshkaAdaptor, ranking_loss, similarity_losses
 from mrl_lab.runtime.budget import settings_for
@@ -48,6 +56,9 @@ class Settings:
         check_dims(list(self.dims), where="adaptor.Settings")
         for name in ("hidden", "k", "steps", "batch_size"):
             check_count(getattr(self, name), name, "adaptor.Settings")
+        check_number(self.lr, "lr", "adaptor.Settings", low=0, open_low=True)
+        for name in ("pairwise_weight", "reconstruction_weight", "ranking_weight"):
+            check_number(getattr(self, name), name, "adaptor.Settings", low=0)
 
 
 # fmt: off
@@ -77,6 +88,22 @@ class Data:
     queries: torch.Tensor | None = None  # (P, D) training queries (titles) ...
     documents: torch.Tensor | None = None  # ... and their documents (descriptions), row for row
 
+    def __post_init__(self):
+        check_embeddings(self.corpus, "adaptor.Data: corpus")
+        if (self.queries is None) != (self.documents is None):
+            raise ValueError("adaptor.Data: give both queries and documents (the training pairs), or neither")
+        if self.queries is not None:
+            _check_pairs(self.queries, self.documents, self.corpus.shape[1], "adaptor.Data")
+
+
+def _check_pairs(queries, documents, width: int, where: str) -> None:
+    """Training pairs: two finite ``(P, width)`` tensors, one document per query."""
+    check_embeddings(queries, f"{where}: queries", dim=width)
+    check_embeddings(documents, f"{where}: documents", dim=width)
+    if len(queries) != len(documents):
+        raise ValueError(f"{where}: {len(queries)} queries but {len(documents)} documents; pass two tensors of the "
+                         "same shape, one document per query")  # fmt: skip
+
 
 def methods(settings: Settings) -> list[str]:
     """``["unsupervised", "supervised"]``."""
@@ -99,8 +126,8 @@ def train(settings: Settings, data: Data, method: str, *, start=None, progress=T
         >>> train(tiny, Data(corpus), "unsupervised", progress=False)(corpus).shape
         torch.Size([64, 16])
     """
-    if method not in methods(settings):
-        raise ValueError(f"adaptor.train: method={method!r}; choose one of {methods(settings)}")
+    check_choice(method, methods(settings), "method", "adaptor.train")
+    check_instance(data, Data, "data", "adaptor.train", "pass adaptor.Data(corpus, queries, documents)")
     if method == "unsupervised":
         return fit(settings, data.corpus, progress=progress)
     if data.queries is None or data.documents is None:
@@ -119,14 +146,20 @@ def train_all(settings: Settings, data: Data, progress=True) -> dict[str, Matryo
 def fit(settings: Settings, corpus: torch.Tensor, pairs=None, start=None, progress=True) -> MatryoshkaAdaptor:
     """Train a :class:`~mrl_lab.models.adaptor.MatryoshkaAdaptor` on frozen embeddings; unsupervised, or
     supervised with ``pairs = (queries, documents)``; ``start``: an adaptor to continue from."""
+    check_settings(settings, Settings, "adaptor.fit")
     check_embeddings(corpus, "adaptor.fit: corpus")
     s, dims = settings, check_dims(list(settings.dims), corpus.shape[1], where="adaptor.fit")
     if not s.k < len(corpus):
         raise ValueError(f"adaptor.fit: k={s.k} neighbours needs more than {s.k} corpus rows; got {len(corpus)}")
-    if pairs is not None and (len(pairs) != 2 or pairs[0].shape != pairs[1].shape):
+    if pairs is not None and (not isinstance(pairs, (tuple, list)) or len(pairs) != 2):
         raise ValueError("adaptor.fit: pairs must be (queries, documents), two tensors of the same shape")
-    if pairs is not None and pairs[0].shape[1:] != corpus.shape[1:]:
-        raise ValueError(f"adaptor.fit: pairs have {pairs[0].shape[1]} features but the corpus has {corpus.shape[1]}")
+    if pairs is not None:
+        _check_pairs(*pairs, corpus.shape[1], "adaptor.fit: pairs")
+    if start is not None:
+        check_instance(start, MatryoshkaAdaptor, "start", "adaptor.fit", "pass an adaptor that adaptor.fit returned")
+        if (start.dim, start.g[0].out_features) != (corpus.shape[1], s.hidden):
+            raise ValueError(f"adaptor.fit: start takes {start.dim} dims with hidden={start.g[0].out_features}; "
+                             f"continue from one of {corpus.shape[1]} dims with hidden={s.hidden}")  # fmt: skip
     seed_everything(s.seed)
     adaptor = MatryoshkaAdaptor(corpus.shape[1], s.hidden)
     if start is not None:
@@ -158,6 +191,7 @@ def adapt(adaptor: MatryoshkaAdaptor, embeddings: torch.Tensor) -> torch.Tensor:
     if not isinstance(adaptor, MatryoshkaAdaptor):
         raise TypeError(f"adapt: adaptor is a {type(adaptor).__name__}; pass one that adaptor.fit or train returned")
     width = adaptor.g[0].in_features
+    check_embeddings(embeddings, "adapt: embeddings")
     if embeddings.ndim != 2 or embeddings.shape[1] != width:
         raise ValueError(f"adapt: the adaptor takes (N, {width}) embeddings; got shape {tuple(embeddings.shape)}")
     return adaptor(embeddings.float()).cpu()

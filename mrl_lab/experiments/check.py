@@ -23,6 +23,7 @@ Every setting that decides the figures is in :data:`SETTINGS`; the same inputs g
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,21 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mrl_lab.core.checks import check_count, check_dims
+from mrl_lab.core.checks import (
+    check_choice,
+    check_count,
+    check_dims,
+    check_embeddings,
+    check_indices,
+    check_instance,
+    check_labels,
+    check_number,
+    check_settings,
+    check_table,
+    check_tensor,
+    check_texts,
+    rows_where,
+)
 from mrl_lab.core.nesting import truncate
 from mrl_lab.data.files import read_texts, read_vectors
 from mrl_lab.data.locate import fingerprint
@@ -61,8 +76,7 @@ class Settings:
     def __post_init__(self):
         for name in ("k", "queries", "shortlist", "adaptor_steps", "max_tokens"):
             check_count(getattr(self, name), name, "check.Settings")
-        if not 0 < self.keep <= 1:
-            raise ValueError(f"check.Settings: keep={self.keep} is outside (0, 1]; e.g. 0.95 keeps 95 % of full width")
+        check_number(self.keep, "keep (e.g. 0.95: 95 % of full width)", "check.Settings", 0, 1, open_low=True)
         if self.shortlist < self.k:
             raise ValueError(f"check.Settings: shortlist={self.shortlist} is below k={self.k}; re-score at least k")
 
@@ -76,6 +90,7 @@ SETTINGS = {
 # fmt: on
 PRECISIONS = ("float32", "int8", "binary")
 METHODS = ("prefix", "PCA", "adaptor")  # the vectors as they are, cut; then the two fixes fitted on the corpus
+EVALUATE_TABLE = "pass the table check.evaluate returns"  # the fix when a table lacks its columns
 MRL_LIKE, NORMAL_LIKE = 0.9, 0.75  # the prefix's overlap at 1/8 width over in-domain PCA's: the two verdict lines
 
 
@@ -123,7 +138,7 @@ def read_card(source) -> dict:
         >>> read_card(folder)["dims"]
         [8, 64, 384]
     """
-    readme = Path(source) / "README.md"
+    readme = _source(source, "read_card") / "README.md"
     if not readme.is_file():
         readme = _hub_card(str(source))
     if readme is None:
@@ -132,6 +147,13 @@ def read_card(source) -> dict:
     found = re.search(r'"matryoshka_dims"\s*:\s*\[([^\]]*)\]', text)
     dims = sorted({int(d) for d in re.findall(r"\d+", found.group(1))}) if found else None
     return {"card": str(readme), "matryoshka": "MatryoshkaLoss" in text or dims is not None, "dims": dims}
+
+
+def _source(source, where: str) -> Path:
+    """``source`` as a path, if it is a str or a path (a model folder or a Hub name); else an error naming ``where``."""
+    if not isinstance(source, (str, os.PathLike)):
+        raise TypeError(f"{where}: source={source!r}; pass a model folder or a Hub name (a str or a pathlib.Path)")
+    return Path(source)
 
 
 def _hub_card(name: str) -> Path | None:
@@ -147,6 +169,8 @@ def _hub_card(name: str) -> Path | None:
 def load_model(source: str, max_tokens: int):
     """The sentence-transformers model ``source`` (a folder, or a Hub name), with a clear error when it cannot
     be had (offline, misspelt)."""
+    _source(source, "load_model")
+    check_count(max_tokens, "max_tokens", "load_model")
     from sentence_transformers import SentenceTransformer
 
     try:
@@ -180,7 +204,7 @@ def read_pairs(path, corpus_texts: list[str]) -> tuple[torch.Tensor, list[str] |
     with one document a line, in the queries' order. A document is its corpus row number (from 0)
     or its text, word for word as in the corpus.
     """
-    path = Path(path)
+    corpus_texts, path = check_texts(corpus_texts, "read_pairs: corpus_texts"), Path(path)
     columns = ("document", "query") if path.suffix.lower() in (".csv", ".tsv") else (None,)
     documents = read_texts(path, columns[0], what="check --pairs")
     queries = None
@@ -212,7 +236,7 @@ def load_data(settings: Settings, source, corpus, queries=None, pairs=None, colu
     With no queries, ``settings.queries`` corpus rows drawn at random become the queries, and leave
     the corpus searched so that no query finds itself.
     """
-    s, source = settings, str(source)
+    s, source = check_settings(settings, Settings, "check.load_data"), str(source)
     texts, from_vectors = read_texts(corpus, column, what="check --corpus"), source.endswith(".npy")
     if queries is not None and from_vectors != str(queries).endswith(".npy"):
         raise ValueError(f"check --queries {queries}: with a .npy SOURCE give a .npy of query vectors; with a model, "
@@ -268,6 +292,7 @@ def default_sizes(width: int, trained=None) -> list[int]:
         >>> default_sizes(384, trained=[64, 768])
         [8, 16, 32, 48, 64, 128, 256, 384]
     """
+    check_count(width, "width", "default_sizes")
     sizes = {d for d in (2**i for i in range(3, 20)) if d < width} | {width, max(1, width // 8)}
     return sorted(sizes | {d for d in trained or () if d <= width})
 
@@ -282,6 +307,10 @@ def stored_search(queries, corpus, precision: str, n: int, calibration=None) -> 
         >>> stored_search(torch.tensor([[1.0, -0.3]]), db, "binary", 1)
         tensor([[2]])
     """
+    check_choice(precision, PRECISIONS, "precision", "stored_search")
+    check_embeddings(queries, "stored_search: queries")
+    check_embeddings(corpus, "stored_search: corpus", dim=queries.shape[1])
+    check_count(n, "n (the candidates per query)", "stored_search", high=len(corpus))
     from sentence_transformers.util.quantization import quantize_embeddings
 
     if precision == "float32":
@@ -292,16 +321,20 @@ def stored_search(queries, corpus, precision: str, n: int, calibration=None) -> 
         ranges = np.stack([calibration.min(axis=0), calibration.max(axis=0)])
         q, c = (torch.from_numpy(quantize_embeddings(x, "int8", ranges=ranges).astype(np.float32)) for x in (q, c))
         return search(q, c, n, normalize=False, device="cpu")
-    if precision == "binary":  # packed bits, unpacked to 0/1: matching bits score 1, so the most matches win
-        width = q.shape[1]
-        q, c = (np.unpackbits(quantize_embeddings(x, "ubinary"), axis=1)[:, :width].astype(np.float32) * 2 - 1
-                for x in (q, c))  # fmt: skip
-        return search(torch.from_numpy(q), torch.from_numpy(c), n, normalize=False, device="cpu")
-    raise ValueError(f"stored_search: precision={precision!r}; choose one of {list(PRECISIONS)}")
+    # binary: packed bits, unpacked to 0/1: matching bits score 1, so the most matches win
+    width = q.shape[1]
+    q, c = (np.unpackbits(quantize_embeddings(x, "ubinary"), axis=1)[:, :width].astype(np.float32) * 2 - 1
+            for x in (q, c))  # fmt: skip
+    return search(torch.from_numpy(q), torch.from_numpy(c), n, normalize=False, device="cpu")
 
 
 def rescored(shortlist: torch.Tensor, queries: torch.Tensor, corpus: torch.Tensor, k: int) -> torch.Tensor:
     """The best ``k`` of each query's ``shortlist`` rows by cosine with the full float32 vectors."""
+    check_embeddings(corpus, "rescored: corpus")
+    check_tensor(queries, "rescored: queries", ("queries", corpus.shape[1]))
+    check_tensor(shortlist, "rescored: shortlist", (len(queries), "candidates"), integers=True)
+    check_indices(shortlist, len(corpus), "rescored: shortlist", "corpus rows")
+    check_count(k, "k", "rescored", high=shortlist.shape[1])
     q, c = torch.nn.functional.normalize(queries, dim=1), torch.nn.functional.normalize(corpus, dim=1)
     scores = torch.einsum("md,mnd->mn", q, c[shortlist])
     return shortlist.gather(1, scores.topk(k, dim=1).indices)
@@ -310,6 +343,11 @@ def rescored(shortlist: torch.Tensor, queries: torch.Tensor, corpus: torch.Tenso
 def per_query(found: torch.Tensor, truth: torch.Tensor, targets, k: int) -> dict[str, np.ndarray]:
     """Per query: ``overlap@k`` (share of ``truth``'s top-k found), and with ``targets`` ``recall@k`` (1 if the
     relevant row is in the top k) and ``MRR@k`` (1/rank if it is, else 0)."""
+    check_tensor(found, "per_query: found", ("queries", "k"))
+    check_tensor(truth, "per_query: truth", (len(found), "k"))
+    check_count(k, "k", "per_query", high=min(found.shape[1], truth.shape[1]))
+    if targets is not None:
+        check_labels(targets, len(found), "targets", "per_query")
     found, truth = found[:, :k], truth[:, :k]
     out = {f"overlap@{k}": (found[:, :, None] == truth[:, None, :]).any(dim=2).float().mean(dim=1).numpy()}
     if targets is not None:
@@ -328,6 +366,7 @@ def _interval(redraws: np.ndarray) -> tuple[float, float]:
 def method_vectors(settings: Settings, data: Data, progress=True) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """``{method: (queries, corpus)}`` at full width: the vectors as they are, rotated by PCA fitted on the
     corpus, and through an unsupervised Matryoshka-Adaptor fitted on the corpus."""
+    check_instance(data, Data, "data", "method_vectors", "pass check.load_data(settings, source, corpus)")
     rotate = pca_rotation(data.corpus)
     fixed = adaptor.settings("cpu", dims=tuple(default_sizes(data.width)), steps=settings.adaptor_steps,
                              k=min(10, len(data.corpus) - 1), seed=settings.seed)  # fmt: skip
@@ -349,7 +388,8 @@ def evaluate(settings: Settings, data: Data, sizes=None, progress=True) -> pd.Da
     """
     from tqdm.auto import tqdm
 
-    s = settings
+    s = check_settings(settings, Settings, "check.evaluate")
+    check_instance(data, Data, "data", "check.evaluate", "pass check.load_data(settings, source, corpus)")
     sizes = check_dims(sizes or default_sizes(data.width, data.card.get("dims")), data.width, where="check")
     truth = search(data.queries, data.corpus, s.k, device="cpu")
     vectors = method_vectors(s, data, progress)
@@ -386,7 +426,8 @@ def main_metric(data: Data, k: int) -> str:
 def knees(settings: Settings, table: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Per method, precision and re-scoring: the smallest size keeping ``settings.keep`` of full width on
     ``metric`` (NA where no size does)."""
-    chosen = table[table["metric"] == metric]
+    check_table(table, ["method", "size", "precision", "rescore", "metric", "kept"], "knees", EVALUATE_TABLE)
+    chosen = rows_where(table, "metric", metric, "knees")
     out = []
     for (method, precision, rescore), group in chosen.groupby(["method", "precision", "rescore"], sort=False):
         ok = group[group["kept"] >= settings.keep].sort_values("size")
@@ -398,6 +439,8 @@ def knees(settings: Settings, table: pd.DataFrame, metric: str) -> pd.DataFrame:
 def cheapest(settings: Settings, table: pd.DataFrame, metric: str, method: str) -> pd.Series | None:
     """The row of ``method`` with the fewest bytes per vector that keeps ``settings.keep`` on ``metric``
     (among equal bytes: no re-scoring first, then the higher share kept)."""
+    check_table(table, ["method", "metric", "kept", "bytes", "rescore"], "cheapest", EVALUATE_TABLE)
+    rows_where(rows_where(table, "metric", metric, "cheapest"), "method", method, "cheapest")
     ok = table[(table["metric"] == metric) & (table["method"] == method) & (table["kept"] >= settings.keep)]
     if ok.empty:
         return None
@@ -407,6 +450,7 @@ def cheapest(settings: Settings, table: pd.DataFrame, metric: str, method: str) 
 def describe(r: pd.Series, width: int, settings: Settings, metric: str) -> str:
     """One row as a phrase: "64 dims, int8, re-score the top 100: 98 % of full-width recall@10 [97, 99] at 1/24
     of the bytes"."""
+    check_instance(r, pd.Series, "r", "describe", "pass a row of check.evaluate's table, e.g. what cheapest returns")
     full = storage_bytes(1, width, "float32")
     how = f"{int(r['size'])} dims, {r['precision']}" + (f", re-score the top {settings.shortlist}" if r["rescore"]
                                                          else "")  # fmt: skip
@@ -419,6 +463,9 @@ def summary(settings: Settings, data: Data, table: pd.DataFrame) -> dict:
     """What the table says, in a few computed lines: the card, how the prefixes behave, the knees and the
     recommendation."""
     s, k, width = settings, settings.k, data.width
+    check_table(table, ["method", "size", "precision", "rescore", "metric", "value", "kept", "bytes"], "summary",
+                EVALUATE_TABLE)  # fmt: skip
+    rows_where(table, "metric", f"overlap@{k}", "summary")
     metric = main_metric(data, k)
     plain = table[(table["precision"] == "float32") & ~table["rescore"] & (table["metric"] == f"overlap@{k}")]
     eighth = min(plain["size"].unique(), key=lambda d: abs(d - width / 8))
@@ -479,7 +526,7 @@ def write(out, settings: Settings, data: Data, table: pd.DataFrame, summary_: di
     given, ``report.html`` into the folder ``out``, each file whole or not at all (written beside, then renamed).
     Called only once everything is measured, so a failed check writes nothing."""
     out = Path(out)
-    flat = table.drop(columns="items")
+    flat = check_table(table, ["items"], "write", EVALUATE_TABLE).drop(columns="items")
     payload = {"settings": settings.__dict__, "source": data.source, "summary": summary_,
                "rows": json.loads(flat.to_json(orient="records"))}  # fmt: skip
     files = {"results.csv": flat.to_csv(index=False), "results.json": json.dumps(payload, indent=1, default=str) + "\n"}

@@ -25,6 +25,16 @@ from torch import nn
 from torch.fx.experimental.optimization import fuse
 from tqdm.auto import tqdm
 
+from mrl_lab.core.checks import (
+    check_choice,
+    check_count,
+    check_dims,
+    check_embeddings,
+    check_instance,
+    check_keys,
+    check_settings,
+    check_texts,
+)
 from mrl_lab.core.heads import MRLHead
 from mrl_lab.core.loss import MatryoshkaLoss
 from mrl_lab.core.methods import ff_size, ff_sizes, trained_sizes
@@ -76,9 +86,12 @@ class Settings:
     test_images: int = field(default=10_000, metadata={"key": False})  # test images evaluated (a class-balanced
     # subset when fewer than the split's 10,000); evaluation only, not part of the weights
 
-    def __post_init__(self):
-        if self.dataset not in DATASETS:
-            raise ValueError(f"cifar.settings: dataset={self.dataset!r}; choose one of {sorted(DATASETS)}")
+    def __post_init__(self):  # the trainer checks the recipe's numbers when it gets them
+        check_choice(self.dataset, sorted(DATASETS), "dataset", "cifar.Settings")
+        for name in ("train_images", "test_images", "width", "embed_dim", "smallest"):
+            check_count(getattr(self, name), name, "cifar.Settings")
+        if self.per_size is not None:
+            check_dims(self.per_size, where="cifar.Settings: per_size")
 
     @property
     def dims(self) -> list[int]:
@@ -133,6 +146,7 @@ class Data:
 
 def load_data(settings: Settings) -> Data:
     """The training images ``settings`` asks for (a class-balanced subset, drawn with its seed) and its test images."""
+    check_settings(settings, Settings, "cifar.load_data")
     load = {"cifar10": load_cifar10, "cifar100": load_cifar100}[settings.dataset]
     train = load("train").subset(settings.train_images, seed=settings.seed)
     test = load("test")
@@ -158,7 +172,7 @@ def build(settings: Settings, method: str) -> Classifier:
         >>> build(s, "FF-8").head.dims, build(s, "FF-8").encoder.embed_dim, build(s, "MRL-E").head.efficient
         ([8], 64, True)
     """
-    full = settings.embed_dim
+    full = check_settings(settings, Settings, "cifar.build").embed_dim
     head = MRLHead(full, settings.num_classes, trained_sizes(method, settings.dims), efficient=method == "MRL-E")
     return Classifier(ConvNet(embed_dim=full, width=settings.width), head)
 
@@ -174,10 +188,12 @@ def _cached(settings: Settings, data: Data, method: str) -> bool:
     return checkpoint_path(_key(settings, data, method), build(settings, method)).exists()
 
 
-def _check(settings: Settings, data: Data) -> None:
+def _check(settings: Settings, data: Data, where: str) -> None:
+    check_settings(settings, Settings, where)
+    check_instance(data, Data, "data", where, "pass cifar.load_data(settings)")
     if len(data.train) != settings.train_images:
         raise ValueError(
-            f"cifar.train: the settings expect {settings.train_images} training images, got {len(data.train)}; "
+            f"{where}: the settings expect {settings.train_images} training images, got {len(data.train)}; "
             "pass cifar.load_data(settings)"
         )
 
@@ -197,7 +213,7 @@ def train(settings: Settings, data: Data, method: str, *, device=None, retrain=F
         ``(model, meta)``: the :class:`~mrl_lab.models.convnet.Classifier` in eval mode, and its
         training record (``seconds``, ``examples_per_s``, ``cached``).
     """
-    _check(settings, data)
+    _check(settings, data, "cifar.train")
     seed_everything(settings.seed)  # the initial weights depend only on the seed, not on what ran before
     model = build(settings, method)
     key = _key(settings, data, method)
@@ -227,11 +243,12 @@ def train_all(settings: Settings, data: Data, only=None, device=None, retrain=Fa
             that asks for more than 1 must call this under ``if __name__ == "__main__":``
             (notebooks need nothing).
     """
-    _check(settings, data)
+    _check(settings, data, "cifar.train_all")
     device = resolve_device(device)
+    check_count(processes, "processes", "cifar.train_all")
     if processes < 1 or (processes > 1 and device.type != "cpu"):
         raise ValueError(f"cifar.train_all: processes={processes}; use 1, or more than 1 only on the CPU")
-    chosen = only or methods(settings)
+    chosen = check_texts(only or methods(settings), "cifar.train_all: only", "method name")
     todo = []  # the models to train side by side: only looked for when processes > 1
     if processes > 1:
         todo = [m for m in chosen if retrain or not _cached(settings, data, m)]
@@ -246,6 +263,7 @@ def train_all(settings: Settings, data: Data, only=None, device=None, retrain=Fa
 def heads_correct(model: Classifier, images, labels, desc: str | None = None) -> dict[int, torch.Tensor]:
     """Which of ``images`` each of ``model``'s heads classifies right: ``{size: bool (N,)}``, for
     accuracies (their means) and intervals (:func:`~mrl_lab.evaluation.intervals.accuracy_interval`)."""
+    check_instance(model, Classifier, "model", "heads_correct", "pass a model that cifar.train returned")
     return dict(zip(model.head.dims, head_correct(encode(model, images, desc=desc), labels)))
 
 
@@ -261,6 +279,8 @@ def centred(train_z: torch.Tensor, test_z: torch.Tensor) -> tuple[torch.Tensor, 
         >>> centred(train, test)[1]  # the shared (3, 0) is gone: what is left points along y
         tensor([[0.4472, 0.8944]])
     """
+    check_embeddings(train_z, "centred: train_z")
+    check_embeddings(test_z, "centred: test_z", dim=train_z.shape[1])
     mean = train_z.mean(dim=0)
     return F.normalize(train_z - mean, dim=1), F.normalize(test_z - mean, dim=1)
 
@@ -284,6 +304,7 @@ class Embeddings:
     means: dict = field(init=False, repr=False)  # each model's training mean, for centring
 
     def __post_init__(self):
+        check_keys(self.by_model, ["normal"], "by_model", "cifar.Embeddings", "make them with cifar.embed_all")
         self.means = {m: z["train"].mean(dim=0) for m, z in self.by_model.items()}
 
     def full_width(self, method: str) -> dict:
@@ -292,6 +313,7 @@ class Embeddings:
         if method not in _SOURCE:
             raise ValueError(f"Embeddings.full_width: unknown method {method!r}; choose one of {list(_SOURCE)}")
         model = _SOURCE[method]
+        check_keys(self.by_model, [model], "by_model", "Embeddings.full_width", f"embed the {model} model too")
         if method == "PCA of normal":
             return {part: self.pca.transform(z, z.shape[1]) for part, z in self.by_model[model].items()}
         if method.endswith("uncentred"):

@@ -32,7 +32,15 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from mrl_lab.core.checks import check_count, check_embeddings
+from mrl_lab.core.checks import (
+    check_count,
+    check_counts,
+    check_embeddings,
+    check_instance,
+    check_keys,
+    check_number,
+    check_settings,
+)
 from mrl_lab.evaluation.metrics import spearman
 from mrl_lab.evaluation.results import row, table
 from mrl_lab.evaluation.search import target_ranks
@@ -61,8 +69,10 @@ class Settings:
     def __post_init__(self):
         for name in ("expansion", "k", "k_aux", "steps", "batch_size"):
             check_count(getattr(self, name), name, "csr.Settings")
-        for k in self.ks:
-            check_count(k, "each of ks", "csr.Settings")
+        check_counts(self.ks, "ks", "csr.Settings")
+        check_number(self.lr, "lr", "csr.Settings", low=0, open_low=True)
+        for name in ("beta", "gamma", "scale"):
+            check_number(getattr(self, name), name, "csr.Settings", low=0)
 
 
 # fmt: off
@@ -101,18 +111,20 @@ class Data:
 
 def build(settings: Settings, width: int):
     """An untrained sentence-transformers ``SparseAutoEncoder`` for ``width``-dim embeddings."""
-    from sentence_transformers.sparse_encoder.modules import SparseAutoEncoder
-
-    hidden = settings.expansion * width
+    check_settings(settings, Settings, "csr.build")
+    hidden = settings.expansion * check_count(width, "width", "csr.build")
     for name, k in (("k", settings.k), ("4 * k", 4 * settings.k), ("k_aux", settings.k_aux), ("ks", max(settings.ks))):
         if k > hidden:
             raise ValueError(f"csr.build: {name}={k} is more than the code's {hidden} entries "
                              f"({settings.expansion} x {width}); lower it or raise expansion")  # fmt: skip
+    from sentence_transformers.sparse_encoder.modules import SparseAutoEncoder
+
     return SparseAutoEncoder(width, hidden_dim=hidden, k=settings.k, k_aux=settings.k_aux)
 
 
 def cache_key(settings: Settings, data: Data) -> dict:
     """What decides a CSR model's weights: the settings and the training vectors themselves (their hash)."""
+    check_instance(data, Data, "data", "csr.cache_key", "pass csr.Data(queries, documents)")
     digest = hashlib.sha1()
     for z in (data.queries, data.documents):
         digest.update(z.float().contiguous().numpy().tobytes())
@@ -123,6 +135,7 @@ def train(settings: Settings, data: Data, *, retrain: bool = False, progress: bo
     """The CSR model trained on ``data`` with sentence-transformers' ``CSRLoss``, from the cache when it was
     trained before (keyed by :func:`cache_key`). Returns ``(model, record)``: the record holds ``seconds``,
     ``examples_per_s`` and ``cached``."""
+    check_instance(data, Data, "data", "csr.train", "pass csr.Data(queries, documents)")
     from sentence_transformers.sparse_encoder.losses import CSRLoss, SparseMultipleNegativesRankingLoss
 
     model = build(settings, data.queries.shape[1])
@@ -154,11 +167,18 @@ def train(settings: Settings, data: Data, *, retrain: bool = False, progress: bo
 def encode(model, embeddings: torch.Tensor, k: int) -> torch.Tensor:
     """``(N, hidden)`` sparse codes of frozen ``embeddings``, ``k`` entries active in each row (float32, CPU)."""
     check_embeddings(embeddings, "csr.encode")
-    check_count(k, "k", "csr.encode", high=model.hidden_dim)
+    check_count(k, "k", "csr.encode", high=_model(model, "csr.encode").hidden_dim)
     if embeddings.shape[1] != model.input_dim:
         raise ValueError(f"csr.encode: the model takes {model.input_dim}-dim embeddings; got {embeddings.shape[1]}")
     model.eval()
     return model({"sentence_embedding": embeddings.float()}, max_active_dims=k)["sentence_embedding"].cpu()
+
+
+def _model(model, where: str):
+    """``model`` if it is a sentence-transformers ``SparseAutoEncoder`` (what :func:`train` returns), else an error."""
+    from sentence_transformers.sparse_encoder.modules import SparseAutoEncoder
+
+    return check_instance(model, SparseAutoEncoder, "model", where, "pass the model that csr.train returns")
 
 
 def code_bytes(k: int, hidden: int) -> int:
@@ -168,7 +188,7 @@ def code_bytes(k: int, hidden: int) -> int:
         >>> code_bytes(32, 1536), 64 * 4  # a 32-entry code against a 64-dim float32 prefix
         (192, 256)
     """
-    check_count(k, "k", "code_bytes", high=hidden)
+    check_count(k, "k", "code_bytes", high=check_count(hidden, "hidden (the code's entries)", "code_bytes"))
     return k * (4 + (2 if hidden <= 2**16 else 4))
 
 
@@ -181,9 +201,10 @@ def evaluate(settings: Settings, model, full: dict, sts_scores: torch.Tensor, me
         full: the frozen encoder's full-width vectors, ``{"titles", "descriptions", "sts1", "sts2": tensors}``.
         sts_scores: the STS-B pairs' human scores.
     """
-    missing = {"titles", "descriptions", "sts1", "sts2"} - set(full)
-    if missing:
-        raise ValueError(f"csr.evaluate: full lacks {sorted(missing)}; pass the text sets pretrained.eval_texts names")
+    check_settings(settings, Settings, "csr.evaluate")
+    check_count(max(settings.ks), "the largest of ks", "csr.evaluate", high=_model(model, "csr.evaluate").hidden_dim)
+    check_keys(full, ["titles", "descriptions", "sts1", "sts2"], "full", "csr.evaluate",
+               "pass the text sets pretrained.eval_texts names")  # fmt: skip
     rows, byte_sizes = [], {}
     for k in settings.ks:
         codes = {part: F.normalize(encode(model, z, k), dim=1) for part, z in full.items()}  # cosine of codes

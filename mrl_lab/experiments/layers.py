@@ -32,7 +32,18 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from mrl_lab.core.checks import check_count, check_dims
+from mrl_lab.core.checks import (
+    check_choice,
+    check_count,
+    check_counts,
+    check_dims,
+    check_instance,
+    check_keys,
+    check_number,
+    check_settings,
+    check_table,
+    check_texts,
+)
 from mrl_lab.core.nesting import truncate
 from mrl_lab.data.locate import MODEL
 from mrl_lab.evaluation.intervals import lead
@@ -77,8 +88,9 @@ class Settings:
         check_dims(self.dims, where="layers.Settings")
         for name in ("batch_size", "max_tokens", "timing_texts"):
             check_count(getattr(self, name), name, "layers.Settings")
-        for n in self.layers:
-            check_count(n, "each of layers", "layers.Settings")
+        check_counts(self.layers, "layers", "layers.Settings")
+        check_number(self.lr, "lr", "layers.Settings", low=0, open_low=True)
+        check_number(self.kl_temperature, "kl_temperature (0: no KL term)", "layers.Settings", low=0)
         if self.layers_per_step != -1:
             check_count(self.layers_per_step, "layers_per_step (or -1: all)", "layers.Settings")
 
@@ -106,6 +118,7 @@ def settings(budget, **changes) -> Settings:
 def load_data(settings: Settings, news, sts_test, sts_train, root=None) -> pretrained.Data:
     """Notebook 03's data (:func:`mrl_lab.experiments.pretrained.load_data`): its training pairs, held-out
     titles and descriptions, and STS-B, at this experiment's row counts."""
+    check_settings(settings, Settings, "layers.load_data")
     same = pretrained.Settings(model=settings.model, train_pairs=settings.train_pairs, test_rows=settings.test_rows,
                                sts_rows=settings.sts_rows, seed=settings.seed)  # fmt: skip
     return pretrained.load_data(same, news, sts_test, sts_train, root)
@@ -119,6 +132,8 @@ def depth(model) -> int:
 def loss_for(method: str, settings: Settings, model):
     """The sentence-transformers loss of ``method`` on ``model``: ``MatryoshkaLoss`` or ``Matryoshka2dLoss``, both
     over ``MultipleNegativesRankingLoss`` and every nesting size at every step."""
+    check_choice(method, METHODS, "method", "layers.loss_for")
+    check_settings(settings, Settings, "layers.loss_for")
     try:  # sentence-transformers >= 6 moved the losses; older versions keep them here
         from sentence_transformers.sentence_transformer import losses
     except ImportError:
@@ -127,14 +142,13 @@ def loss_for(method: str, settings: Settings, model):
     dims = sorted(settings.dims, reverse=True)
     if method == "MRL":
         return losses.MatryoshkaLoss(model, inner, matryoshka_dims=dims)
-    if method == "2D MRL":
-        return losses.Matryoshka2dLoss(model, inner, matryoshka_dims=dims, n_layers_per_step=settings.layers_per_step,
-                                       n_dims_per_step=-1, kl_temperature=settings.kl_temperature)  # fmt: skip
-    raise ValueError(f"layers.loss_for: method={method!r}; choose one of {list(METHODS)}")
+    return losses.Matryoshka2dLoss(model, inner, matryoshka_dims=dims, n_layers_per_step=settings.layers_per_step,
+                                   n_dims_per_step=-1, kl_temperature=settings.kl_temperature)  # fmt: skip
 
 
 def cache_key(settings: Settings, data: pretrained.Data, method: str) -> dict:
     """What decides a fine-tune's weights: the settings, the method, the encoder and the training pairs."""
+    check_choice(method, METHODS, "method", "layers.cache_key")
     return dict(settings_key(settings), name=f"minilm-layers-{method}", encoder=data.encoder,
                 train_rows=len(data.train), train_source=data.train.source)  # fmt: skip
 
@@ -142,6 +156,8 @@ def cache_key(settings: Settings, data: pretrained.Data, method: str) -> dict:
 def train(settings: Settings, data: pretrained.Data, method: str, *, retrain: bool = False, progress: bool = True):
     """The fine-tune of ``method`` (from the model cache when it was trained before): ``(model, record)``, the
     record holding ``seconds``, ``examples_per_s`` and ``cached``. Both methods see the same batches."""
+    check_settings(settings, Settings, "layers.train")
+    check_choice(method, METHODS, "method", "layers.train")
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model = load_encoder(data.folder, settings.max_tokens, device=device)
     loss_fn = loss_for(method, settings, model)
@@ -190,9 +206,8 @@ def embed_layers(model, texts: list[str], model_key: str, layers, progress: bool
     ``AdaptiveLayerLoss`` trains them. Cached like :func:`mrl_lab.experiments.pretrained.embed` (by
     ``model_key``, the token limit, the layer counts and a hash of the texts).
     """
-    layers = sorted(check_count(n, "each of layers", "embed_layers", high=depth(model)) for n in layers)
-    if not texts or not all(isinstance(t, str) for t in texts):
-        raise ValueError(f"embed_layers: need a non-empty list of strings; got {type(texts).__name__}")
+    layers = sorted(check_counts(layers, "layers", "embed_layers", high=depth(model)))
+    texts = check_texts(texts, "embed_layers")
     key = hashlib.sha1("\n".join(texts).encode()).hexdigest()[:12]
     tag = "-".join(map(str, layers))
     path = cache_dir() / "embeddings" / f"{model_key}-{model.max_seq_length}-layers{tag}-{key}.pt"
@@ -246,6 +261,7 @@ def encoding_ms(model, texts: list[str], layers) -> pd.DataFrame:
     """Milliseconds per text to encode ``texts`` (32 at a time) with the first ``L`` layers, for each ``L`` of
     ``layers``: the median of 3 repeats, with the fastest and slowest (:func:`mrl_lab.evaluation.timing.repeated`).
     """
+    texts, layers = check_texts(texts, "encoding_ms"), check_counts(layers, "layers", "encoding_ms", high=depth(model))
     rows = []
     for n in tqdm(layers, desc="timing the encoder at each depth", unit="depth", leave=False):
         short = cut_depth(model, n)
@@ -267,11 +283,15 @@ def evaluate(settings: Settings, data: pretrained.Data, vectors: dict[str, dict[
     Args:
         vectors: ``{model: {"titles", "descriptions", "sts1", "sts2": {L: vectors}}}`` (:func:`embed_layers`).
     """
+    check_settings(settings, Settings, "layers.evaluate")
+    if not vectors:
+        raise ValueError("layers.evaluate: vectors is empty; pass {model: {text set: {L: vectors}}} (vectors_all)")
     rows, depths = [], []
     for method, parts in vectors.items():
-        missing = {"titles", "descriptions", "sts1", "sts2"} - set(parts)
-        if missing:
-            raise ValueError(f"layers.evaluate: {method} lacks {sorted(missing)}; embed pretrained.eval_texts(data)")
+        check_keys(parts, pretrained.PARTS, f"vectors[{method!r}]", "layers.evaluate",
+                   "embed pretrained.eval_texts(data) with embed_layers")  # fmt: skip
+        check_instance(parts["titles"], dict, f"vectors[{method!r}]['titles']", "layers.evaluate",
+                       "pass {L: vectors} of each layer count, as embed_layers returns them")  # fmt: skip
         for n in sorted(parts["titles"]):
             for d in settings.dims:
                 v = {part: truncate(z[n], d) for part, z in parts.items()}
@@ -310,6 +330,7 @@ def vectors_all(settings: Settings, data: pretrained.Data, *, retrain: bool = Fa
 def leads(results: pd.DataFrame, method: str, reference: str, sts_scores) -> pd.DataFrame:
     """``method`` minus ``reference`` at every layer count x size they share, per metric: the difference with a
     paired 95 % bootstrap interval (:func:`mrl_lab.evaluation.intervals.lead`) and its verdict."""
+    check_table(results, ["layers", "method", "size", "metric", "items"], "layers.leads", "pass layers.evaluate's")
     rows = []
     for metric, gold in (("recall@10", None), ("STS-B Spearman", sts_scores)):
         for n in sorted(results["layers"].unique()):

@@ -32,6 +32,16 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from mrl_lab.core.checks import (
+    check_count,
+    check_dims,
+    check_instance,
+    check_keys,
+    check_number,
+    check_settings,
+    check_table,
+    check_texts,
+)
 from mrl_lab.core.contrastive import InfoNCE
 from mrl_lab.core.loss import MatryoshkaLoss
 from mrl_lab.core.methods import ff_size, ff_sizes
@@ -100,6 +110,14 @@ class Settings:
     def __post_init__(self):
         if self.start not in ("pretrained", "pca"):
             raise ValueError(f"pretrained.Settings: start={self.start!r}; choose 'pretrained' or 'pca'")
+        check_dims(self.dims, where="pretrained.Settings")
+        if self.per_size is not None:
+            check_dims(self.per_size, where="pretrained.Settings: per_size")
+        for name in ("epochs", "batch_size", "max_tokens", "other_text_rows", "train_pairs", "test_rows", "sts_rows"):
+            if getattr(self, name) is not None:  # None: all the rows
+                check_count(getattr(self, name), name, "pretrained.Settings")
+        check_count(self.frozen_layers, "frozen_layers", "pretrained.Settings", low=0)
+        check_number(self.temperature, "temperature", "pretrained.Settings", low=0, open_low=True)
 
 
 # fmt: off
@@ -153,7 +171,9 @@ def load_data(settings: Settings, news, sts_test: SentencePairs, sts_train: Sent
             :func:`~mrl_lab.data.text.load_sts_benchmark` (``"test"``, ``"train"``).
         root: where to look for the encoder (see :func:`~mrl_lab.data.locate.find_encoder`).
     """
-    s = settings
+    s = check_settings(settings, Settings, "pretrained.load_data")
+    if s.test_rows is not None:
+        check_count(s.test_rows, "test_rows", "pretrained.load_data", high=len(news.test))
     folder = find_encoder(s.model, root)
     train = news.train
     if s.train_pairs is not None and s.train_pairs < len(news.train):
@@ -172,6 +192,9 @@ def _first_pairs(sts: SentencePairs, n: int) -> SentencePairs:
     if not 1 <= n <= len(sts):
         raise ValueError(f"load_data: sts_rows={n} is outside 1..{len(sts)} (STS-B pairs)")
     return SentencePairs(sts.sentences1[:n], sts.sentences2[:n], sts.scores[:n], sts.source)
+
+
+PARTS = ("titles", "descriptions", "sts1", "sts2")  # the text sets every model embeds (eval_texts)
 
 
 def eval_texts(data: Data) -> dict[str, list[str]]:
@@ -194,8 +217,7 @@ def embed(model, texts: list[str], model_key: str, progress: bool = True, bottom
     the layers above them (the same vectors, faster). ``desc`` names the progress bar (default:
     "embedding N texts"), which shows only when the vectors are not cached.
     """
-    if not texts or not all(isinstance(t, str) for t in texts):
-        raise ValueError(f"embed: need a non-empty list of strings; got {type(texts).__name__} of {len(texts)}")
+    texts = check_texts(texts, "embed")
     key = hashlib.sha1("\n".join(texts).encode()).hexdigest()[:12]
     path = cache_dir() / "embeddings" / f"{model_key}-{model.max_seq_length}-{key}.pt"
 
@@ -225,6 +247,7 @@ def embed(model, texts: list[str], model_key: str, progress: bool = True, bottom
 
 def embed_all(model, texts: dict[str, list[str]], model_key: str, progress: bool = True, bottom=None) -> dict:
     """:func:`embed` for each named list of texts (each bar named by its list: "embedding titles")."""
+    check_instance(texts, dict, "texts", "embed_all", "pass {name: list of texts}, e.g. pretrained.eval_texts(data)")
     return {name: embed(model, t, model_key, progress, bottom, desc=f"embedding {name}") for name, t in texts.items()}
 
 
@@ -241,11 +264,14 @@ def loss_cross_check(model, titles: list[str], descriptions: list[str], dims) ->
     Scale 20 is 1 / temperature 0.05; sentence-transformers' default loss scores queries against
     documents only, which is the lab's InfoNCE with ``symmetric=False``.
     """
+    titles = check_texts(titles, "loss_cross_check: titles")
+    descriptions = check_texts(descriptions, "loss_cross_check: descriptions")
+    if len(titles) != len(descriptions):
+        raise ValueError(f"loss_cross_check: {len(titles)} titles but {len(descriptions)} descriptions; pass pairs")
     try:  # sentence-transformers >= 6 moved the losses; older versions keep them here
         from sentence_transformers.sentence_transformer import losses
     except ImportError:
         from sentence_transformers import losses
-
     was_training = model.training
     model.eval()
     features = [preprocess(model, titles), preprocess(model, descriptions)]
@@ -314,6 +340,7 @@ def train(settings: Settings, data: Data, method: str, *, device=None, retrain=F
     at ``d`` alone). ``bottom``: a :class:`~mrl_lab.models.frozen_bottom.SharedBottom` holding the
     training pairs' bottom states, shared by every fine-tune (:func:`train_all` makes one).
     """
+    check_settings(settings, Settings, "pretrained.train")
     key, model = cache_key(settings, data, method), build(settings, data)
 
     def fit():
@@ -360,13 +387,14 @@ def train_all(settings: Settings, data: Data, *, only=None, keep=(), device=None
         keep}}``. The other models are freed once they have embedded the texts, so the fine-tunes
         never sit in memory together.
     """
-    n = settings.frozen_layers
+    n = check_settings(settings, Settings, "pretrained.train_all").frozen_layers
     bottom = {"train": SharedBottom(n, torch.float16), "eval": SharedBottom(n)} if n else {"train": None, "eval": None}
     give_freed_memory_back()  # what earlier steps freed (encoding, adaptors), before the first model trains
-    names, metas = list(only or methods(settings)), {}
+    names = check_texts(only or methods(settings), "pretrained.train_all: only", "method name")
+    keys, metas = {name: cache_key(settings, data, name) for name in names}, {}  # a method's name is checked here
     untrained = build(settings, data)  # every method starts from it: one architecture for every cache path
     for name in names:
-        if retrain or not model_cache.checkpoint_path(cache_key(settings, data, name), untrained).exists():
+        if retrain or not model_cache.checkpoint_path(keys[name], untrained).exists():
             _, metas[name] = train(settings, data, name, device=device, retrain=retrain, progress=progress,
                                    bottom=bottom["train"])  # fmt: skip
     del untrained
@@ -376,7 +404,7 @@ def train_all(settings: Settings, data: Data, *, only=None, keep=(), device=None
     for name in names:
         # the model comes back where it trained (the CPU by default) and embeds the texts there
         model, meta = train(settings, data, name, device=device or "cpu", progress=progress, bottom=bottom["train"])
-        st, key = model.encoder.model, model_cache.checkpoint_path(cache_key(settings, data, name), model).stem
+        st, key = model.encoder.model, model_cache.checkpoint_path(keys[name], model).stem
         out[name] = {"vectors": embed_all(st, eval_texts(data), key, progress, bottom["eval"]),
                      "meta": metas.get(name, meta), "key": key}  # fmt: skip
         if name in keep:
@@ -403,6 +431,9 @@ def served_vectors(settings: Settings, data: Data, news, rows=None, queries: int
     Returns:
         ``(corpus, queries)``: ``{"MRL" | "normal" | "normal + PCA" [| "published"]: (N, 384) or (queries, 384)}``.
     """
+    check_count(queries, "queries", "served_vectors")
+    if rows is not None:
+        check_count(rows, "rows", "served_vectors")
     corpus = (news.train.descriptions + news.val.descriptions + news.test.descriptions)[:rows]
     tuned = train_all(settings, data, device=device, only=["MRL", "normal"], keep=("MRL", "normal"))
     db, q = {}, {}
@@ -431,6 +462,8 @@ def with_pca_control(corpus: dict, queries: dict, fit_on: torch.Tensor | None = 
     """Add ``"normal + PCA"``: the normal vectors (corpus and queries) centred on the corpus mean and rotated
     onto every component of PCA fitted on the corpus (so at full width a search nearly repeats the normal one's).
     ``fit_on``: other vectors to fit PCA on instead (another corpus: PCA fitted once and reused)."""
+    for name, vectors in (("corpus", corpus), ("queries", queries)):
+        check_keys(vectors, ["normal"], name, "with_pca_control", "pass {'normal': the normal model's vectors, ...}")
     rotate = pca_rotation(corpus["normal"] if fit_on is None else fit_on)
     corpus["normal + PCA"], queries["normal + PCA"] = rotate(corpus["normal"]), rotate(queries["normal"])
     return corpus, queries
@@ -450,6 +483,7 @@ def served_sts(settings: Settings, data: Data, fit_on: torch.Tensor, queries: in
     Returns:
         ``(corpus, queries)`` as :func:`served_vectors` gives them.
     """
+    check_count(queries, "queries", "served_sts")
     tuned = train_all(settings, data, device=device, only=["MRL", "normal"])
     n = min(queries, len(data.sts) // 2)
     db, q = {}, {}
@@ -547,6 +581,11 @@ def evaluate(settings: Settings, data: Data, full: dict[str, dict], sizes=None) 
         sizes: the sizes to measure (default :func:`measured_sizes`); a method is skipped at sizes
             it has no vectors for.
     """
+    check_settings(settings, Settings, "pretrained.evaluate")
+    if not full:
+        raise ValueError("pretrained.evaluate: full is empty; pass {method: {text set: vectors}} (eval_texts' sets)")
+    for method, parts in full.items():
+        check_keys(parts, PARTS, f"full[{method!r}]", "pretrained.evaluate", "embed each set of eval_texts(data)")
     vectors, groups = by_size(full), per_size_models(full)
     methods_shown = [m for m in full if not any(m in models.values() for models in groups.values())] + list(groups)
     rows = []
@@ -566,7 +605,8 @@ def every_size(full: dict[str, dict], methods_shown) -> pd.DataFrame:
     """recall@10 (``"recall@10, every size"``) at every size from 1 to 64, then every 16th: mostly sizes
     never trained, as a results table."""
     rows = []
-    for name in methods_shown:
+    for name in check_texts(methods_shown, "every_size: methods_shown", "method name"):
+        check_keys(full, [name], "full", "every_size", "name only methods in full")
         q, db = full[name]["titles"], full[name]["descriptions"]
         for d, hits in hits_by_size(q, db, dense_grid(q.shape[1])).items():
             rows.append(row(name, d, "recall@10, every size", hits, interval=True))
@@ -591,6 +631,12 @@ def save_sentence_transformer(model, folder, settings: Settings, results: pd.Dat
 
     folder = Path(folder)
     st = model.encoder.model if hasattr(model, "encoder") else model
+    if not hasattr(st, "save"):
+        raise TypeError(f"save_sentence_transformer: model has type {type(model).__name__}; pass the "
+                        "SentenceTransformer train_all keeps, or the model train returns")  # fmt: skip
+    if results is not None:
+        check_table(results, ["method", "size", "metric", "value"], "save_sentence_transformer",
+                    "pass pretrained.evaluate's table, or None")  # fmt: skip
     st.save(str(folder), create_model_card=False)
     dims = list(settings.dims)
     config = {"loss": "MultipleNegativesRankingLoss", "matryoshka_dims": dims[::-1],

@@ -22,6 +22,7 @@ import scipy.sparse
 import torch
 import torch.nn.functional as F
 
+from mrl_lab.core.checks import check_count, check_counts, check_keys, check_settings, check_table, check_texts
 from mrl_lab.core.nesting import truncate
 from mrl_lab.evaluation.baselines import pca_rotation
 from mrl_lab.evaluation.intervals import lead
@@ -40,6 +41,7 @@ QUANTIZED = {f"{MRL}, int8 + re-score": 4, f"{MRL}, binary + re-score": 32}
 def frozen_vectors(settings: pretrained.Settings, data: pretrained.Data) -> tuple[dict, dict]:
     """The published model's full-width vectors: of the evaluation texts, and of the training pairs
     (``{"q": titles, "d": descriptions}``), which CSR and the adaptor train on."""
+    check_settings(settings, pretrained.Settings, "frozen_vectors")
     frozen = load_encoder(data.folder, settings.max_tokens)
     key = pretrained.base_key(settings, data)
     base = pretrained.embed_all(frozen, pretrained.eval_texts(data), key)
@@ -51,6 +53,9 @@ def dense_methods(budget, settings: pretrained.Settings, data: pretrained.Data, 
     """``(vectors, seconds)``: each dense method's full-width vectors of the evaluation texts
     (``{method: {"titles", ...}}``) and its training time in seconds on this machine (a cached model's is the
     time it took when it was trained)."""
+    check_settings(settings, pretrained.Settings, "dense_methods")
+    check_keys(base, pretrained.PARTS, "base", "dense_methods", "pass frozen_vectors' first result")
+    check_keys(pairs, ["q", "d"], "pairs", "dense_methods", "pass frozen_vectors' second result")
     seconds = {}
     started = time.perf_counter()
     rotate = pca_rotation(base["descriptions"])
@@ -76,6 +81,7 @@ def equal_prefixes(sparse: csr.Settings, model) -> dict[int, int]:
         >>> equal_prefixes(csr.settings("smoke"), type("M", (), {"hidden_dim": 1536}))
         {8: 12, 32: 48}
     """
+    check_settings(sparse, csr.Settings, "equal_prefixes")
     return {k: csr.code_bytes(k, model.hidden_dim) // 4 for k in sparse.ks}
 
 
@@ -84,7 +90,12 @@ def quantized(vectors: dict, method: str, budgets: list[int], shortlist: int = 1
     the full width), each found in those codes and then re-scored: the shortlist's full float32 vectors
     (kept beside the index, not in it) re-rank its top ``shortlist`` (sentence-transformers' quantization,
     as :func:`mrl_lab.experiments.check.stored_search` stores it)."""
+    check_keys(vectors, ["titles", "descriptions"], "vectors", "quantized", "pass a method's full-width vectors")
     titles, descriptions = vectors["titles"], vectors["descriptions"]
+    check_count(shortlist, "shortlist", "quantized", low=10)  # re-scored down to the top 10
+    if len(descriptions) < 10:
+        raise ValueError(f"quantized: {len(descriptions)} descriptions to search; recall@10 needs at least 10")
+    budgets = check_counts(budgets, "budgets", "quantized")
     own, rows, sizes = torch.arange(len(titles)), [], []
     for b in budgets:
         for precision, d in (("int8", b), ("binary", 8 * b)):
@@ -115,6 +126,8 @@ def compare(budget, settings, data, sparse: csr.Settings, model, base: dict, den
 def csr_leads(results: pd.DataFrame, equal: dict[int, int], dense_names, sts_scores) -> pd.DataFrame:
     """CSR minus each other method at equal bytes, per metric and ``k``, with a paired 95 % interval and its
     verdict (the quantized prefixes for recall@10 only: their re-score is a retrieval step)."""
+    check_table(results, ["method", "metric", "size", "items"], "csr_leads", "pass compare's table")
+    dense_names = check_texts(dense_names, "csr_leads: dense_names", "method name")
     rows = []
     for metric, gold in (("recall@10", None), ("STS-B Spearman", sts_scores)):
         sparse_items = items(results, metric, "CSR")
@@ -142,6 +155,10 @@ def latencies(model, base: dict, prefix: dict, equal: dict[int, int]) -> pd.Data
     (:func:`mrl_lab.serving.ann.latency`) and the speed verdict from their spread."""
     import faiss
 
+    for name, vectors in (("base", base), ("prefix", prefix)):
+        check_keys(vectors, ["titles", "descriptions"], name, "latencies", "pass full-width vectors of both text sets")
+    if not equal:
+        raise ValueError("latencies: equal is empty; pass {k: d} of at least one budget (equal_prefixes)")
     rows = []
     for k, d in equal.items():
         corpus = scipy.sparse.csr_matrix(F.normalize(csr.encode(model, base["descriptions"], k), dim=1).numpy())
@@ -169,6 +186,7 @@ def versus_prefix(results: pd.DataFrame, rival: str, metric: str = "recall@10", 
     Args:
         gold: the STS-B human scores, when ``metric`` is ``"STS-B Spearman"``.
     """
+    check_table(results, ["method", "metric", "size", "items", "bytes"], "versus_prefix", "pass compare's table")
     chosen = results[(results["method"] == rival) & (results["metric"] == metric)]
     if chosen.empty:
         known = sorted(results.loc[results["metric"] == metric, "method"].unique())
@@ -191,6 +209,7 @@ def tally(leads: pd.DataFrame, what: str) -> str:
         >>> tally(pd.DataFrame({"verdict": ["ahead", "tied", "behind", "behind"]}), "byte budget")
         'ahead at 1, tied at 1, behind at 2 of 4 byte budgets'
     """
+    check_table(leads, ["verdict"], "tally", "pass a leads table (csr_leads, versus_prefix)")
     counts = leads["verdict"].value_counts()
     parts = [f"{word} at {counts.get(word, 0)}" for word in ("ahead", "tied", "behind")]
     return f"{', '.join(parts)} of {len(leads)} {what}{'s' if len(leads) != 1 else ''}"

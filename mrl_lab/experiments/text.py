@@ -22,6 +22,17 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from mrl_lab.core.checks import (
+    check_choice,
+    check_count,
+    check_dims,
+    check_instance,
+    check_keys,
+    check_number,
+    check_settings,
+    check_tensor,
+    check_texts,
+)
 from mrl_lab.core.contrastive import InfoNCE
 from mrl_lab.core.loss import MatryoshkaLoss
 from mrl_lab.core.methods import ff_sizes, trained_sizes
@@ -68,6 +79,14 @@ class Settings:
     per_size: tuple[int, ...] | None = field(default=(32,), metadata={"key": False})  # sizes with a model of
     # their own (None: every nesting size); which models exist, not how any is trained
 
+    def __post_init__(self):  # the trainer, InfoNCE and the tokenizer check the rest when they get them
+        for name in ("max_pairs", "epochs", "hidden", "embed_dim", "smallest", "batch_size"):
+            if getattr(self, name) is not None:  # max_pairs=None: the whole training split
+                check_count(getattr(self, name), name, "text.Settings")
+        if self.per_size is not None:
+            check_dims(self.per_size, where="text.Settings: per_size")
+        check_number(self.token_dropout, "token_dropout", "text.Settings", 0, 1, open_high=True)
+
     @property
     def dims(self) -> list[int]:
         """The nesting sizes: halving from ``embed_dim`` down to ``smallest``."""
@@ -113,6 +132,7 @@ def load_data(settings: Settings, news=None, sts=None) -> Data:
     Args:
         news: :func:`~mrl_lab.data.text.load_ag_news` (loaded when not given); sts: STS-B's test split.
     """
+    check_settings(settings, Settings, "text.load_data")
     news = news if news is not None else load_ag_news()
     sts = sts if sts is not None else load_sts_benchmark("test")
     train = news.train
@@ -142,6 +162,10 @@ def loss_for(method: str, settings) -> MatryoshkaLoss:
         >>> loss_for("FF-32", SETTINGS["cpu"]).dims
         [32]
     """
+    missing = [name for name in ("dims", "temperature") if not hasattr(settings, name)]
+    if missing:
+        raise TypeError(f"text.loss_for: settings={type(settings).__name__}(...) has no {' and '.join(missing)}; "
+                        "pass text.settings(budget) or pretrained.settings(budget)")  # fmt: skip
     return MatryoshkaLoss(InfoNCE(temperature=settings.temperature), trained_sizes(method, settings.dims))
 
 
@@ -157,8 +181,8 @@ def drop_tokens(ids: torch.Tensor, p: float) -> torch.Tensor:
         >>> drop_tokens(torch.tensor([[5, 6, 7, 8, 0]]), p=0.5)
         tensor([[0, 6, 0, 0, 0]])
     """
-    if not 0 <= p < 1:
-        raise ValueError(f"drop_tokens: p={p} must be in [0, 1)")
+    check_tensor(ids, "drop_tokens: ids", integers=True)
+    check_number(p, "p", "drop_tokens", 0, 1, open_high=True)
     return ids.masked_fill(torch.rand(ids.shape, device=ids.device) < p, 0)
 
 
@@ -176,6 +200,7 @@ def train(settings: Settings, data: Data, method: str, *, loss=None, device=None
         ``(encoder, meta)``: the :class:`~mrl_lab.models.text_encoder.TextEncoder` in eval mode, and
         its training record (``seconds``, ``examples_per_s``, ``cached``).
     """
+    check_settings(settings, Settings, "text.train")
     loss = loss if loss is not None else loss_for(method, settings)
     key = dict(settings_key(settings), name="agnews-" + re.sub(r"\W+", "-", method), dims=settings.dims,
                loss=repr(loss), source=data.train.source, train_rows=len(data.train),
@@ -196,7 +221,8 @@ def train(settings: Settings, data: Data, method: str, *, loss=None, device=None
 
 def train_all(settings: Settings, data: Data, only=None, **options) -> dict:
     """:func:`train` for each method (or just ``only``), one after the other: ``{method: (encoder, meta)}``."""
-    return {m: train(settings, data, m, **options) for m in only or methods(settings)}
+    only = check_texts(only or methods(settings), "text.train_all: only", "method name")
+    return {m: train(settings, data, m, **options) for m in only}
 
 
 def step_seconds(settings: Settings, data: Data, losses: dict, steps: int = 60, device=None) -> dict:
@@ -216,6 +242,11 @@ def step_seconds(settings: Settings, data: Data, losses: dict, steps: int = 60, 
     from mrl_lab.runtime.budget import resolve_device
     from mrl_lab.training.trainer import _autocast
 
+    check_settings(settings, Settings, "step_seconds")
+    check_count(steps, "steps", "step_seconds")
+    check_instance(losses, dict, "losses", "step_seconds", "pass {name: loss}, e.g. {'MRL': loss_for('MRL', settings)}")
+    if not losses:
+        raise ValueError("step_seconds: losses is empty; pass {name: loss} of one loss or more")
     device = resolve_device(device)
     seed_everything(settings.seed)
     model = PairEncoder(TextEncoder(data.tok.vocab_size, settings.embed_dim, settings.hidden))
@@ -244,7 +275,7 @@ def step_seconds(settings: Settings, data: Data, losses: dict, steps: int = 60, 
 
 def embed(encoder, tok: Tokenizer, texts) -> torch.Tensor:
     """Full-width embeddings of ``texts`` (float32, CPU)."""
-    return encode(encoder, tok.encode(list(texts)))
+    return encode(encoder, tok.encode(check_texts(texts, "text.embed")))
 
 
 def recall_hits(encoder, tok: Tokenizer, test_set: TextData, sizes) -> dict[int, torch.Tensor]:
@@ -302,6 +333,9 @@ class Embeddings:
     by_model: dict  # {model: {"titles", "descriptions", "train", "sts1", "sts2": (N, D) tensors}}
     pca: PCA  # fitted on the normal model's training titles and descriptions (unit vectors)
 
+    def __post_init__(self):
+        check_keys(self.by_model, ["normal"], "by_model", "text.Embeddings", "make them with text.embed_all")
+
     def at(self, method: str, d: int) -> dict | None:
         """``method``'s ``d``-dim vectors of every text set, or None where it has none (no FF-d model).
 
@@ -309,6 +343,7 @@ class Embeddings:
         normal model) are cut and re-normalised; ``PCA of normal`` projects the normal model's unit
         vectors on the first ``d`` components.
         """
+        check_choice(method, ("MRL", "FF", "normal, cut", "PCA of normal"), "method", "Embeddings.at")
         normal = self.by_model["normal"]
         full = normal["titles"].shape[1]
         if method == "PCA of normal":
@@ -319,6 +354,7 @@ class Embeddings:
 
 def embed_all(settings: Settings, data: Data, encoders: dict) -> Embeddings:
     """Each encoder's embeddings of the test, training and STS-B texts, and the normal model's PCA."""
+    check_keys(encoders, ["normal"], "encoders", "text.embed_all", "train the normal model too: text.train_all")
     texts = {"titles": data.test.titles, "descriptions": data.test.descriptions, "train": data.train.descriptions,
              "sts1": data.sts.sentences1, "sts2": data.sts.sentences2}  # fmt: skip
     by_model = {}
