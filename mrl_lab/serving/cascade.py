@@ -211,6 +211,30 @@ def against_target(right, full_right, within: float) -> str:
     return line + (f" missed by {short:.1f} pt" if short > 0 else " met")
 
 
+def met_target(accuracy: float, full_accuracy: float, within: float) -> bool:
+    """Whether ``accuracy`` is at most ``within`` below ``full_accuracy``, in the points :func:`against_target` prints.
+
+    Example:
+        >>> met_target(0.79, 0.80, 0.005), met_target(0.797, 0.80, 0.005)
+        (False, True)
+    """
+    return round(100 * (full_accuracy - accuracy - within), 1) <= 0
+
+
+def if_all_met(word: str, met: dict) -> str:
+    """A cost verdict (``word``: "cheaper", "dearer", ...) only where every method in ``met`` ({name: met its
+    target on test}) met its target on test: fewer dims at a lower accuracy is no saving. Else it says who
+    met it and who missed it.
+
+    Example:
+        >>> if_all_met("cheaper", {"raw": True, "calibrated": False})
+        'not at equal accuracy: raw met it, calibrated missed it'
+    """
+    if all(met.values()):
+        return word
+    return "not at equal accuracy: " + ", ".join(f"{name} {'met' if ok else 'missed'} it" for name, ok in met.items())
+
+
 def pick_thresholds(logits, labels: torch.Tensor, dims, min_accuracy: float, grid=THRESHOLDS, sweeps: int = 5):
     """One threshold per head: the fewest expected dims at accuracy >= ``min_accuracy`` on this data.
 

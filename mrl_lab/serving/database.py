@@ -282,7 +282,7 @@ def engines_table(data: torch.Tensor, queries: torch.Tensor, d: int, shortlist: 
     effort = shortlist  # HNSW's ef: the candidates it keeps while walking, at least the shortlist
     data = unit_rows(data)
     truth = PrefixIndex(data, width, kind="flat").search(queries, k)
-    client = connect()
+    client = connect()  # closed at the end: an idle client's keep-alive pings make Milvus Lite's server log errors
     rows = []
     bar = tqdm(total=5, desc=desc, unit="search", disable=desc is None)
 
@@ -298,7 +298,7 @@ def engines_table(data: torch.Tensor, queries: torch.Tensor, d: int, shortlist: 
         index = PrefixIndex(data, cut, kind="hnsw")
         kept = index.index_bytes + (n * width * 4 if cut_short else 0)  # the re-rank's full vectors, in memory
         measure(partial(index.search, k=k, shortlist=short, effort=effort), engine="FAISS", search=pattern,
-                rerank="FAISS (IndexRefineFlat)" if cut_short else "none", build_s=index.build_seconds,
+                rerank="engine" if cut_short else "none", build_s=index.build_seconds,
                 mb_per_million=kept / n * 1e6 / 2**20, counted="memory")  # fmt: skip
         del index
         bar.set_postfix_str(f"Milvus: loading {n:,} rows, indexing {cut} dims")
@@ -309,24 +309,36 @@ def engines_table(data: torch.Tensor, queries: torch.Tensor, d: int, shortlist: 
                     search=pattern, rerank=where if cut_short else "none", build_s=collection.build_seconds,
                     mb_per_million=size, counted="disk" if size is not None else "not seen (a server)")  # fmt: skip
     bar.close()
+    client.close()
     return pd.DataFrame(rows)
 
 
 def engine_verdicts(table) -> list[str]:
-    """One line per search pattern: Milvus against FAISS in relative recall and in speed, the speed verdict
-    only where the repeats' spreads do not overlap (:func:`~mrl_lab.evaluation.timing.speed_words`)."""
+    """Milvus against FAISS for each search pattern, then each engine's prefix + re-rank against its own
+    full-width search: relative recall and speed, the speed verdict only where the repeats' spreads do not
+    overlap (:func:`~mrl_lab.evaluation.timing.speed_words`)."""
     check_table(table, ("engine", "search", "rerank", "recall", "median_ms", "low_ms", "high_ms"), "engine_verdicts",
                 "pass engines_table(...)'s table")  # fmt: skip
-    lines = []
-    for pattern, group in table.groupby("search", sort=False):
-        faiss = group[group["engine"] == "FAISS"].iloc[0]
-        for r in group[group["engine"] == "Milvus"].itertuples():
-            times = [dict(median=x.median_ms, low=x.low_ms, high=x.high_ms) for x in (r, faiss)]
-            words = speed_words(*times)
-            ratio = r.median_ms / faiss.median_ms
-            pace = SAME if words == SAME else f"{ratio if words == 'slower' else 1 / ratio:.1f}x {words}"
-            where = "" if r.rerank == "none" else f", re-rank in the {r.rerank}"
-            lines.append(f"{pattern}{where}: Milvus recall {r.recall:.3f} vs FAISS "
-                         f"{faiss.recall:.3f} ({100 * (r.recall - faiss.recall):+.1f} pt); {r.median_ms:.2f} vs "
-                         f"{faiss.median_ms:.2f} ms a query: {pace}")  # fmt: skip
+
+    def versus(a, b) -> str:  # "3.1x slower" or "no measurable difference"
+        words = speed_words(*[dict(median=x.median_ms, low=x.low_ms, high=x.high_ms) for x in (a, b)])
+        ratio = a.median_ms / b.median_ms
+        return SAME if words == SAME else f"{ratio if words == 'slower' else 1 / ratio:.1f}x {words}"
+
+    def where(r) -> str:
+        return "" if r.rerank == "none" else f", re-rank in the {r.rerank}"
+
+    lines, rows = [], list(table.itertuples())
+    for r in rows:
+        if r.engine == "Milvus":
+            faiss = next(f for f in rows if f.engine == "FAISS" and f.search == r.search)
+            lines.append(f"{r.search}{where(r)}: Milvus recall {r.recall:.3f} vs FAISS {faiss.recall:.3f} "
+                         f"({100 * (r.recall - faiss.recall):+.1f} pt); {r.median_ms:.2f} vs {faiss.median_ms:.2f} "
+                         f"ms a query: {versus(r, faiss)}")  # fmt: skip
+    for r in rows:
+        full = next(f for f in rows if f.engine == r.engine and f.rerank == "none")
+        if r.rerank != "none":
+            lines.append(f"within {r.engine}: {r.search}{where(r)} vs full width: recall {r.recall:.3f} vs "
+                         f"{full.recall:.3f}, {r.median_ms:.2f} vs {full.median_ms:.2f} ms: "
+                         f"{versus(r, full)}")  # fmt: skip
     return lines
