@@ -342,6 +342,12 @@ def plot_layers(results: pd.DataFrame, metric: str, method: str, reference: str 
                                text=z.values.round(1), texttemplate="%{text}", colorbar=dict(title=unit), **extra,
                                hovertemplate="%{y} layers, %{x} dims: %{z:.1f}<extra></extra>"))  # fmt: skip
     vs = f" minus {reference}" if reference is not None else ""
-    fig.update_layout(title=title or f"{method}{vs}: {metric} by layers x dims", template="plotly_white",
-                      height=360, xaxis_title="dims kept (size)", yaxis_title="layers run")  # fmt: skip
+    fig.update_layout(
+        title=title or f"{method}{vs}: {metric} by layers x dims",
+        template="plotly_white",
+        height=360,
+        xaxis_title="dims kept (size)",
+        yaxis_title="layers run",
+        yaxis_autorange="reversed",
+    )  # fmt: skip  (1 layer on top, full depth at the bottom)
     return fig
