@@ -4,6 +4,7 @@ as printed. Started without a terminal of its own, JupyterLab opens login shells
 
 import json
 import os
+import re
 import socket
 import subprocess
 import time
@@ -50,7 +51,8 @@ def test_a_jupyterlab_terminal_runs_the_labs_python(tmp_path):
             command = "python -c 'import sys, mrl_lab; print(\"LAB\", sys.prefix)'\r"
             ws.write_message(json.dumps(["stdin", command]))
             seen, deadline = "", time.time() + 60
-            while "LAB " not in seen and time.time() < deadline:
+            while not re.search(r"LAB \S+\r?\n", seen) and time.time() < deadline:  # the whole line: it may
+                # arrive in pieces, "LAB " in one message and the path in the next
                 message = await ws.read_message()
                 if message is None:
                     break
@@ -60,8 +62,9 @@ def test_a_jupyterlab_terminal_runs_the_labs_python(tmp_path):
             return seen
 
         seen = IOLoop.current().run_sync(run_in_terminal, timeout=90)
-        printed = next(line for line in seen.splitlines() if line.startswith("LAB "))
-        assert Path(printed.split(maxsplit=1)[1].strip()).resolve() == (REPO / ".venv").resolve(), seen[-1000:]
+        printed = re.search(r"LAB (\S+)\r?\n", seen)
+        assert printed, f"the terminal never printed the lab's Python: {seen[-1000:]!r}"
+        assert Path(printed[1]).resolve() == (REPO / ".venv").resolve(), seen[-1000:]
     finally:
         server.terminate()
         server.wait(timeout=30)
