@@ -56,6 +56,7 @@ class Settings:
         check_dims(list(self.dims), where="adaptor.Settings")
         for name in ("hidden", "k", "steps", "batch_size"):
             check_count(getattr(self, name), name, "adaptor.Settings")
+        check_count(self.seed, "seed", "adaptor.Settings", low=0)
         check_number(self.lr, "lr", "adaptor.Settings", low=0, open_low=True)
         for name in ("pairwise_weight", "reconstruction_weight", "ranking_weight"):
             check_number(getattr(self, name), name, "adaptor.Settings", low=0)

@@ -119,6 +119,14 @@ def settings_for(table: dict, budget, changes: dict, where: str):
         Traceback (most recent call last):
         ...
         ValueError: demo: unknown setting 'epoch'; the settings are ['epochs']
+
+    A value the settings refuse (their ``__post_init__``) is named with ``where``, the function called:
+
+        >>> from mrl_lab.experiments import text
+        >>> settings_for(text.SETTINGS, "smoke", {"lr": -1}, "text.settings")
+        Traceback (most recent call last):
+        ...
+        ValueError: text.settings: lr must be > 0; got -1
     """
     name = budget.name if isinstance(budget, Budget) else budget
     if name not in table:
@@ -128,4 +136,8 @@ def settings_for(table: dict, budget, changes: dict, where: str):
     for key in changes:
         if key not in known:
             raise ValueError(f"{where}: unknown setting {key!r}; the settings are {sorted(known)}")
-    return dataclasses.replace(row, **changes)
+    try:
+        return dataclasses.replace(row, **changes)
+    except (TypeError, ValueError) as error:  # "text.Settings: lr must be > 0" becomes "text.settings: lr ..."
+        kind = f"{type(row).__module__.rpartition('.')[2]}.{type(row).__name__}: "
+        raise type(error)(f"{where}: {str(error).removeprefix(kind)}") from None
