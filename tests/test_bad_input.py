@@ -873,3 +873,18 @@ def test_top10_sparse_and_the_search_latencies_times_give_the_same_rows():
     query = CODES[3:4].toarray()
     assert sorted(rivals.top10_sparse(CODES, query)) == sorted(_top10(CODES, query))
     assert 3 in rivals.top10_sparse(CODES, query)
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: cifar.heads_correct(cifar.build(cifar.Settings(embed_dim=8, smallest=4, width=2), "MRL"),
+                                 torch.zeros(4, 3, 32, 32), Y[:3]), ValueError,
+     "heads_correct: labels has shape (3,); it needs one entry per row: shape (4,)"),
+    (lambda: cifar.heads_correct(cifar.build(cifar.Settings(embed_dim=8, smallest=4, width=2), "MRL"),
+                                 torch.zeros(3, 32, 32), Y[:3]), ValueError,
+     "heads_correct: images must have shape (N, 3, H, W); got shape (3, 32, 32)"),
+    (lambda: experiment_adaptor.train(text.settings("smoke"), None, "unsupervised"), TypeError,
+     "adaptor.train: settings has type text.Settings, not adaptor.Settings; pass adaptor.settings(budget)"),
+])  # fmt: skip
+def test_the_function_called_checks_before_the_functions_it_calls(call, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        call()

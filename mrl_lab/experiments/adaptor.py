@@ -127,6 +127,7 @@ def train(settings: Settings, data: Data, method: str, *, start=None, progress=T
         >>> train(tiny, Data(corpus), "unsupervised", progress=False)(corpus).shape
         torch.Size([64, 16])
     """
+    check_settings(settings, Settings, "adaptor.train")
     check_choice(method, methods(settings), "method", "adaptor.train")
     check_instance(data, Data, "data", "adaptor.train", "pass adaptor.Data(corpus, queries, documents)")
     if method == "unsupervised":

@@ -32,8 +32,10 @@ from mrl_lab.core.checks import (
     check_embeddings,
     check_instance,
     check_keys,
+    check_labels,
     check_number,
     check_settings,
+    check_tensor,
     check_texts,
     check_trained,
 )
@@ -274,6 +276,8 @@ def heads_correct(model: Classifier, images, labels, desc: str | None = None) ->
     """Which of ``images`` each of ``model``'s heads classifies right: ``{size: bool (N,)}``, for
     accuracies (their means) and intervals (:func:`~mrl_lab.evaluation.intervals.accuracy_interval`)."""
     check_instance(model, Classifier, "model", "heads_correct", "pass a model that cifar.train returned")
+    check_tensor(images, "heads_correct: images", ("N", 3, "H", "W"))
+    check_labels(labels, len(images), "labels", "heads_correct")  # before every image is encoded
     return dict(zip(model.head.dims, head_correct(encode(model, images, desc=desc), labels)))
 
 
