@@ -120,13 +120,18 @@ def settings_for(table: dict, budget, changes: dict, where: str):
         ...
         ValueError: demo: unknown setting 'epoch'; the settings are ['epochs']
 
-    A value the settings refuse (their ``__post_init__``) is named with ``where``, the function called:
+    A value the settings refuse (in their ``__post_init__``) is named with ``where``, the function called:
 
-        >>> from mrl_lab.experiments import text
-        >>> settings_for(text.SETTINGS, "smoke", {"lr": -1}, "text.settings")
+        >>> @dataclass(frozen=True)
+        ... class Checked:
+        ...     epochs: int = 2
+        ...     def __post_init__(self):
+        ...         if self.epochs < 1:
+        ...             raise ValueError(f"demo.Checked: epochs={self.epochs}; it must be >= 1")
+        >>> settings_for({"smoke": Checked()}, "smoke", {"epochs": 0}, "demo.settings")
         Traceback (most recent call last):
         ...
-        ValueError: text.settings: lr must be > 0; got -1
+        ValueError: demo.settings: epochs=0; it must be >= 1
     """
     name = budget.name if isinstance(budget, Budget) else budget
     if name not in table:
@@ -139,5 +144,5 @@ def settings_for(table: dict, budget, changes: dict, where: str):
     try:
         return dataclasses.replace(row, **changes)
     except (TypeError, ValueError) as error:  # "text.Settings: lr must be > 0" becomes "text.settings: lr ..."
-        kind = f"{type(row).__module__.rpartition('.')[2]}.{type(row).__name__}: "
-        raise type(error)(f"{where}: {str(error).removeprefix(kind)}") from None
+        named, _, rest = str(error).partition(": ")
+        raise type(error)(f"{where}: {rest if named.endswith(type(row).__name__) else error}") from None
