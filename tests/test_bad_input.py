@@ -1,8 +1,12 @@
 """Bad arguments fail at once with an error that names the function, the value and the fix,
 instead of training nothing, cutting silently or raising from deep inside a library."""
 
+import re
+from types import SimpleNamespace
+
 import pandas as pd
 import pytest
+import scipy.sparse
 import torch
 from PIL import Image
 from torch import nn
@@ -12,7 +16,7 @@ from mrl_lab.core.heads import MRLHead
 from mrl_lab.data import tokenizer
 from mrl_lab.data.files import read_texts
 from mrl_lab.data.images import load_cifar10
-from mrl_lab.data.text import load_ag_news, load_sts_benchmark
+from mrl_lab.data.text import AGNews, SentencePairs, TextData, load_ag_news, load_sts_benchmark
 from mrl_lab.evaluation import intervals, metrics, quantize, results
 from mrl_lab.evaluation.baselines import PCA
 from mrl_lab.evaluation.metrics import head_accuracy, knee, knn_accuracy, linear_probe_correct, recall_at_k
@@ -658,3 +662,229 @@ def test_a_cifar_image_folder_without_images_or_with_a_wrong_one_is_named(tmp_pa
         Image.new("RGB", image).save(folder / "cat" / "small.png")
     with pytest.raises(error, match=message):
         load_cifar10("test", root=tmp_path, download=False)
+
+
+# Issue 38, "validate at the boundary, by family": the data objects, models and settings an experiment's function
+# gets are checked where they enter, under the name of the function called. Each used to end in an AttributeError
+# or a TypeError deep inside (a list for AG News, a bare model for cifar.train's, a dense array for sparse codes),
+# in an error naming a lower-level function (pretrained.load_data for layers.load_data, csr.encode for latencies),
+# or passed the settings' function and failed only when training started, after the data was loaded.
+SPLIT = TextData([f"title {i}" for i in range(16)], [f"text {i}" for i in range(16)], torch.arange(16) % 4)
+NEWS = AGNews(SPLIT, SPLIT, SPLIT, "tiny")
+STS = SentencePairs(["a", "b", "c"], ["d", "e", "f"], torch.ones(3), "tiny")
+TEXT_DATA = text.Data(SPLIT, SPLIT, SPLIT, STS, _tokenizer(), "tiny")
+PRETRAINED_DATA = pretrained.Data(None, "tiny", SPLIT, SPLIT, STS, [], "tiny")
+WIDE = {p: Z for p in pretrained.PARTS}  # every text set's full-width vectors (16 dims)
+CSR_LIKE = SimpleNamespace(hidden_dim=64, input_dim=16)  # what latencies reads of a CSR model
+CODES = scipy.sparse.csr_matrix(torch.eye(20, 8).numpy())  # 20 sparse codes of 8 entries
+
+
+def _csr_model():
+    return csr.build(csr.Settings(k=4, ks=(4,), k_aux=16), 16)
+
+
+BOUNDARY = {
+    "data objects": {
+        "a list for AG News": (
+            lambda: text.load_data(SMOKE["text"], news=[SPLIT]), TypeError,
+            "text.load_data: news has type list, which has no train, val, test, note; pass load_ag_news()"),
+        "a dict for STS-B": (
+            lambda: text.load_data(SMOKE["text"], NEWS, sts={"scores": [1.0]}), TypeError,
+            "text.load_data: sts has type dict, which has no sentences1, sentences2, scores; "
+            "pass load_sts_benchmark('test')"),
+        "another experiment's data to train on": (
+            lambda: text.train(SMOKE["text"], PRETRAINED_DATA, "MRL"), TypeError,
+            "text.train: data has type pretrained.Data, not text.Data; pass text.load_data(settings)"),
+        "no data to time steps on": (
+            lambda: text.step_seconds(SMOKE["text"], None, {"MRL": None}), TypeError,
+            "step_seconds: data has type NoneType, not text.Data; pass text.load_data(settings)"),
+        "the whole data for its test split": (
+            lambda: text.recall_hits(TextEncoder(10, 8, 4), _tokenizer(), TEXT_DATA, [4, 8]), TypeError,
+            "recall_hits: test_set has type text.Data, which has no titles, descriptions, labels; pass a split "
+            "of AG News, e.g. data.test"),
+        "a tensor for STS-B (TF-IDF)": (
+            lambda: text.tfidf_reference(SPLIT, SPLIT, torch.ones(3)), TypeError,
+            "tfidf_reference: sts has type Tensor, which has no sentences1, sentences2, scores; pass load_sts"),
+        "a dict for CIFAR's data": (
+            lambda: cifar.evaluate(cifar.settings("smoke"), {"train": None}, {}), TypeError,
+            "cifar.evaluate: data has type dict, not cifar.Data; pass cifar.load_data(settings)"),
+        "embeddings that are not text's": (
+            lambda: text.evaluate(SMOKE["text"], TEXT_DATA, {}, emb={"normal": {}}), TypeError,
+            "text.evaluate: emb has type dict, not text.Embeddings; pass text.embed_all(settings, data, encoders)"),
+        "a list for AG News (the pretrained encoder's data)": (
+            lambda: pretrained.load_data(SMOKE["pretrained"], [SPLIT], STS, STS), TypeError,
+            "pretrained.load_data: news has type list, which has no train, val, test, note; pass load_ag_news()"),
+        "one split for STS-B's training split": (
+            lambda: pretrained.load_data(SMOKE["pretrained"], NEWS, STS, SPLIT), TypeError,
+            "pretrained.load_data: sts_train has type text.TextData, which has no sentences1, sentences2, scores; "
+            "pass load_sts_benchmark('train')"),
+        "text's data for the pretrained experiment's": (
+            lambda: pretrained.evaluate(SMOKE["pretrained"], TEXT_DATA, {"m": WIDE}), TypeError,
+            "pretrained.evaluate: data has type text.Data, not pretrained.Data; pass pretrained.load_data("),
+        "a dict for the texts to embed": (
+            lambda: pretrained.eval_texts({"titles": ["a"]}), TypeError,
+            "eval_texts: data has type dict, not pretrained.Data; pass pretrained.load_data(settings, news"),
+        "a list for the corpus to serve": (
+            lambda: pretrained.served_vectors(SMOKE["pretrained"], PRETRAINED_DATA, [SPLIT]), TypeError,
+            "served_vectors: news has type list, which has no train, val, test; pass load_ag_news()"),
+        "a dict for AG News (notebook 02's model)": (
+            lambda: pretrained.scratch_reference("smoke", {"train": SPLIT}, {"titles": ["a"]}), TypeError,
+            "scratch_reference: news has type dict, which has no train, val, test, note; pass load_ag_news()"),
+        "a list for AG News (2D Matryoshka)": (
+            lambda: layers.load_data(SMOKE["layers"], [SPLIT], STS, STS), TypeError,
+            "layers.load_data: news has type list, which has no train, val, test, note; pass load_ag_news()"),
+        "text's data for 2D Matryoshka's": (
+            lambda: layers.train(SMOKE["layers"], TEXT_DATA, "MRL"), TypeError,
+            "layers.train: data has type text.Data, not pretrained.Data; pass pretrained.load_data("),
+        "no data for the frozen vectors": (
+            lambda: rivals.frozen_vectors(SMOKE["pretrained"], None), TypeError,
+            "frozen_vectors: data has type NoneType, not pretrained.Data; pass pretrained.load_data("),
+    },
+    "models": {
+        "a bare CIFAR model without its training record": (
+            lambda: cifar.embed_all(cifar.settings("smoke"), cifar.Data(None, None), {"normal": nn.Sequential()}),
+            TypeError, "cifar.embed_all: models['normal'] has type Sequential, not a (model, meta) pair; pass what "
+                       "cifar.train_all returned"),
+        "an encoder, not cifar.train's Classifier": (
+            lambda: cifar.embed_all(cifar.settings("smoke"), cifar.Data(None, None),
+                                    {"normal": (ConvNet(8, width=2), {})}), TypeError,
+            "cifar.embed_all: models['normal']'s model has type convnet.ConvNet, not convnet.Classifier; pass what "
+            "cifar.train_all returned"),
+        "a bare text encoder without its training record": (
+            lambda: text.embed_all(SMOKE["text"], TEXT_DATA, {"normal": TextEncoder(10, 8, 4)}), TypeError,
+            "text.embed_all: encoders['normal'] has type text_encoder.TextEncoder, not a (model, meta) pair; "
+            "pass what text.train_all returned"),
+        "a tensor for the CSR model": (
+            lambda: rivals.equal_prefixes(csr.settings("smoke"), torch.zeros(3)), TypeError,
+            "equal_prefixes: model has type Tensor, which has no hidden_dim; pass the model csr.train returned"),
+        "a linear layer for the CSR model to time": (
+            lambda: rivals.latencies(nn.Linear(2, 2), {}, {}, {}), TypeError,
+            "latencies: model has type Linear, which has no hidden_dim, input_dim; pass the model csr.train"),
+        "CIFAR's settings for CSR's, before the model is built": (
+            lambda: csr.train(cifar.settings("smoke"), None), TypeError,
+            "csr.train: settings has type cifar.Settings, not csr.Settings; pass csr.settings(budget)"),
+    },
+    "lengths, shapes and k (named by the function called)": {
+        "more test rows than AG News has (it named pretrained.load_data)": (
+            lambda: layers.load_data(SMOKE["layers"], NEWS, STS, STS), ValueError,
+            "layers.load_data: test_rows=100; it must be a whole number in 1..16"),
+        "more STS-B rows than there are, before the encoder is looked for": (
+            lambda: pretrained.load_data(pretrained.settings("smoke", test_rows=None), NEWS, STS, STS), ValueError,
+            "pretrained.load_data: sts_rows=100; it must be a whole number in 1..3"),
+        "sizes wider than the encoder (it named hits_by_size)": (
+            lambda: text.recall_hits(TextEncoder(10, 8, 4), _tokenizer(), SPLIT, [4, 16]), ValueError,
+            "recall_hits: nesting size 16 is wider than the embedding (8 features); use sizes <= 8"),
+        "fewer than 10 pairs for the top 10 (it named hits_by_size)": (
+            lambda: text.recall_hits(TextEncoder(10, 8, 4), _tokenizer(), SPLIT.take(range(5)), [4, 8]), ValueError,
+            "recall_hits: test_set has 5 pairs; the top 10 needs at least 10"),
+        "a prefix wider than the vectors (it named truncate)": (
+            lambda: rivals.latencies(CSR_LIKE, WIDE, WIDE, {8: 500}), ValueError,
+            "latencies: d (a value of equal)=500; it must be a whole number in 1..16"),
+        "a k past the code's entries (it named csr.encode)": (
+            lambda: rivals.latencies(CSR_LIKE, WIDE, WIDE, {128: 4}), ValueError,
+            "latencies: k (a key of equal)=128; it must be a whole number in 1..64"),
+        "fewer than 10 descriptions to time the top 10 on": (
+            lambda: rivals.latencies(CSR_LIKE, {"titles": Z, "descriptions": Z[:5]}, WIDE, {8: 4}), ValueError,
+            "latencies: base['descriptions'] has 5 rows; the top 10 needs at least 10"),
+        "vectors of another width than the CSR model's (it named csr.encode)": (
+            lambda: csr.evaluate(csr.Settings(k=4, ks=(4,), k_aux=16), _csr_model(), {p: Z[:, :8] for p in WIDE},
+                                 torch.ones(20)), ValueError,
+            r"csr.evaluate: full['titles'] must have shape (N, 16); got shape (20, 8)"),
+        "titles without their descriptions (it named target_ranks)": (
+            lambda: csr.evaluate(csr.Settings(k=4, ks=(4,), k_aux=16), _csr_model(), WIDE | {"descriptions": Z[:10]},
+                                 torch.ones(20)), ValueError,
+            "csr.evaluate: full has 20 titles but 10 descriptions; pass the vectors of pairs, row for row"),
+        "scores of other pairs (it named spearman)": (
+            lambda: csr.evaluate(csr.Settings(k=4, ks=(4,), k_aux=16), _csr_model(), WIDE, torch.ones(3)), ValueError,
+            "csr.evaluate: sts_scores has shape (3,); it needs one entry per row: shape (20,)"),
+        "rows of different widths to train the adaptor on (it named adaptor.Data)": (
+            lambda: rivals.dense_methods("smoke", SMOKE["pretrained"], PRETRAINED_DATA, WIDE,
+                                         {"q": Z[:, :8], "d": Z[:, :8]}), ValueError,
+            "dense_methods: pairs['q'] must have shape (N, 16); got shape (20, 8)"),
+    },
+    "top10_sparse": {
+        "dense codes": (
+            lambda: rivals.top10_sparse(CODES.toarray(), CODES[:1].toarray()), TypeError,
+            "top10_sparse: corpus has type ndarray; pass the codes as a scipy sparse matrix, e.g. scipy.sparse.csr_"),
+        "fewer than 10 codes (it returned fewer than 10 rows)": (
+            lambda: rivals.top10_sparse(CODES[:5], CODES[:1].toarray()), ValueError,
+            "top10_sparse: corpus has 5 rows; the top 10 needs at least 10"),
+        "a query of another width (scipy's dimension mismatch)": (
+            lambda: rivals.top10_sparse(CODES, CODES[:1, :4].toarray()), ValueError,
+            "top10_sparse: query must have shape (1, 8), a code as wide as the corpus's; got shape (1, 4)"),
+        "a tensor for the query": (
+            lambda: rivals.top10_sparse(CODES, torch.zeros(1, 8)), TypeError,
+            "top10_sparse: query has type Tensor, not ndarray; pass a NumPy array of codes"),
+    },
+    "settings, where they enter (they failed only when training started)": {
+        "a negative learning rate": (
+            lambda: text.settings("smoke", lr=-1), ValueError, "text.settings: lr must be > 0; got -1"),
+        "no epochs": (
+            lambda: text.settings("smoke", epochs=0), ValueError, "text.settings: epochs=0; it must be a whole number"),
+        "a temperature of 0 (InfoNCE divided by it)": (
+            lambda: text.settings("smoke", temperature=0), ValueError, "text.settings: temperature must be > 0; got 0"),
+        "a word for the token limit": (
+            lambda: text.settings("smoke", max_tokens="128"), ValueError,
+            "text.settings: max_tokens='128'; it must be a whole number >= 1"),
+        "a negative weight decay": (
+            lambda: text.Settings(weight_decay=-0.1), ValueError, "text.Settings: weight_decay must be >= 0; got -0.1"),
+        "a warm-up over every step": (
+            lambda: cifar.settings("smoke", warmup=1), ValueError,
+            "cifar.settings: warmup (a share of the steps) must be in (0, 1); got 1"),
+        "CIFAR batches of 0": (
+            lambda: cifar.settings("smoke", batch_size=0), ValueError, "cifar.settings: batch_size=0; it must be"),
+        "label smoothing past 1": (
+            lambda: cifar.settings("smoke", label_smoothing=1.5), ValueError,
+            "cifar.settings: label_smoothing must be in [0, 1]; got 1.5"),
+        "a share of small images past 1": (
+            lambda: cifar.settings("smoke", small_share=2), ValueError,
+            "cifar.settings: small_share must be in [0, 1]; got 2"),
+        "a fine-tune at a learning rate of 0": (
+            lambda: pretrained.settings("smoke", lr=0), ValueError, "pretrained.settings: lr must be > 0; got 0"),
+        "a scale of 0 (2D Matryoshka's loss)": (
+            lambda: layers.settings("smoke", scale=0), ValueError, "layers.settings: scale must be > 0; got 0"),
+        "no held-out rows to measure (2D Matryoshka)": (
+            lambda: layers.settings("smoke", test_rows=0), ValueError, "layers.settings: test_rows=0; it must be"),
+        "code sizes as one number, named by csr.settings": (
+            lambda: csr.settings("smoke", ks=8), TypeError, "csr.settings: ks=8 is not a list of whole numbers"),
+        "a negative seed": (
+            lambda: experiment_adaptor.settings("smoke", seed=-1), ValueError,
+            "adaptor.settings: seed=-1; it must be a whole number >= 0"),
+    },
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("family, case", [(f, c) for f, cases in BOUNDARY.items() for c in cases])
+def test_each_experiment_function_checks_its_data_models_and_settings_where_they_enter(family, case):
+    call, error, message = BOUNDARY[family][case]
+    with pytest.raises(error, match=re.escape(message)):
+        call()
+
+
+def test_the_settings_still_take_the_edge_values_the_trainer_takes():
+    assert text.settings("smoke", lr=1e-3, temperature=0.1, max_words=0, seed=3).lr == 1e-3
+    assert cifar.settings("smoke", label_smoothing=0.0, small_share=1.0, warmup=0.5).warmup == 0.5
+    assert pretrained.settings("smoke", weight_decay=0.0).weight_decay == 0.0
+
+
+def test_top10_sparse_and_the_search_latencies_times_give_the_same_rows():
+    from mrl_lab.experiments.rivals import _top10
+
+    query = CODES[3:4].toarray()
+    assert sorted(rivals.top10_sparse(CODES, query)) == sorted(_top10(CODES, query))
+    assert 3 in rivals.top10_sparse(CODES, query)
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: cifar.heads_correct(cifar.build(cifar.Settings(embed_dim=8, smallest=4, width=2), "MRL"),
+                                 torch.zeros(4, 3, 32, 32), Y[:3]), ValueError,
+     "heads_correct: labels has shape (3,); it needs one entry per row: shape (4,)"),
+    (lambda: cifar.heads_correct(cifar.build(cifar.Settings(embed_dim=8, smallest=4, width=2), "MRL"),
+                                 torch.zeros(3, 32, 32), Y[:3]), ValueError,
+     "heads_correct: images must have shape (N, 3, H, W); got shape (3, 32, 32)"),
+    (lambda: experiment_adaptor.train(text.settings("smoke"), None, "unsupervised"), TypeError,
+     "adaptor.train: settings has type text.Settings, not adaptor.Settings; pass adaptor.settings(budget)"),
+])  # fmt: skip
+def test_the_function_called_checks_before_the_functions_it_calls(call, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        call()

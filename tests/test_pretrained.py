@@ -380,7 +380,7 @@ def test_the_pca_start_cuts_to_pcas_projection_and_loses_nothing_at_full_width()
 
 
 def test_a_start_that_is_neither_pretrained_nor_pca_is_refused_with_both_names():
-    with pytest.raises(ValueError, match=r"pretrained.Settings: start='PCA'; choose 'pretrained' or 'pca'"):
+    with pytest.raises(ValueError, match=r"pretrained.settings: start='PCA'; choose 'pretrained' or 'pca'"):
         pretrained.settings("smoke", start="PCA")
     data = pretrained.Data(Path("."), "test", None, None, None, [], "")
     assert pretrained.start_vectors(pretrained.settings("smoke", start="pretrained"), data) is None  # nothing to fit

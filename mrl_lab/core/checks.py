@@ -146,6 +146,42 @@ def check_instance(value, kind, name: str, where: str, fix: str):
     return value
 
 
+def check_has(value, attrs, name: str, where: str, fix: str):
+    """``value`` if it has each of ``attrs`` (a data object: AG News, STS-B pairs, a test split), else an error
+    naming ``where``, what it got, what it lacks and the ``fix``.
+
+    Example:
+        >>> check_has([], ["train", "test"], "news", "text.load_data", "pass load_ag_news()")
+        Traceback (most recent call last):
+        ...
+        TypeError: text.load_data: news has type list, which has no train, test; pass load_ag_news()
+    """
+    missing = [a for a in attrs if not hasattr(value, a)]
+    if missing:
+        raise TypeError(f"{where}: {name} has type {_kind(type(value))}, which has no {', '.join(missing)}; {fix}")
+    return value
+
+
+def check_trained(models, kind, name: str, where: str, fix: str) -> dict:
+    """``models`` if it is ``{method: (model, meta)}`` with each model a ``kind`` (what an experiment's ``train_all``
+    returns), else an error naming ``where``, the method, what it got and the ``fix``.
+
+    Example:
+        >>> check_trained({"MRL": torch.nn.Linear(2, 2)}, torch.nn.Linear, "models", "embed_all", "pass train_all's")
+        Traceback (most recent call last):
+        ...
+        TypeError: embed_all: models['MRL'] has type Linear, not a (model, meta) pair; pass train_all's
+    """
+    if not isinstance(models, Mapping):
+        raise TypeError(f"{where}: {name} has type {_kind(type(models))}, not {{method: (model, meta)}}; {fix}")
+    for method, pair in models.items():
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise TypeError(f"{where}: {name}[{method!r}] has type {_kind(type(pair))}, not a (model, meta) pair; "
+                            f"{fix}")  # fmt: skip
+        check_instance(pair[0], kind, f"{name}[{method!r}]'s model", where, fix)
+    return models
+
+
 def check_settings(settings, kind, where: str):
     """``settings`` if it is ``kind``, an experiment's ``Settings`` class, else an error naming ``where`` and how to
     get them: each experiment reads only its own settings table.

@@ -56,6 +56,7 @@ class Settings:
         check_dims(list(self.dims), where="adaptor.Settings")
         for name in ("hidden", "k", "steps", "batch_size"):
             check_count(getattr(self, name), name, "adaptor.Settings")
+        check_count(self.seed, "seed", "adaptor.Settings", low=0)
         check_number(self.lr, "lr", "adaptor.Settings", low=0, open_low=True)
         for name in ("pairwise_weight", "reconstruction_weight", "ranking_weight"):
             check_number(getattr(self, name), name, "adaptor.Settings", low=0)
@@ -126,6 +127,7 @@ def train(settings: Settings, data: Data, method: str, *, start=None, progress=T
         >>> train(tiny, Data(corpus), "unsupervised", progress=False)(corpus).shape
         torch.Size([64, 16])
     """
+    check_settings(settings, Settings, "adaptor.train")
     check_choice(method, methods(settings), "method", "adaptor.train")
     check_instance(data, Data, "data", "adaptor.train", "pass adaptor.Data(corpus, queries, documents)")
     if method == "unsupervised":

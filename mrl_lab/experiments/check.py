@@ -76,6 +76,7 @@ class Settings:
     def __post_init__(self):
         for name in ("k", "queries", "shortlist", "adaptor_steps", "max_tokens"):
             check_count(getattr(self, name), name, "check.Settings")
+        check_count(self.seed, "seed", "check.Settings", low=0)
         check_number(self.keep, "keep (e.g. 0.95: 95 % of full width)", "check.Settings", 0, 1, open_low=True)
         if self.shortlist < self.k:
             raise ValueError(f"check.Settings: shortlist={self.shortlist} is below k={self.k}; re-score at least k")
@@ -420,6 +421,7 @@ def evaluate(settings: Settings, data: Data, sizes=None, progress=True) -> pd.Da
 
 def main_metric(data: Data, k: int) -> str:
     """The figure the knee and the recommendation read: recall@k with relevance labels, else overlap@k."""
+    check_instance(data, Data, "data", "main_metric", "pass check.load_data(settings, source, corpus)")
     return f"recall@{k}" if data.targets is not None else f"overlap@{k}"
 
 
@@ -462,6 +464,8 @@ def describe(r: pd.Series, width: int, settings: Settings, metric: str) -> str:
 def summary(settings: Settings, data: Data, table: pd.DataFrame) -> dict:
     """What the table says, in a few computed lines: the card, how the prefixes behave, the knees and the
     recommendation."""
+    check_settings(settings, Settings, "summary")
+    check_instance(data, Data, "data", "summary", "pass check.load_data(settings, source, corpus)")
     s, k, width = settings, settings.k, data.width
     check_table(table, ["method", "size", "precision", "rescore", "metric", "value", "kept", "bytes"], "summary",
                 EVALUATE_TABLE)  # fmt: skip
@@ -525,6 +529,8 @@ def write(out, settings: Settings, data: Data, table: pd.DataFrame, summary_: di
     """Write ``results.csv``, ``results.json`` (the table without per-query items, and the summary) and, if
     given, ``report.html`` into the folder ``out``, each file whole or not at all (written beside, then renamed).
     Called only once everything is measured, so a failed check writes nothing."""
+    check_settings(settings, Settings, "write")
+    check_instance(data, Data, "data", "write", "pass check.load_data(settings, source, corpus)")
     out = Path(out)
     flat = check_table(table, ["items"], "write", EVALUATE_TABLE).drop(columns="items")
     payload = {"settings": settings.__dict__, "source": data.source, "summary": summary_,

@@ -32,8 +32,12 @@ from mrl_lab.core.checks import (
     check_embeddings,
     check_instance,
     check_keys,
+    check_labels,
+    check_number,
     check_settings,
+    check_tensor,
     check_texts,
+    check_trained,
 )
 from mrl_lab.core.heads import MRLHead
 from mrl_lab.core.loss import MatryoshkaLoss
@@ -86,10 +90,17 @@ class Settings:
     test_images: int = field(default=10_000, metadata={"key": False})  # test images evaluated (a class-balanced
     # subset when fewer than the split's 10,000); evaluation only, not part of the weights
 
-    def __post_init__(self):  # the trainer checks the recipe's numbers when it gets them
+    def __post_init__(self):  # every number, as the trainer would check it, but at once
         check_choice(self.dataset, sorted(DATASETS), "dataset", "cifar.Settings")
-        for name in ("train_images", "test_images", "width", "embed_dim", "smallest"):
+        for name in ("train_images", "test_images", "epochs", "batch_size", "width", "embed_dim", "smallest"):
             check_count(getattr(self, name), name, "cifar.Settings")
+        check_count(self.seed, "seed", "cifar.Settings", low=0)
+        check_number(self.small_share, "small_share", "cifar.Settings", 0, 1)
+        check_number(self.lr, "lr", "cifar.Settings", low=0, open_low=True)
+        check_number(self.weight_decay, "weight_decay", "cifar.Settings", low=0)
+        check_number(self.warmup, "warmup (a share of the steps)", "cifar.Settings", 0, 1, open_low=True,
+                     open_high=True)  # fmt: skip
+        check_number(self.label_smoothing, "label_smoothing", "cifar.Settings", 0, 1)
         if self.per_size is not None:
             check_dims(self.per_size, where="cifar.Settings: per_size")
 
@@ -188,10 +199,11 @@ def _cached(settings: Settings, data: Data, method: str) -> bool:
     return checkpoint_path(_key(settings, data, method), build(settings, method)).exists()
 
 
-def _check(settings: Settings, data: Data, where: str) -> None:
+def _check(settings: Settings, data: Data, where: str, rows: bool = True) -> None:
+    """``settings`` and ``data`` as ``where`` needs them; ``rows``: the training images must be the settings' count."""
     check_settings(settings, Settings, where)
     check_instance(data, Data, "data", where, "pass cifar.load_data(settings)")
-    if len(data.train) != settings.train_images:
+    if rows and len(data.train) != settings.train_images:
         raise ValueError(
             f"{where}: the settings expect {settings.train_images} training images, got {len(data.train)}; "
             "pass cifar.load_data(settings)"
@@ -264,6 +276,8 @@ def heads_correct(model: Classifier, images, labels, desc: str | None = None) ->
     """Which of ``images`` each of ``model``'s heads classifies right: ``{size: bool (N,)}``, for
     accuracies (their means) and intervals (:func:`~mrl_lab.evaluation.intervals.accuracy_interval`)."""
     check_instance(model, Classifier, "model", "heads_correct", "pass a model that cifar.train returned")
+    check_tensor(images, "heads_correct: images", ("N", 3, "H", "W"))
+    check_labels(labels, len(images), "labels", "heads_correct")  # before every image is encoded
     return dict(zip(model.head.dims, head_correct(encode(model, images, desc=desc), labels)))
 
 
@@ -349,6 +363,8 @@ def embed_all(settings: Settings, data: Data, models: dict) -> Embeddings:
     Args:
         models: from :func:`train_all`; it must hold the normal model (the PCA baseline's).
     """
+    _check(settings, data, "cifar.embed_all", rows=False)
+    check_trained(models, Classifier, "models", "cifar.embed_all", "pass what cifar.train_all returned")
     if "normal" not in models:
         raise ValueError(f"cifar.embed_all: the models {list(models)} lack 'normal', which the PCA baseline needs")
     by_model = {}
@@ -383,6 +399,10 @@ def evaluate(settings: Settings, data: Data, models: dict, emb: Embeddings | Non
         models: from :func:`train_all` (the normal model among them); emb: their :func:`embed_all`,
             if already computed.
     """
+    _check(settings, data, "cifar.evaluate", rows=False)
+    check_trained(models, Classifier, "models", "cifar.evaluate", "pass what cifar.train_all returned")
+    if emb is not None:
+        check_instance(emb, Embeddings, "emb", "cifar.evaluate", "pass cifar.embed_all(settings, data, models)")
     emb = emb if emb is not None else embed_all(settings, data, models)
     return table(_nearest_rows(settings, data, emb) + _head_rows(settings, data, models, emb))
 

@@ -38,6 +38,7 @@ from mrl_lab.core.checks import (
     check_embeddings,
     check_instance,
     check_keys,
+    check_labels,
     check_number,
     check_settings,
 )
@@ -73,6 +74,7 @@ class Settings:
         check_number(self.lr, "lr", "csr.Settings", low=0, open_low=True)
         for name in ("beta", "gamma", "scale"):
             check_number(getattr(self, name), name, "csr.Settings", low=0)
+        check_count(self.seed, "seed", "csr.Settings", low=0)
 
 
 # fmt: off
@@ -135,6 +137,7 @@ def train(settings: Settings, data: Data, *, retrain: bool = False, progress: bo
     """The CSR model trained on ``data`` with sentence-transformers' ``CSRLoss``, from the cache when it was
     trained before (keyed by :func:`cache_key`). Returns ``(model, record)``: the record holds ``seconds``,
     ``examples_per_s`` and ``cached``."""
+    check_settings(settings, Settings, "csr.train")
     check_instance(data, Data, "data", "csr.train", "pass csr.Data(queries, documents)")
     from sentence_transformers.sparse_encoder.losses import CSRLoss, SparseMultipleNegativesRankingLoss
 
@@ -205,6 +208,13 @@ def evaluate(settings: Settings, model, full: dict, sts_scores: torch.Tensor, me
     check_count(max(settings.ks), "the largest of ks", "csr.evaluate", high=_model(model, "csr.evaluate").hidden_dim)
     check_keys(full, ["titles", "descriptions", "sts1", "sts2"], "full", "csr.evaluate",
                "pass the text sets pretrained.eval_texts names")  # fmt: skip
+    for part, z in full.items():
+        check_embeddings(z, f"csr.evaluate: full[{part!r}]", dim=model.input_dim)
+    for one, other in (("titles", "descriptions"), ("sts1", "sts2")):
+        if len(full[one]) != len(full[other]):
+            raise ValueError(f"csr.evaluate: full has {len(full[one])} {one} but {len(full[other])} {other}; "
+                             "pass the vectors of pairs, row for row")  # fmt: skip
+    check_labels(sts_scores, len(full["sts1"]), "sts_scores", "csr.evaluate")
     rows, byte_sizes = [], {}
     for k in settings.ks:
         codes = {part: F.normalize(encode(model, z, k), dim=1) for part, z in full.items()}  # cosine of codes

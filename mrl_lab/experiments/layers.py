@@ -89,7 +89,14 @@ class Settings:
         for name in ("batch_size", "max_tokens", "timing_texts"):
             check_count(getattr(self, name), name, "layers.Settings")
         check_counts(self.layers, "layers", "layers.Settings")
+        check_count(self.seed, "seed", "layers.Settings", low=0)
+        if self.train_pairs is not None:  # None: all the rows
+            check_count(self.train_pairs, "train_pairs", "layers.Settings")
+        for name in ("test_rows", "sts_rows"):
+            if getattr(self, name) is not None:
+                check_count(getattr(self, name), name, "layers.Settings")
         check_number(self.lr, "lr", "layers.Settings", low=0, open_low=True)
+        check_number(self.scale, "scale", "layers.Settings", low=0, open_low=True)
         check_number(self.kl_temperature, "kl_temperature (0: no KL term)", "layers.Settings", low=0)
         if self.layers_per_step != -1:
             check_count(self.layers_per_step, "layers_per_step (or -1: all)", "layers.Settings")
@@ -119,6 +126,10 @@ def load_data(settings: Settings, news, sts_test, sts_train, root=None) -> pretr
     """Notebook 03's data (:func:`mrl_lab.experiments.pretrained.load_data`): its training pairs, held-out
     titles and descriptions, and STS-B, at this experiment's row counts."""
     check_settings(settings, Settings, "layers.load_data")
+    pretrained.check_sources(news, sts_test, sts_train, "layers.load_data")
+    for name, rows, there in (("test_rows", settings.test_rows, news.test), ("sts_rows", settings.sts_rows, sts_test)):
+        if rows is not None:  # None: all of them
+            check_count(rows, name, "layers.load_data", high=len(there))
     same = pretrained.Settings(model=settings.model, train_pairs=settings.train_pairs, test_rows=settings.test_rows,
                                sts_rows=settings.sts_rows, seed=settings.seed)  # fmt: skip
     return pretrained.load_data(same, news, sts_test, sts_train, root)
@@ -148,7 +159,9 @@ def loss_for(method: str, settings: Settings, model):
 
 def cache_key(settings: Settings, data: pretrained.Data, method: str) -> dict:
     """What decides a fine-tune's weights: the settings, the method, the encoder and the training pairs."""
+    check_settings(settings, Settings, "layers.cache_key")
     check_choice(method, METHODS, "method", "layers.cache_key")
+    pretrained.check_data(data, "layers.cache_key")
     return dict(settings_key(settings), name=f"minilm-layers-{method}", encoder=data.encoder,
                 train_rows=len(data.train), train_source=data.train.source)  # fmt: skip
 
@@ -158,6 +171,7 @@ def train(settings: Settings, data: pretrained.Data, method: str, *, retrain: bo
     record holding ``seconds``, ``examples_per_s`` and ``cached``. Both methods see the same batches."""
     check_settings(settings, Settings, "layers.train")
     check_choice(method, METHODS, "method", "layers.train")
+    pretrained.check_data(data, "layers.train")
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model = load_encoder(data.folder, settings.max_tokens, device=device)
     loss_fn = loss_for(method, settings, model)
@@ -286,6 +300,7 @@ def evaluate(settings: Settings, data: pretrained.Data, vectors: dict[str, dict[
     check_settings(settings, Settings, "layers.evaluate")
     if not vectors:
         raise ValueError("layers.evaluate: vectors is empty; pass {model: {text set: {L: vectors}}} (vectors_all)")
+    pretrained.check_data(data, "layers.evaluate")
     rows, depths = [], []
     for method, parts in vectors.items():
         check_keys(parts, pretrained.PARTS, f"vectors[{method!r}]", "layers.evaluate",
@@ -309,7 +324,8 @@ def vectors_all(settings: Settings, data: pretrained.Data, *, retrain: bool = Fa
     """``(vectors, records)``: the published model's and both fine-tunes' vectors of the evaluation texts at every
     layer count of ``settings.layers`` (:func:`embed_layers`, for :func:`evaluate`), and each fine-tune's
     training record (:func:`train`)."""
-    texts = pretrained.eval_texts(data)
+    check_settings(settings, Settings, "layers.vectors_all")
+    texts = pretrained.eval_texts(pretrained.check_data(data, "layers.vectors_all"))
 
     def at_every_depth(model, key):
         return {part: embed_layers(model, t, key, settings.layers, progress, desc=f"embedding {part}, every depth")

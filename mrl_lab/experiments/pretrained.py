@@ -35,6 +35,8 @@ from tqdm.auto import tqdm
 from mrl_lab.core.checks import (
     check_count,
     check_dims,
+    check_embeddings,
+    check_has,
     check_instance,
     check_keys,
     check_number,
@@ -117,6 +119,11 @@ class Settings:
             if getattr(self, name) is not None:  # None: all the rows
                 check_count(getattr(self, name), name, "pretrained.Settings")
         check_count(self.frozen_layers, "frozen_layers", "pretrained.Settings", low=0)
+        check_count(self.seed, "seed", "pretrained.Settings", low=0)
+        check_number(self.lr, "lr", "pretrained.Settings", low=0, open_low=True)
+        check_number(self.weight_decay, "weight_decay", "pretrained.Settings", low=0)
+        check_number(self.warmup, "warmup (a share of the steps)", "pretrained.Settings", 0, 1, open_low=True,
+                     open_high=True)  # fmt: skip
         check_number(self.temperature, "temperature", "pretrained.Settings", low=0, open_low=True)
 
 
@@ -172,8 +179,10 @@ def load_data(settings: Settings, news, sts_test: SentencePairs, sts_train: Sent
         root: where to look for the encoder (see :func:`~mrl_lab.data.locate.find_encoder`).
     """
     s = check_settings(settings, Settings, "pretrained.load_data")
-    if s.test_rows is not None:
-        check_count(s.test_rows, "test_rows", "pretrained.load_data", high=len(news.test))
+    check_sources(news, sts_test, sts_train, "pretrained.load_data")
+    for name, rows, there in (("test_rows", s.test_rows, news.test), ("sts_rows", s.sts_rows, sts_test)):
+        if rows is not None:  # None: all of them
+            check_count(rows, name, "pretrained.load_data", high=len(there))
     folder = find_encoder(s.model, root)
     train = news.train
     if s.train_pairs is not None and s.train_pairs < len(news.train):
@@ -188,6 +197,18 @@ def load_data(settings: Settings, news, sts_test: SentencePairs, sts_train: Sent
     return Data(folder, fingerprint(folder), train, test, sts, other, note)
 
 
+def check_sources(news, sts_test, sts_train, where: str) -> None:
+    """What :func:`load_data` reads: AG News and both STS-B splits, else an error naming ``where`` and the fix."""
+    check_has(news, text.NEWS, "news", where, "pass load_ag_news()")
+    check_has(sts_test, text.STS, "sts_test", where, "pass load_sts_benchmark('test')")
+    check_has(sts_train, text.STS, "sts_train", where, "pass load_sts_benchmark('train')")
+
+
+def check_data(data: Data, where: str) -> Data:
+    """``data`` if it is this experiment's :class:`Data`, else an error naming ``where`` and how to load it."""
+    return check_instance(data, Data, "data", where, "pass pretrained.load_data(settings, news, sts_test, sts_train)")
+
+
 def _first_pairs(sts: SentencePairs, n: int) -> SentencePairs:
     if not 1 <= n <= len(sts):
         raise ValueError(f"load_data: sts_rows={n} is outside 1..{len(sts)} (STS-B pairs)")
@@ -199,6 +220,7 @@ PARTS = ("titles", "descriptions", "sts1", "sts2")  # the text sets every model 
 
 def eval_texts(data: Data) -> dict[str, list[str]]:
     """The texts every model embeds: held-out titles and descriptions, and both STS-B columns."""
+    check_data(data, "eval_texts")
     return {"titles": data.test.titles, "descriptions": data.test.descriptions, "sts1": data.sts.sentences1,
             "sts2": data.sts.sentences2}  # fmt: skip
 
@@ -253,6 +275,8 @@ def embed_all(model, texts: dict[str, list[str]], model_key: str, progress: bool
 
 def base_key(settings: Settings, data: Data) -> str:
     """The cache name of the frozen pretrained encoder's embeddings."""
+    check_settings(settings, Settings, "base_key")
+    check_data(data, "base_key")
     return f"{settings.model}-{data.encoder}"
 
 
@@ -300,6 +324,8 @@ def methods(settings: Settings) -> list[str]:
 def start_vectors(settings: Settings, data: Data) -> torch.Tensor | None:
     """What :func:`~mrl_lab.models.sentence_encoder.pca_start` is fitted on when ``settings.start == "pca"``:
     the frozen encoder's embeddings of the training descriptions (made once, and cached); else None."""
+    check_settings(settings, Settings, "start_vectors")
+    check_data(data, "start_vectors")
     if settings.start == "pretrained":
         return None
     if data._start is None:
@@ -314,6 +340,8 @@ def build(settings: Settings, data: Data) -> PairEncoder | TopPairModel:
     """The untrained model every fine-tune starts from: the published encoder, with the PCA start appended when
     ``settings.start == "pca"``, run whole (a :class:`~mrl_lab.models.pairs.PairEncoder`) or, with frozen
     layers, only above them (a :class:`~mrl_lab.models.frozen_bottom.TopPairModel`)."""
+    check_settings(settings, Settings, "pretrained.build")
+    check_data(data, "pretrained.build")
     st = load_encoder(data.folder, settings.max_tokens)
     start = start_vectors(settings, data)
     if start is not None:  # the PCA start: a rotation layer and a Normalize after the published model
@@ -327,6 +355,8 @@ def build(settings: Settings, data: Data) -> PairEncoder | TopPairModel:
 
 def cache_key(settings: Settings, data: Data, method: str) -> dict:
     """What decides a fine-tune's weights: the settings, the method's loss, the encoder and the training pairs."""
+    check_settings(settings, Settings, "pretrained.cache_key")
+    check_data(data, "pretrained.cache_key")
     return dict(settings_key(settings), name=f"minilm-{method}", loss=repr(loss_for(method, settings)),
                 encoder=data.encoder, train_rows=len(data.train), train_source=data.train.source)  # fmt: skip
 
@@ -341,6 +371,7 @@ def train(settings: Settings, data: Data, method: str, *, device=None, retrain=F
     training pairs' bottom states, shared by every fine-tune (:func:`train_all` makes one).
     """
     check_settings(settings, Settings, "pretrained.train")
+    check_data(data, "pretrained.train")
     key, model = cache_key(settings, data, method), build(settings, data)
 
     def fit():
@@ -388,6 +419,7 @@ def train_all(settings: Settings, data: Data, *, only=None, keep=(), device=None
         never sit in memory together.
     """
     n = check_settings(settings, Settings, "pretrained.train_all").frozen_layers
+    check_data(data, "pretrained.train_all")
     bottom = {"train": SharedBottom(n, torch.float16), "eval": SharedBottom(n)} if n else {"train": None, "eval": None}
     give_freed_memory_back()  # what earlier steps freed (encoding, adaptors), before the first model trains
     names = check_texts(only or methods(settings), "pretrained.train_all: only", "method name")
@@ -431,9 +463,12 @@ def served_vectors(settings: Settings, data: Data, news, rows=None, queries: int
     Returns:
         ``(corpus, queries)``: ``{"MRL" | "normal" | "normal + PCA" [| "published"]: (N, 384) or (queries, 384)}``.
     """
+    check_settings(settings, Settings, "served_vectors")
     check_count(queries, "queries", "served_vectors")
     if rows is not None:
         check_count(rows, "rows", "served_vectors")
+    check_data(data, "served_vectors")
+    check_has(news, ("train", "val", "test"), "news", "served_vectors", "pass load_ag_news()")
     corpus = (news.train.descriptions + news.val.descriptions + news.test.descriptions)[:rows]
     tuned = train_all(settings, data, device=device, only=["MRL", "normal"], keep=("MRL", "normal"))
     db, q = {}, {}
@@ -483,7 +518,10 @@ def served_sts(settings: Settings, data: Data, fit_on: torch.Tensor, queries: in
     Returns:
         ``(corpus, queries)`` as :func:`served_vectors` gives them.
     """
+    check_settings(settings, Settings, "served_sts")
     check_count(queries, "queries", "served_sts")
+    check_data(data, "served_sts")
+    check_embeddings(fit_on, "served_sts: fit_on")
     tuned = train_all(settings, data, device=device, only=["MRL", "normal"])
     n = min(queries, len(data.sts) // 2)
     db, q = {}, {}
@@ -501,6 +539,8 @@ def served_sts(settings: Settings, data: Data, fit_on: torch.Tensor, queries: in
 
 def scratch_reference(budget, news, texts: dict[str, list[str]], device=None) -> dict[str, torch.Tensor]:
     """Notebook 02's MRL model, trained from scratch on AG News (from the cache when 02 ran), embedding ``texts``."""
+    check_has(news, text.NEWS, "news", "scratch_reference", "pass load_ag_news()")
+    check_instance(texts, dict, "texts", "scratch_reference", "pass {name: list of texts}, e.g. eval_texts(data)")
     settings = text.settings(budget)
     data = text.load_data(settings, news)
     encoder, _ = text.train(settings, data, "MRL", device=device)
@@ -586,6 +626,7 @@ def evaluate(settings: Settings, data: Data, full: dict[str, dict], sizes=None) 
         raise ValueError("pretrained.evaluate: full is empty; pass {method: {text set: vectors}} (eval_texts' sets)")
     for method, parts in full.items():
         check_keys(parts, PARTS, f"full[{method!r}]", "pretrained.evaluate", "embed each set of eval_texts(data)")
+    check_data(data, "pretrained.evaluate")
     vectors, groups = by_size(full), per_size_models(full)
     methods_shown = [m for m in full if not any(m in models.values() for models in groups.values())] + list(groups)
     rows = []

@@ -22,7 +22,17 @@ import scipy.sparse
 import torch
 import torch.nn.functional as F
 
-from mrl_lab.core.checks import check_count, check_counts, check_keys, check_settings, check_table, check_texts
+from mrl_lab.core.checks import (
+    check_count,
+    check_counts,
+    check_embeddings,
+    check_has,
+    check_instance,
+    check_keys,
+    check_settings,
+    check_table,
+    check_texts,
+)
 from mrl_lab.core.nesting import truncate
 from mrl_lab.evaluation.baselines import pca_rotation
 from mrl_lab.evaluation.intervals import lead
@@ -34,6 +44,7 @@ from mrl_lab.models.sentence_encoder import load_encoder
 from mrl_lab.serving.ann import latency
 
 MRL = "fine-tuned MRL"
+CSR_MODEL = "pass the model csr.train returned"  # the fix when a CSR model is not one
 # the quantized prefixes, and how many dims they store in the bytes of one float32 dim
 QUANTIZED = {f"{MRL}, int8 + re-score": 4, f"{MRL}, binary + re-score": 32}
 
@@ -42,6 +53,7 @@ def frozen_vectors(settings: pretrained.Settings, data: pretrained.Data) -> tupl
     """The published model's full-width vectors: of the evaluation texts, and of the training pairs
     (``{"q": titles, "d": descriptions}``), which CSR and the adaptor train on."""
     check_settings(settings, pretrained.Settings, "frozen_vectors")
+    pretrained.check_data(data, "frozen_vectors")
     frozen = load_encoder(data.folder, settings.max_tokens)
     key = pretrained.base_key(settings, data)
     base = pretrained.embed_all(frozen, pretrained.eval_texts(data), key)
@@ -54,8 +66,13 @@ def dense_methods(budget, settings: pretrained.Settings, data: pretrained.Data, 
     (``{method: {"titles", ...}}``) and its training time in seconds on this machine (a cached model's is the
     time it took when it was trained)."""
     check_settings(settings, pretrained.Settings, "dense_methods")
+    pretrained.check_data(data, "dense_methods")
     check_keys(base, pretrained.PARTS, "base", "dense_methods", "pass frozen_vectors' first result")
     check_keys(pairs, ["q", "d"], "pairs", "dense_methods", "pass frozen_vectors' second result")
+    width = check_embeddings(base["descriptions"], "dense_methods: base['descriptions']").shape[1]
+    for name, vectors in (("base", base), ("pairs", pairs)):
+        for part, z in vectors.items():
+            check_embeddings(z, f"dense_methods: {name}[{part!r}]", dim=width)
     seconds = {}
     started = time.perf_counter()
     rotate = pca_rotation(base["descriptions"])
@@ -82,6 +99,7 @@ def equal_prefixes(sparse: csr.Settings, model) -> dict[int, int]:
         {8: 12, 32: 48}
     """
     check_settings(sparse, csr.Settings, "equal_prefixes")
+    check_has(model, ["hidden_dim"], "model", "equal_prefixes", CSR_MODEL)
     return {k: csr.code_bytes(k, model.hidden_dim) // 4 for k in sparse.ks}
 
 
@@ -114,6 +132,12 @@ def quantized(vectors: dict, method: str, budgets: list[int], shortlist: int = 1
 def compare(budget, settings, data, sparse: csr.Settings, model, base: dict, dense: dict) -> pd.DataFrame:
     """One results table (with a ``bytes`` column) of every method: the dense ones at the nesting sizes and at
     the prefixes of CSR's bytes, CSR at each ``k``, and the quantized MRL prefixes at those bytes."""
+    check_settings(settings, pretrained.Settings, "compare")
+    pretrained.check_data(data, "compare")
+    check_settings(sparse, csr.Settings, "compare")
+    check_has(model, ["hidden_dim", "input_dim"], "model", "compare", CSR_MODEL)
+    check_keys(base, pretrained.PARTS, "base", "compare", "pass frozen_vectors' first result")
+    check_keys(dense, [MRL], "dense", "compare", "pass dense_methods' first result")
     equal = equal_prefixes(sparse, model)
     sizes = sorted(set(pretrained.measured_sizes(settings)) | set(equal.values()))
     results = pretrained.evaluate(settings, data, dense, sizes)
@@ -143,9 +167,29 @@ def csr_leads(results: pd.DataFrame, equal: dict[int, int], dense_names, sts_sco
 
 
 def top10_sparse(corpus, query):
-    """The 10 best corpus rows for one dense query code: a sparse matrix-vector product, then a partial sort."""
+    """The 10 best rows of ``corpus`` (codes as a scipy sparse matrix) for one dense query code (``query``, shape
+    ``(1, hidden)``): a sparse matrix-vector product, then a partial sort."""
+    _check_codes(corpus, query, "top10_sparse")
+    return _top10(corpus, query)
+
+
+def _top10(corpus, query):
+    """:func:`top10_sparse` unchecked: what :func:`latencies` times, its arguments checked once before."""
     scores = corpus @ query[0]
     return np.argpartition(-scores, min(10, len(scores) - 1))[:10]
+
+
+def _check_codes(corpus, queries, where: str) -> None:
+    """A corpus of at least 10 sparse codes and queries as wide as they are, else an error naming ``where``."""
+    if not scipy.sparse.issparse(corpus) or len(corpus.shape) != 2:
+        raise TypeError(f"{where}: corpus has type {type(corpus).__name__}; pass the codes as a scipy sparse matrix, "
+                        "e.g. scipy.sparse.csr_matrix(codes)")  # fmt: skip
+    if corpus.shape[0] < 10:
+        raise ValueError(f"{where}: corpus has {corpus.shape[0]} rows; the top 10 needs at least 10")
+    check_instance(queries, np.ndarray, "query", where, "pass a NumPy array of codes, e.g. codes.numpy()")
+    if queries.ndim != 2 or len(queries) < 1 or queries.shape[1] != corpus.shape[1]:
+        raise ValueError(f"{where}: query must have shape (1, {corpus.shape[1]}), a code as wide as the corpus's; "
+                         f"got shape {queries.shape}")  # fmt: skip
 
 
 def latencies(model, base: dict, prefix: dict, equal: dict[int, int]) -> pd.DataFrame:
@@ -155,15 +199,26 @@ def latencies(model, base: dict, prefix: dict, equal: dict[int, int]) -> pd.Data
     (:func:`mrl_lab.serving.ann.latency`) and the speed verdict from their spread."""
     import faiss
 
+    check_has(model, ["hidden_dim", "input_dim"], "model", "latencies", CSR_MODEL)
     for name, vectors in (("base", base), ("prefix", prefix)):
         check_keys(vectors, ["titles", "descriptions"], name, "latencies", "pass full-width vectors of both text sets")
+        width = check_embeddings(vectors["titles"], f"latencies: {name}['titles']").shape[1]
+        check_embeddings(vectors["descriptions"], f"latencies: {name}['descriptions']", dim=width)
+    check_instance(equal, dict, "equal", "latencies", "pass {k: d}, e.g. equal_prefixes(sparse, model)")
     if not equal:
         raise ValueError("latencies: equal is empty; pass {k: d} of at least one budget (equal_prefixes)")
+    for k, d in equal.items():
+        check_count(k, "k (a key of equal)", "latencies", high=model.hidden_dim)
+        check_count(d, "d (a value of equal)", "latencies", high=prefix["titles"].shape[1])
+    if len(base["descriptions"]) < 10:
+        raise ValueError(f"latencies: base['descriptions'] has {len(base['descriptions'])} rows; the top 10 needs "
+                         "at least 10")  # fmt: skip
     rows = []
     for k, d in equal.items():
         corpus = scipy.sparse.csr_matrix(F.normalize(csr.encode(model, base["descriptions"], k), dim=1).numpy())
         queries = F.normalize(csr.encode(model, base["titles"], k), dim=1).numpy()
-        sparse_ms = _ms(latency(lambda q, c=corpus: top10_sparse(c, q), queries, repeats=3))
+        _check_codes(corpus, queries, "latencies")  # once, before the timed loop: it times the search alone
+        sparse_ms = _ms(latency(lambda q, c=corpus: _top10(c, q), queries, repeats=3))
         index = faiss.IndexFlatIP(d)
         index.add(np.ascontiguousarray(truncate(prefix["descriptions"], d).numpy()))
         short = truncate(prefix["titles"], d).numpy()

@@ -26,12 +26,14 @@ from mrl_lab.core.checks import (
     check_choice,
     check_count,
     check_dims,
+    check_has,
     check_instance,
     check_keys,
     check_number,
     check_settings,
     check_tensor,
     check_texts,
+    check_trained,
 )
 from mrl_lab.core.contrastive import InfoNCE
 from mrl_lab.core.loss import MatryoshkaLoss
@@ -79,12 +81,18 @@ class Settings:
     per_size: tuple[int, ...] | None = field(default=(32,), metadata={"key": False})  # sizes with a model of
     # their own (None: every nesting size); which models exist, not how any is trained
 
-    def __post_init__(self):  # the trainer, InfoNCE and the tokenizer check the rest when they get them
-        for name in ("max_pairs", "epochs", "hidden", "embed_dim", "smallest", "batch_size"):
+    def __post_init__(self):  # every number, as the trainer, InfoNCE and the tokenizer would check it, but at once
+        for name in ("max_pairs", "epochs", "hidden", "embed_dim", "smallest", "batch_size", "max_tokens"):
             if getattr(self, name) is not None:  # max_pairs=None: the whole training split
                 check_count(getattr(self, name), name, "text.Settings")
         if self.per_size is not None:
             check_dims(self.per_size, where="text.Settings: per_size")
+        for name in ("max_words", "buckets", "seed"):  # 0 words or 0 buckets: the tokenizer's other half only
+            check_count(getattr(self, name), name, "text.Settings", low=0)
+        check_number(self.lr, "lr", "text.Settings", low=0, open_low=True)
+        check_number(self.weight_decay, "weight_decay", "text.Settings", low=0)
+        check_number(self.warmup, "warmup (a share of the steps)", "text.Settings", 0, 1, open_low=True, open_high=True)
+        check_number(self.temperature, "temperature", "text.Settings", low=0, open_low=True)
         check_number(self.token_dropout, "token_dropout", "text.Settings", 0, 1, open_high=True)
 
     @property
@@ -113,6 +121,11 @@ def settings(budget, **changes) -> Settings:
     return settings_for(SETTINGS, budget, changes, "text.settings")
 
 
+NEWS = ("train", "val", "test", "note")  # what AG News has (load_ag_news)
+STS = ("sentences1", "sentences2", "scores")  # what STS-B pairs have (load_sts_benchmark)
+SPLIT = ("titles", "descriptions", "labels")  # what a split of AG News has (a TextData: news.test, data.train)
+
+
 @dataclass
 class Data:
     """The data every part of the experiment shares."""
@@ -125,6 +138,11 @@ class Data:
     note: str  # how AG News was split
 
 
+def _check(settings: Settings, data: Data, where: str) -> None:
+    check_settings(settings, Settings, where)
+    check_instance(data, Data, "data", where, "pass text.load_data(settings)")
+
+
 def load_data(settings: Settings, news=None, sts=None) -> Data:
     """The experiment's data: at most ``settings.max_pairs`` training pairs of AG News, its held-out
     pairs, the STS-B test pairs and the tokenizer fitted on the training pairs.
@@ -133,6 +151,10 @@ def load_data(settings: Settings, news=None, sts=None) -> Data:
         news: :func:`~mrl_lab.data.text.load_ag_news` (loaded when not given); sts: STS-B's test split.
     """
     check_settings(settings, Settings, "text.load_data")
+    if news is not None:
+        check_has(news, NEWS, "news", "text.load_data", "pass load_ag_news(), or None to load it")
+    if sts is not None:
+        check_has(sts, STS, "sts", "text.load_data", "pass load_sts_benchmark('test'), or None to load it")
     news = news if news is not None else load_ag_news()
     sts = sts if sts is not None else load_sts_benchmark("test")
     train = news.train
@@ -200,7 +222,7 @@ def train(settings: Settings, data: Data, method: str, *, loss=None, device=None
         ``(encoder, meta)``: the :class:`~mrl_lab.models.text_encoder.TextEncoder` in eval mode, and
         its training record (``seconds``, ``examples_per_s``, ``cached``).
     """
-    check_settings(settings, Settings, "text.train")
+    _check(settings, data, "text.train")
     loss = loss if loss is not None else loss_for(method, settings)
     key = dict(settings_key(settings), name="agnews-" + re.sub(r"\W+", "-", method), dims=settings.dims,
                loss=repr(loss), source=data.train.source, train_rows=len(data.train),
@@ -221,7 +243,9 @@ def train(settings: Settings, data: Data, method: str, *, loss=None, device=None
 
 def train_all(settings: Settings, data: Data, only=None, **options) -> dict:
     """:func:`train` for each method (or just ``only``), one after the other: ``{method: (encoder, meta)}``."""
+    check_settings(settings, Settings, "text.train_all")
     only = check_texts(only or methods(settings), "text.train_all: only", "method name")
+    _check(settings, data, "text.train_all")
     return {m: train(settings, data, m, **options) for m in only}
 
 
@@ -247,6 +271,7 @@ def step_seconds(settings: Settings, data: Data, losses: dict, steps: int = 60, 
     check_instance(losses, dict, "losses", "step_seconds", "pass {name: loss}, e.g. {'MRL': loss_for('MRL', settings)}")
     if not losses:
         raise ValueError("step_seconds: losses is empty; pass {name: loss} of one loss or more")
+    _check(settings, data, "step_seconds")
     device = resolve_device(device)
     seed_everything(settings.seed)
     model = PairEncoder(TextEncoder(data.tok.vocab_size, settings.embed_dim, settings.hidden))
@@ -293,6 +318,10 @@ def recall_hits(encoder, tok: Tokenizer, test_set: TextData, sizes) -> dict[int,
         >>> {d: tuple(h.shape) for d, h in hits.items()}, hits[8].dtype
         ({2: (12,), 8: (12,)}, torch.bool)
     """
+    check_has(test_set, SPLIT, "test_set", "recall_hits", "pass a split of AG News, e.g. data.test")
+    check_dims(sizes, getattr(encoder, "embed_dim", None), where="recall_hits")
+    if len(test_set.titles) < 10:
+        raise ValueError(f"recall_hits: test_set has {len(test_set.titles)} pairs; the top 10 needs at least 10")
     return hits_by_size(embed(encoder, tok, test_set.titles), embed(encoder, tok, test_set.descriptions), sizes)
 
 
@@ -307,6 +336,9 @@ def tfidf_reference(train_set: TextData, test_set: TextData, sts, per_item: bool
     """
     from sklearn.feature_extraction.text import TfidfVectorizer
 
+    check_has(train_set, SPLIT, "train_set", "tfidf_reference", "pass a split of AG News, e.g. data.train")
+    check_has(test_set, SPLIT, "test_set", "tfidf_reference", "pass a split of AG News, e.g. data.test")
+    check_has(sts, STS, "sts", "tfidf_reference", "pass load_sts_benchmark('test'), e.g. data.sts")
     vec = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=2)
     vec.fit(train_set.titles + train_set.descriptions)
     q, db = vec.transform(test_set.titles), vec.transform(test_set.descriptions)  # rows have unit length
@@ -354,6 +386,8 @@ class Embeddings:
 
 def embed_all(settings: Settings, data: Data, encoders: dict) -> Embeddings:
     """Each encoder's embeddings of the test, training and STS-B texts, and the normal model's PCA."""
+    _check(settings, data, "text.embed_all")
+    check_trained(encoders, TextEncoder, "encoders", "text.embed_all", "pass what text.train_all returned")
     check_keys(encoders, ["normal"], "encoders", "text.embed_all", "train the normal model too: text.train_all")
     texts = {"titles": data.test.titles, "descriptions": data.test.descriptions, "train": data.train.descriptions,
              "sts1": data.sts.sentences1, "sts2": data.sts.sentences2}  # fmt: skip
@@ -378,6 +412,9 @@ def evaluate(settings: Settings, data: Data, encoders: dict, emb: Embeddings | N
     Args:
         encoders: from :func:`train_all`; emb: their :func:`embed_all`, if already computed.
     """
+    _check(settings, data, "text.evaluate")
+    if emb is not None:
+        check_instance(emb, Embeddings, "emb", "text.evaluate", "pass text.embed_all(settings, data, encoders)")
     emb = emb if emb is not None else embed_all(settings, data, encoders)
     rows = []
     for method in tqdm(("MRL", "FF", "normal, cut", "PCA of normal"), desc="every metric at the nesting sizes"):

@@ -119,6 +119,19 @@ def settings_for(table: dict, budget, changes: dict, where: str):
         Traceback (most recent call last):
         ...
         ValueError: demo: unknown setting 'epoch'; the settings are ['epochs']
+
+    A value the settings refuse (in their ``__post_init__``) is named with ``where``, the function called:
+
+        >>> @dataclass(frozen=True)
+        ... class Checked:
+        ...     epochs: int = 2
+        ...     def __post_init__(self):
+        ...         if self.epochs < 1:
+        ...             raise ValueError(f"demo.Checked: epochs={self.epochs}; it must be >= 1")
+        >>> settings_for({"smoke": Checked()}, "smoke", {"epochs": 0}, "demo.settings")
+        Traceback (most recent call last):
+        ...
+        ValueError: demo.settings: epochs=0; it must be >= 1
     """
     name = budget.name if isinstance(budget, Budget) else budget
     if name not in table:
@@ -128,4 +141,8 @@ def settings_for(table: dict, budget, changes: dict, where: str):
     for key in changes:
         if key not in known:
             raise ValueError(f"{where}: unknown setting {key!r}; the settings are {sorted(known)}")
-    return dataclasses.replace(row, **changes)
+    try:
+        return dataclasses.replace(row, **changes)
+    except (TypeError, ValueError) as error:  # "text.Settings: lr must be > 0" becomes "text.settings: lr ..."
+        named, _, rest = str(error).partition(": ")
+        raise type(error)(f"{where}: {rest if named.endswith(type(row).__name__) else error}") from None
