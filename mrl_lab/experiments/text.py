@@ -47,6 +47,7 @@ from mrl_lab.evaluation.search import hits_by_size, target_ranks
 from mrl_lab.models.pairs import PairEncoder, pair_ids
 from mrl_lab.models.text_encoder import TextEncoder
 from mrl_lab.runtime.budget import settings_for
+from mrl_lab.runtime.memory import give_freed_memory_back
 from mrl_lab.training import model_cache
 from mrl_lab.training.model_cache import settings_key
 from mrl_lab.training.trainer import encode, progress_for, seed_everything
@@ -248,6 +249,7 @@ def step_seconds(settings: Settings, data: Data, losses: dict, steps: int = 60, 
     if not losses:
         raise ValueError("step_seconds: losses is empty; pass {name: loss} of one loss or more")
     device = resolve_device(device)
+    give_freed_memory_back()  # every loss below holds a model, its gradients and AdamW's state at once: make room
     seed_everything(settings.seed)
     model = PairEncoder(TextEncoder(data.tok.vocab_size, settings.embed_dim, settings.hidden))
     batch = pair_ids(data.tok.encode, data.train.subset(settings.batch_size)).to(device)
@@ -257,6 +259,7 @@ def step_seconds(settings: Settings, data: Data, losses: dict, steps: int = 60, 
         copied = copy.deepcopy(model).to(device).train()
         runs[name] = (copied, loss, torch.optim.AdamW(copied.parameters(), lr=settings.lr, fused=fused,
                                                        weight_decay=settings.weight_decay))  # fmt: skip
+    del model  # the copies are all that train: the untrained original would only take their room
     times = {name: [] for name in losses}
     for step in range(3 + steps):
         for name, (net, loss, optimizer) in runs.items():
@@ -270,6 +273,8 @@ def step_seconds(settings: Settings, data: Data, losses: dict, steps: int = 60, 
                 torch.cuda.synchronize(device)
             if step >= 3:
                 times[name].append(time.perf_counter() - start)
+    del runs
+    give_freed_memory_back()  # the models, gradients and optimizer states just freed
     return times
 
 
