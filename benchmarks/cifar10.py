@@ -31,7 +31,7 @@ def main() -> None:
     parser.add_argument("--all", action="store_true", help="train every model of the notebook, not only MRL")
     parser.add_argument("--json", help="also write the results to this JSON file")
     parser.add_argument(
-        "--processes", type=int, default=1, help="on a CPU, models trained side by side, one process each (default 1)"
+        "--processes", type=int, default=1, help="on a CPU, models trained side by side, one core each (default 1)"
     )
     args = parser.parse_args()
 

@@ -155,7 +155,7 @@ def test_int8_codes_refuse_mismatched_widths():
 
 
 def test_step_seconds_times_every_loss_at_every_step():
-    """Notebook 05's timing: one model and batch per loss, the losses in turn step by step; only the loss differs."""
+    """Notebook 05's timing: one model and batch, the losses in turn step by step; only the loss differs."""
     from test_text import tiny_data, tiny_settings
 
     from mrl_lab.core.contrastive import InfoNCE

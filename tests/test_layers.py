@@ -2,6 +2,8 @@
 a model cut in depth encodes what the layer-wise pass gives, and the two fine-tunes differ only in the layer
 loss, each cached by its settings."""
 
+from dataclasses import replace
+
 import pandas as pd
 import pytest
 import torch
@@ -66,6 +68,18 @@ def test_the_two_fine_tunes_differ_only_in_the_layer_loss_and_are_cached(shared_
     assert (gaps["lead"] <= gaps["high"]).all()
     fig = plot_layers(results, "recall@10", "2D MRL", reference="MRL")
     assert fig.data[0].z.shape == (2, len(s.dims))
+
+
+def test_activation_checkpointing_trains_the_same_weights(shared_data, tmp_cache):
+    from mrl_lab.data.text import load_ag_news, load_sts_benchmark
+
+    s = layers.settings("smoke", train_pairs=32, test_rows=20, sts_rows=20)
+    data = layers.load_data(s, load_ag_news(), load_sts_benchmark("test"), load_sts_benchmark("train"))
+    assert s.checkpointing
+    for method in layers.METHODS:  # checkpointing is not in the cache key: retrain to compare
+        plain, _ = layers.train(replace(s, checkpointing=False), data, method, retrain=True, progress=False)
+        recomputed, _ = layers.train(s, data, method, retrain=True, progress=False)
+        assert all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), recomputed.state_dict().values()))
 
 
 def test_encoding_time_is_measured_at_each_depth_in_three_repeats(minilm):

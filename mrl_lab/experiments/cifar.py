@@ -246,9 +246,10 @@ def train_all(settings: Settings, data: Data, only=None, device=None, retrain=Fa
     """:func:`train` for each method (or just ``only``): ``{method: (model, meta)}``.
 
     Args:
-        processes: on a CPU, how many models train side by side, each in its own process with an
-            equal share of PyTorch's threads (1: one after the other, the default); only the models
-            not in the cache yet go to the workers. Small convolutions keep one core per model
+        processes: on a CPU, how many models train side by side, each with an equal share of
+            PyTorch's threads (1: one after the other, the default): one in this process, the others
+            in worker processes (:func:`~mrl_lab.training.side_by_side.train_side_by_side`); only the
+            models not in the cache yet train that way. Small convolutions keep one core per model
             busier than two cores on one model (``benchmarks/cifar10.py --all --processes 2``
             prints the images per second). Each model's ``seconds`` is then its wall time while
             sharing the machine. The workers are fresh Python processes ("spawn"), so a script

@@ -53,7 +53,7 @@ from mrl_lab.evaluation.search import target_ranks
 from mrl_lab.evaluation.timing import repeated
 from mrl_lab.experiments import pretrained
 from mrl_lab.models.frozen_bottom import transformer
-from mrl_lab.models.sentence_encoder import load_encoder, preprocess
+from mrl_lab.models.sentence_encoder import checkpoint_activations, load_encoder, preprocess
 from mrl_lab.runtime.budget import settings_for
 from mrl_lab.runtime.cache import building, cache_dir, load_cached, save_atomic
 from mrl_lab.runtime.memory import give_freed_memory_back
@@ -79,6 +79,9 @@ class Settings:
     kl_temperature: float = 0.3  # AdaptiveLayerLoss' KL term (0: none)
     freeze_token_embeddings: bool = True  # as notebook 03: the 30,522 x 384 token table gets no gradient
     seed: int = 0
+    checkpointing: bool = field(default=True, metadata={"key": False})  # keep only each layer's input in the
+    # forward pass and recompute the rest in the backward pass: the same weights (tests/test_layers.py checks),
+    # a fraction of the activations' memory, slower steps
     layers: tuple[int, ...] = field(default=(1, 2, 3, 4, 6), metadata={"key": False})  # layer counts measured
     test_rows: int | None = field(default=1000, metadata={"key": False})  # held-out pairs measured (None: all)
     sts_rows: int | None = field(default=None, metadata={"key": False})  # STS-B test pairs measured (None: all)
@@ -107,9 +110,11 @@ SETTINGS = {
     "smoke": Settings(train_pairs=32, batch_size=16, max_tokens=32, layers=(1, 6), test_rows=100, sts_rows=100,
                       timing_texts=32),
     "cpu":   Settings(),
-    "gpu":   Settings(train_pairs=None, batch_size=64, max_tokens=128, test_rows=None),
+    "gpu":   Settings(train_pairs=None, batch_size=64, max_tokens=128, test_rows=None, checkpointing=False),
 }
 # fmt: on
+# A fine-tune here trains all 6 layers (notebook 03 at cpu freezes the bottom 3), so its stored activations are
+# the largest memory in notebook 07; on a CPU checkpointing trades some speed for them, on a GPU speed counts.
 
 
 def settings(budget, **changes) -> Settings:
@@ -180,6 +185,8 @@ def train(settings: Settings, data: pretrained.Data, method: str, *, retrain: bo
         seed_everything(settings.seed)
         if settings.freeze_token_embeddings:
             transformer(model).embeddings.word_embeddings.requires_grad_(False)
+        if settings.checkpointing:
+            checkpoint_activations(model)
         trained = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(trained, lr=settings.lr, weight_decay=0.01)
         n, b = len(data.train), settings.batch_size
@@ -334,6 +341,7 @@ def vectors_all(settings: Settings, data: pretrained.Data, *, retrain: bool = Fa
     published = load_encoder(data.folder, settings.max_tokens)
     vectors, records = {"published": at_every_depth(published, f"{settings.model}-{data.encoder}")}, {}
     del published
+    give_freed_memory_back()  # the published model and what encoding freed, before a fine-tune needs room
     for method in METHODS:
         model, records[method] = train(settings, data, method, retrain=retrain, progress=progress)
         key = model_cache.config_key(cache_key(settings, data, method))

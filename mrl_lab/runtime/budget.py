@@ -31,7 +31,7 @@ class Budget:
         name: ``"smoke"``, ``"cpu"`` or ``"gpu"``.
         device: where models train (``cuda`` when available, else ``cpu``).
         reason: why this budget and device were chosen, in words.
-        processes: small models trained side by side, each in its own process: 2 on a CPU (small
+        processes: small models trained side by side, each on its own core: 2 on a CPU (small
             networks keep two cores busier that way), 1 on a GPU.
     """
 

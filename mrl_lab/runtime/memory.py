@@ -14,7 +14,8 @@ def give_freed_memory_back() -> None:
     glibc keeps freed blocks in its heap for reuse, and training frees activations of a few MB at
     every step. Without this, a Jupyter kernel that trains models one after another grows with each
     model, with no tensor left alive, until it no longer fits Binder. ``malloc_trim(0)`` hands that
-    memory back. :func:`~mrl_lab.training.model_cache.save` calls it after training, ``pretrained`` also after encoding.
+    memory back. :func:`~mrl_lab.training.model_cache.load_or_train` calls it before and after training, ``pretrained``
+    also after encoding.
     (Making glibc return every block at once instead, with a small mmap threshold, slows training
     and encoding.) ``benchmarks/notebook_cost.py`` prints a notebook's peak memory.
     """

@@ -118,6 +118,7 @@ def load_or_train(key: dict, model: nn.Module, fit, retrain: bool = False, folde
     with nullcontext() if together else building(checkpoint_path(key, model, folder), "model cache"):
         if not retrain and not together and (meta := load(key, model, folder)) is not None:
             return meta  # another process trained it while this one waited
+        give_freed_memory_back()  # what earlier steps freed (encoding, evaluating): training needs the room
         return save(key, model, fit(), folder)
 
 
