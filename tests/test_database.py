@@ -77,6 +77,16 @@ def test_a_collection_is_reused_while_its_vectors_are_unchanged_and_rebuilt_when
     assert {changed.collection, other.collection} <= set(client.list_collections())
 
 
+def test_a_measured_collection_leaves_memory_and_loads_again_when_reused(client):
+    engines_table(DB, QUERIES, d=8, shortlist=100, name="t")
+    measured = [c for c in client.list_collections() if c.startswith("mrl_lab_t_")]
+    assert len(measured) == 2  # the prefix and the full-width collections, both kept on disk
+    assert all(str(client.get_load_state(c)["state"]).endswith("NotLoad") for c in measured)
+    again = PrefixCollection(DB, 8, "t", client=client)
+    assert again.reused and str(client.get_load_state(again.collection)["state"]).endswith("Loaded")
+    assert topk_overlap(EXACT, again.search(QUERIES, 10, shortlist=len(DB), effort=len(DB)), 10) == 1.0
+
+
 def test_a_build_cut_short_is_found_reported_and_rebuilt(client, capsys):
     def interrupt(done, total):
         if done >= 200:

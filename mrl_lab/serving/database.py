@@ -45,6 +45,7 @@ from mrl_lab.core.checks import check_count, check_embeddings, check_table
 from mrl_lab.evaluation.metrics import topk_overlap
 from mrl_lab.evaluation.timing import SAME, speed_words
 from mrl_lab.runtime.cache import cache_dir
+from mrl_lab.runtime.memory import give_freed_memory_back
 from mrl_lab.serving.ann import PrefixIndex, latency
 from mrl_lab.serving.funnel import unit_rows
 
@@ -201,6 +202,12 @@ class PrefixCollection:
     def __len__(self) -> int:
         return self.rows
 
+    def release(self) -> None:
+        """Unload the collection from the database's memory (its rows and index stay stored; a new
+        ``PrefixCollection`` on the same vectors loads it again). Milvus Lite serves from this process,
+        so a loaded collection holds this kernel's memory until it is released."""
+        self.client.release_collection(self.collection)
+
     def search(self, queries: torch.Tensor, k: int, shortlist: int | None = None, effort: int | None = None,
                rerank: str | None = None):  # fmt: skip
         """The ``k`` best rows per query: a ``shortlist`` from the prefix index, re-ranked on the full vectors.
@@ -308,6 +315,9 @@ def engines_table(data: torch.Tensor, queries: torch.Tensor, d: int, shortlist: 
             measure(partial(collection.search, k=k, shortlist=short, effort=effort, rerank=where), engine="Milvus",
                     search=pattern, rerank=where if cut_short else "none", build_s=collection.build_seconds,
                     mb_per_million=size, counted="disk" if size is not None else "not seen (a server)")  # fmt: skip
+        collection.release()  # measured: its segments and index leave memory before the next one loads
+        del collection
+        give_freed_memory_back()
     bar.close()
     client.close()
     return pd.DataFrame(rows)
