@@ -698,6 +698,12 @@ BOUNDARY = {
         "no data to time steps on": (
             lambda: text.step_seconds(SMOKE["text"], None, {"MRL": None}), TypeError,
             "step_seconds: data has type NoneType, not text.Data; pass text.load_data(settings)"),
+        "a bare module to time at each depth": (
+            lambda: layers.encoding_ms(torch.nn.Linear(2, 2), ["a title"], [1]), TypeError,
+            "encoding_ms: model has type Linear, not SentenceTransformer; pass a sentence-transformers model"),
+        "a bare module to cut in depth": (
+            lambda: layers.cut_depth(torch.nn.Linear(2, 2), 1), TypeError,
+            "cut_depth: model has type Linear, not SentenceTransformer; pass a sentence-transformers model"),
         "the whole data for its test split": (
             lambda: text.recall_hits(TextEncoder(10, 8, 4), _tokenizer(), TEXT_DATA, [4, 8]), TypeError,
             "recall_hits: test_set has type text.Data, which has no titles, descriptions, labels; pass a split "

@@ -140,8 +140,13 @@ def load_data(settings: Settings, news, sts_test, sts_train, root=None) -> pretr
     return pretrained.load_data(same, news, sts_test, sts_train, root)
 
 
-def depth(model) -> int:
-    """How many transformer layers ``model`` (a sentence-transformers model) has."""
+def depth(model, where: str = "layers.depth") -> int:
+    """How many transformer layers ``model`` (a sentence-transformers model) has; ``where`` names the caller in
+    the error for anything else."""
+    from sentence_transformers import SentenceTransformer
+
+    check_instance(model, SentenceTransformer, "model", where, "pass a sentence-transformers model, e.g. "
+                   "load_encoder(data.folder, settings.max_tokens)")  # fmt: skip
     return len(transformer(model).encoder.layer)
 
 
@@ -227,7 +232,7 @@ def embed_layers(model, texts: list[str], model_key: str, layers, progress: bool
     ``AdaptiveLayerLoss`` trains them. Cached like :func:`mrl_lab.experiments.pretrained.embed` (by
     ``model_key``, the token limit, the layer counts and a hash of the texts).
     """
-    layers = sorted(check_counts(layers, "layers", "embed_layers", high=depth(model)))
+    layers = sorted(check_counts(layers, "layers", "embed_layers", high=depth(model, "embed_layers")))
     texts = check_texts(texts, "embed_layers")
     key = hashlib.sha1("\n".join(texts).encode()).hexdigest()[:12]
     tag = "-".join(map(str, layers))
@@ -270,7 +275,7 @@ def _every_layer(model, texts, layers, progress, desc) -> torch.Tensor:
 
 def cut_depth(model, n: int):
     """A copy of ``model`` that runs only its first ``n`` transformer layers: what a served 2D model runs."""
-    check_count(n, "n", "cut_depth", high=depth(model))
+    check_count(n, "n", "cut_depth", high=depth(model, "cut_depth"))
     short = copy.deepcopy(model)
     bert = transformer(short)
     bert.encoder.layer = bert.encoder.layer[:n]
@@ -282,7 +287,8 @@ def encoding_ms(model, texts: list[str], layers) -> pd.DataFrame:
     """Milliseconds per text to encode ``texts`` (32 at a time) with the first ``L`` layers, for each ``L`` of
     ``layers``: the median of 3 repeats, with the fastest and slowest (:func:`mrl_lab.evaluation.timing.repeated`).
     """
-    texts, layers = check_texts(texts, "encoding_ms"), check_counts(layers, "layers", "encoding_ms", high=depth(model))
+    texts = check_texts(texts, "encoding_ms")
+    layers = check_counts(layers, "layers", "encoding_ms", high=depth(model, "encoding_ms"))
     rows = []
     for n in tqdm(layers, desc="timing the encoder at each depth", unit="depth", leave=False):
         short = cut_depth(model, n)
