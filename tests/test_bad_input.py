@@ -890,6 +890,9 @@ def test_top10_sparse_and_the_search_latencies_times_give_the_same_rows():
      "heads_correct: images must have shape (N, 3, H, W); got shape (3, 32, 32)"),
     (lambda: experiment_adaptor.train(text.settings("smoke"), None, "unsupervised"), TypeError,
      "adaptor.train: settings has type text.Settings, not adaptor.Settings; pass adaptor.settings(budget)"),
+    (lambda: experiment_adaptor.train(experiment_adaptor.Settings(dims=(4, 16), k=30), experiment_adaptor.Data(Z),
+                                      "unsupervised"), ValueError,
+     "adaptor.train: k=30 neighbours needs more than 30 corpus rows; got 20: pass more rows, or a smaller k"),
 ])  # fmt: skip
 def test_the_function_called_checks_before_the_functions_it_calls(call, error, message):
     with pytest.raises(error, match=re.escape(message)):

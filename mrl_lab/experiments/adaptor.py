@@ -130,6 +130,7 @@ def train(settings: Settings, data: Data, method: str, *, start=None, progress=T
     check_settings(settings, Settings, "adaptor.train")
     check_choice(method, methods(settings), "method", "adaptor.train")
     check_instance(data, Data, "data", "adaptor.train", "pass adaptor.Data(corpus, queries, documents)")
+    _check_k(settings, data.corpus, "adaptor.train")
     if method == "unsupervised":
         return fit(settings, data.corpus, progress=progress)
     if data.queries is None or data.documents is None:
@@ -145,14 +146,19 @@ def train_all(settings: Settings, data: Data, progress=True) -> dict[str, Matryo
     return {"unsupervised": unsupervised, "supervised": supervised}
 
 
+def _check_k(settings: Settings, corpus: torch.Tensor, where: str) -> None:
+    if not settings.k < len(corpus):
+        raise ValueError(f"{where}: k={settings.k} neighbours needs more than {settings.k} corpus rows; got "
+                         f"{len(corpus)}: pass more rows, or a smaller k: adaptor.settings(budget, k=...)")  # fmt: skip
+
+
 def fit(settings: Settings, corpus: torch.Tensor, pairs=None, start=None, progress=True) -> MatryoshkaAdaptor:
     """Train a :class:`~mrl_lab.models.adaptor.MatryoshkaAdaptor` on frozen embeddings; unsupervised, or
     supervised with ``pairs = (queries, documents)``; ``start``: an adaptor to continue from."""
     check_settings(settings, Settings, "adaptor.fit")
     check_embeddings(corpus, "adaptor.fit: corpus")
     s, dims = settings, check_dims(list(settings.dims), corpus.shape[1], where="adaptor.fit")
-    if not s.k < len(corpus):
-        raise ValueError(f"adaptor.fit: k={s.k} neighbours needs more than {s.k} corpus rows; got {len(corpus)}")
+    _check_k(s, corpus, "adaptor.fit")
     if pairs is not None and (not isinstance(pairs, (tuple, list)) or len(pairs) != 2):
         raise ValueError("adaptor.fit: pairs must be (queries, documents), two tensors of the same shape")
     if pairs is not None:
