@@ -167,4 +167,10 @@ def hits_by_size(queries: torch.Tensor, database: torch.Tensor, sizes, k: int = 
         raise ValueError(f"hits_by_size: {len(queries)} queries for {len(database)} database rows; query i's match "
                          "is row i, so pass at most one query per row")  # fmt: skip
     targets = torch.arange(len(queries))
-    return {d: target_ranks(truncate(queries, d), truncate(database, d), targets) <= k for d in sizes}
+    # One block for every size's results, filled in place. A small tensor kept after each size's large
+    # temporaries splits glibc's heap, and the next, larger temporaries no longer fit its holes: the process
+    # then grew by up to a GB over a dense grid of sizes.
+    hits = torch.empty(len(sizes), len(queries), dtype=torch.bool)
+    for i, d in enumerate(sizes):
+        hits[i] = target_ranks(truncate(queries, d), truncate(database, d), targets) <= k
+    return dict(zip(sizes, hits))
