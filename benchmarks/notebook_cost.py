@@ -81,7 +81,8 @@ def run(path: Path, timeout: int, executed: Path | None = None) -> dict:
     client = TimedClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
     client.output_times = []
     peak, done = [0.0, 0.0], threading.Event()
-    cells, current = [], {}  # per code cell: its wall time, the peak RSS sum while it ran, its longest silence
+    cells, current = [], {}  # per code cell: its wall time, the peak RSS sum while it ran and the last one sampled
+    # (what the cell leaves behind for the next), its longest silence
 
     def cell_started(cell, cell_index, **_):
         current.update(cell=cell_index, first_line=cell.source.split("\n")[0], start=time.perf_counter(), rss=0.0)
@@ -92,7 +93,8 @@ def run(path: Path, timeout: int, executed: Path | None = None) -> dict:
         moments = [current["start"], *client.output_times, end]
         silent = max(later - earlier for earlier, later in zip(moments, moments[1:]))
         cells.append({"cell": cell_index, "first_line": current["first_line"], "seconds": end - current["start"],
-                      "peak_rss_gb": current["rss"] / 1e9, "longest_silence_s": silent})  # fmt: skip
+                      "peak_rss_gb": current["rss"] / 1e9, "end_rss_gb": current.get("last", 0.0) / 1e9,
+                      "longest_silence_s": silent})  # fmt: skip
 
     client.on_cell_execute, client.on_cell_executed = cell_started, cell_finished
 
@@ -104,7 +106,7 @@ def run(path: Path, timeout: int, executed: Path | None = None) -> dict:
                 pid = kernel.provisioner.process.pid
                 rss = _memory(pid, pss=False)
                 peak[1] = max(peak[1], rss)
-                current["rss"] = max(current.get("rss", 0.0), rss)
+                current["rss"], current["last"] = max(current.get("rss", 0.0), rss), rss
                 if ticks % 20 == 0:
                     peak[0] = max(peak[0], _memory(pid, pss=True))
             ticks += 1
@@ -149,6 +151,11 @@ def main() -> None:
         for cell in sorted(result["cells"], key=lambda c: -c["seconds"])[: args.slowest]:
             seconds, gb, line = cell["seconds"], cell["peak_rss_gb"], cell["first_line"][:60]
             print(f"  cell {cell['cell']:2d}: {seconds:6.1f} s, peak {gb:.2f} GB  {line}")
+        top = max(result["cells"], key=lambda c: c["peak_rss_gb"])
+        print(
+            f"  highest peak: cell {top['cell']} ({top['first_line'][:50]}), {top['peak_rss_gb']:.2f} GB; "
+            f"{top['end_rss_gb']:.2f} GB when it ended"
+        )
         quiet = max(result["cells"], key=lambda c: c["longest_silence_s"])
         where = f"cell {quiet['cell']} ({quiet['first_line'][:50]})"
         print(f"  longest silence: {quiet['longest_silence_s']:.1f} s in {where}")

@@ -287,6 +287,7 @@ def engines_table(data: torch.Tensor, queries: torch.Tensor, d: int, shortlist: 
     shortlist = check_count(shortlist, "shortlist", "engines_table", high=min(n, MAX_TOP_K))
     k = check_count(k, "k", "engines_table", high=shortlist)
     effort = shortlist  # HNSW's ef: the candidates it keeps while walking, at least the shortlist
+    give_freed_memory_back()  # what the caller freed before (a grown database, its index) leaves room for Milvus
     data = unit_rows(data)
     truth = PrefixIndex(data, width, kind="flat").search(queries, k)
     client = connect()  # closed at the end: an idle client's keep-alive pings make Milvus Lite's server log errors
