@@ -55,7 +55,7 @@ from mrl_lab.experiments import pretrained
 from mrl_lab.models.frozen_bottom import transformer
 from mrl_lab.models.sentence_encoder import checkpoint_activations, load_encoder, preprocess
 from mrl_lab.runtime.budget import settings_for
-from mrl_lab.runtime.cache import building, cache_dir, load_cached, save_atomic
+from mrl_lab.runtime.cache import cache_dir, load_or_build
 from mrl_lab.runtime.memory import give_freed_memory_back
 from mrl_lab.training import model_cache
 from mrl_lab.training.model_cache import settings_key
@@ -242,14 +242,12 @@ def embed_layers(model, texts: list[str], model_key: str, layers, progress: bool
         z = torch.load(p, map_location="cpu", weights_only=True)
         return z if z.shape[:2] == (len(layers), len(texts)) and torch.isfinite(z).all() else None
 
-    z = load_cached(path, read, "embed_layers")
-    if z is None:
-        with building(path, "embed_layers"):
-            z = load_cached(path, read, "embed_layers")
-            if z is None:
-                z = _every_layer(model, texts, layers, progress, desc or f"embedding {len(texts):,} texts")
-                save_atomic(path, lambda f: torch.save(z, f))
-        give_freed_memory_back()
+    name = desc or f"embedding {len(texts):,} texts"
+
+    def build():
+        return _every_layer(model, texts, layers, progress, name)
+
+    z = load_or_build(path, read, build, torch.save, "embed_layers")
     return dict(zip(layers, z))
 
 
@@ -270,7 +268,10 @@ def _every_layer(model, texts, layers, progress, desc) -> torch.Tensor:
                 out[j].append(F.normalize(f["sentence_embedding"].float(), dim=1).cpu())
     finally:
         config.output_hidden_states = was
-    return torch.stack([torch.cat(chunks) for chunks in out])
+    z = torch.stack([torch.cat(chunks) for chunks in out])
+    del out
+    give_freed_memory_back()  # what encoding freed
+    return z
 
 
 def cut_depth(model, n: int):

@@ -68,7 +68,7 @@ from mrl_lab.models.sentence_encoder import (
     token_ids,
 )
 from mrl_lab.runtime.budget import settings_for
-from mrl_lab.runtime.cache import building, cache_dir, load_cached, save_atomic
+from mrl_lab.runtime.cache import cache_dir, load_or_build
 from mrl_lab.runtime.memory import give_freed_memory_back
 from mrl_lab.training import model_cache
 from mrl_lab.training.model_cache import settings_key
@@ -234,7 +234,7 @@ def embed(model, texts: list[str], model_key: str, progress: bool = True, bottom
 
     The cache file is named by ``model_key`` (which weights), the token limit and a hash of the
     texts; it is written atomically, and a damaged or mismatched file is reported and rebuilt
-    (:func:`~mrl_lab.runtime.cache.load_cached`). ``bottom``: a
+    (:func:`~mrl_lab.runtime.cache.load_or_build`). ``bottom``: a
     :class:`~mrl_lab.models.frozen_bottom.SharedBottom` of the model's frozen layers, to run only
     the layers above them (the same vectors, faster). ``desc`` names the progress bar (default:
     "embedding N texts"), which shows only when the vectors are not cached.
@@ -247,24 +247,19 @@ def embed(model, texts: list[str], model_key: str, progress: bool = True, bottom
         z = torch.load(p, map_location="cpu", weights_only=True)
         return z if z.shape[0] == len(texts) and torch.isfinite(z).all() else None
 
-    z = load_cached(path, read, "embed")
-    if z is not None:
-        return z
-    with building(path, "embed"):  # one process encodes; another that needs the same vectors waits, then loads
-        z = load_cached(path, read, "embed")
-        if z is not None:
-            return z
-        desc = desc or f"embedding {len(texts):,} texts"
+    def encode():
+        name = desc or f"embedding {len(texts):,} texts"
         if bottom is not None:
-            z = bottom.encode(model, texts, progress=progress, desc=desc)
+            z = bottom.encode(model, texts, progress=progress, desc=name)
         else:  # in chunks under one labelled bar (sentence-transformers' own bar says only "Batches")
-            chunks = tqdm(range(0, len(texts), 512), desc=desc, disable=not progress, leave=False)
+            chunks = tqdm(range(0, len(texts), 512), desc=name, disable=not progress, leave=False)
             z = torch.cat([model.encode(texts[i : i + 512], batch_size=32, convert_to_tensor=True,
                                         show_progress_bar=False) for i in chunks])  # fmt: skip
         z = z.float().cpu().clone()  # encode() runs in inference mode; a clone can be trained on (the adaptor)
-        save_atomic(path, lambda f: torch.save(z, f))
-    give_freed_memory_back()  # what encoding freed
-    return z
+        give_freed_memory_back()  # what encoding freed
+        return z
+
+    return load_or_build(path, read, encode, torch.save, "embed")
 
 
 def embed_all(model, texts: dict[str, list[str]], model_key: str, progress: bool = True, bottom=None) -> dict:

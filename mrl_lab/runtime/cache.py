@@ -72,6 +72,31 @@ def load_cached(path: Path, read, where: str):
     return None
 
 
+def load_or_build(path: Path, read, build, save, where: str):
+    """The cached entry at ``path`` (what ``read(path)`` makes of it), or, when there is none to use,
+    ``build()``'s value, written there with ``save(value, file)`` by :func:`save_atomic`.
+
+    One process builds at a time (:func:`building`); one that waited for it loads what it built.
+    A damaged entry is reported and rebuilt (:func:`load_cached`).
+
+    Example:
+        >>> import tempfile
+        >>> entry = Path(tempfile.mkdtemp()) / "entry.txt"
+        >>> read, save = (lambda p: p.read_text()), (lambda value, f: f.write(value.encode()))
+        >>> load_or_build(entry, read, lambda: "built", save, "demo"), load_or_build(entry, read, None, save, "demo")
+        ('built', 'built')
+    """
+    value = load_cached(path, read, where)
+    if value is not None:
+        return value
+    with building(path, where):
+        value = load_cached(path, read, where)  # another process may have built it while this one waited
+        if value is None:
+            value = build()
+            save_atomic(path, lambda f: save(value, f))
+    return value
+
+
 def save_atomic(path: Path, write) -> None:
     """Call ``write(file)`` on a temporary file beside ``path``, then rename it to ``path``, so
     readers never see half a file (the rename is atomic on one file system).
