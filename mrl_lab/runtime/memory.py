@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
+import functools
 import gc
 import sys
 
@@ -20,8 +20,23 @@ def give_freed_memory_back() -> None:
     and encoding.) ``benchmarks/notebook_cost.py`` prints a notebook's peak memory.
     """
     gc.collect()  # a trained model and its optimizer sit in reference cycles: free them first
-    if sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
-        except (OSError, AttributeError):  # not glibc: nothing to give back
-            pass
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
+@functools.cache
+def _glibc():
+    """glibc, loaded once, or None where there is none (macOS, Windows, musl's Linux).
+
+    Loaded by its soname: ``ctypes.util.find_library`` would run ``ldconfig`` in a child process at every
+    call, and a child shares the kernel's pages until it execs, so a memory probe that sums the
+    kernel's processes would count the kernel twice.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+    return libc if hasattr(libc, "malloc_trim") else None
