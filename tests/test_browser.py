@@ -45,6 +45,8 @@ FIGURES = {
     "00_quickstart.ipynb": [("Which features each head reads", "nesting-diagram"), ("truncate: not yet.", "checker")],
     "04_adaptive.ipynb": [("Adaptive retrieval as it is served", "funnel-diagram")],
 }
+# Where a cell's errors (and warnings) are shown.
+STDERR = ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
 # What a learner types into 00's first scaffold; the checker must then say "correct".
 SOLUTION = "def my_truncate(z, d):\n    return F.normalize(z[:, :d], dim=1)\n\n\ncheck_truncate(my_truncate)"
 
@@ -143,12 +145,14 @@ def _run_all(page) -> None:
 
 
 def _finished(page, timeout_s: float) -> None:
-    """Wait until every code cell has an execution number (none is queued or running)."""
+    """Wait until every code cell has an execution number (none is queued or running), or until a cell shows
+    an error: Run All stops there, so the cells below it would never be numbered."""
     page.wait_for_function(
-        """() => {
+        f"""() => {{
             const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')];
-            return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent));
-        }""",
+            const failed = [...document.querySelectorAll("{STDERR}")].some(e => /Error|Traceback/.test(e.textContent));
+            return failed || (prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent)));
+        }}""",
         timeout=timeout_s * 1000,
         polling=1000,
     )
@@ -167,11 +171,8 @@ def test_the_notebook_runs_in_a_browser_and_its_dashboard_responds(lab, browser,
         _run_all(page)
         _finished(page, timeout_s=600)
         _kernel_idle(page, timeout_s=60)
-        errors = [
-            e.inner_text()
-            for e in page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").all()
-            if "Error" in e.inner_text() or "Traceback" in e.inner_text()
-        ]
+        # textContent, not innerText: Lab skips rendering cells off screen, and their innerText is empty
+        errors = [t for t in (e.text_content() for e in page.locator(STDERR).all()) if "Error" in t or "Traceback" in t]
         assert not errors, f"{name}: a cell shows an error:\n" + "\n---\n".join(t[-1500:] for t in errors)
         for text, shot in FIGURES.get(name, []):
             output = page.locator(".jp-OutputArea-output", has_text=text).first
