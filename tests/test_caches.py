@@ -121,6 +121,16 @@ def test_truncated_cached_arrays_are_reported_and_decoded_again(tmp_path, tmp_ca
     assert torch.equal(again.images, first.images)
 
 
+def test_cached_images_without_their_labels_file_are_reported_and_decoded_again(tmp_path, tmp_cache):
+    make_image_folder(tmp_path)
+    first = load_cifar10("test", root=tmp_path, download=False)
+    (labels,) = (tmp_cache / "arrays").glob("*-labels.npy")
+    labels.unlink()
+    with pytest.warns(UserWarning, match="load_cifar10: the cached file .*-images.npy is damaged"):
+        again = load_cifar10("test", root=tmp_path, download=False)
+    assert torch.equal(again.images, first.images) and torch.equal(again.labels, first.labels) and labels.exists()
+
+
 def test_a_corrupt_image_names_its_path(tmp_path, tmp_cache):
     folder = make_image_folder(tmp_path)
     (folder / "dog" / "0.png").write_bytes(b"not an image")

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from mrl_lab.core.checks import check_indices
 from mrl_lab.data.locate import DataNotFoundError, _find_or_download, data_roots, file_digest, folder_fingerprint
 from mrl_lab.data.split import balanced_subset
-from mrl_lab.runtime.cache import building, cache_dir, load_cached, save_atomic
+from mrl_lab.runtime.cache import cache_dir, load_or_build, save_atomic
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 CIFAR10_MD5 = {  # of the files in the original archive, as torchvision publishes them
@@ -112,16 +112,12 @@ def _cached_image_folder(folder: Path, split: str):
         x, y = np.load(path, mmap_mode="c"), np.load(y_path)
         return (x, y) if x.shape == (len(files), 3, 32, 32) and y.shape == (len(files),) else None
 
-    found = load_cached(x_path, read, "load_cifar10") if y_path.exists() else None  # the images file marks both
-    if found is not None:
-        return *found, source
-    with building(x_path, "load_cifar10"):  # one process decodes; another waits, then reads its arrays
-        found = load_cached(x_path, read, "load_cifar10") if y_path.exists() else None
-        if found is not None:
-            return *found, source
+    def decode():
         x, y = _decode_image_folder(files, labels)
         save_atomic(y_path, lambda f: np.save(f, y))  # labels first: the images file marks both as complete
-        save_atomic(x_path, lambda f: np.save(f, x))
+        return x, y
+
+    x, y = load_or_build(x_path, read, decode, lambda xy, f: np.save(f, xy[0]), "load_cifar10")
     return x, y, source
 
 
