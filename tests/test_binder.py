@@ -67,11 +67,17 @@ OVER_BINDERS_LIMIT: dict[str, tuple[str, ...]] = {
 }
 
 
-def test_the_workshop_guide_gives_time_and_peak_memory_for_every_notebook_under_binders_limit():
+def guide_memory_table() -> tuple[str, dict[str, str]]:
+    """The header line of the guide's "Time and memory per notebook" table, and its rows by notebook name."""
     guide = (REPO / "docs" / "workshop.md").read_text()
     start = guide.index("## Time and memory per notebook")
-    table = guide[start : guide.index("\n## ", start)]
-    rows = {line.split("|")[1].strip(" `"): line for line in table.splitlines() if line.startswith("| `")}
+    lines = guide[start : guide.index("\n## ", start)].splitlines()
+    header = next(line for line in lines if line.startswith("| notebook"))
+    return header, {line.split("|")[1].strip(" `"): line for line in lines if line.startswith("| `")}
+
+
+def test_the_workshop_guide_gives_time_and_peak_memory_for_every_notebook_under_binders_limit():
+    _, rows = guide_memory_table()
     notebooks = sorted(p.stem for p in (REPO / "notebooks").glob("*.ipynb"))
     assert sorted(rows) == notebooks, "add a row to the guide's table for every notebook (and only those)"
     for name, row in rows.items():
@@ -87,13 +93,10 @@ def test_the_workshop_guide_gives_time_and_peak_memory_for_every_notebook_under_
 
 
 def test_with_the_cpu_only_build_every_notebook_fits_binder_at_cpu_in_the_guide():
-    guide = (REPO / "docs" / "workshop.md").read_text()
-    start = guide.index("## Time and memory per notebook")
-    table = guide[start : guide.index("\n## ", start)]
-    header = next(line for line in table.splitlines() if line.startswith("| notebook"))
+    header, rows = guide_memory_table()
     assert header.split("|")[-2].strip() == "`cpu` peak, CPU-only build", "the guide's last column: the CPU-only build"
-    for line in (line for line in table.splitlines() if line.startswith("| `")):
-        name, peak = line.split("|")[1].strip(" `"), line.split("|")[-2].strip()
+    for name, line in rows.items():
+        peak = line.split("|")[-2].strip()
         shared_once = [float(x) for x in re.findall(r"\(([\d.]+)\)", peak)]  # in brackets: as a container counts
         assert shared_once, f"{name}: the CPU-only build's peak {peak!r} needs its figure in brackets"
         assert max(shared_once) <= 1.5, f"{name}: {peak!r} with the CPU-only build at cpu is over Binder's 1.5 GB"
